@@ -1,0 +1,72 @@
+/**
+ * Typed errors and result values used at module edges.
+ *
+ * Every failure that a curator may see carries a stable `code`, and where it applies the
+ * image id and the record/config field at fault, so messages can name both.
+ */
+
+export type ErrorCode =
+  | 'usage' // bad command line
+  | 'config' // toasty-pipeline-config.yaml missing or invalid
+  | 'feed' // the AstroPix feed could not be fetched or parsed
+  | 'record' // one feed record is invalid (missing/non-numeric field, bad date...)
+  | 'not-actionable' // a record the pipeline deliberately skips (spec 8.2)
+  | 'unsafe-id' // an id that cannot be used as a path segment
+  | 'download' // fetching an image failed (HTTP status, timeout, wrong content)
+  | 'image' // the image could not be decoded or is unsupported / too large
+  | 'wcs' // the WCS cannot be expressed in WWT (non-TAN, non-square pixels...)
+  | 'wtml' // a WTML document could not be parsed
+  | 'storage' // the repository (local folder or Azure) failed
+  | 'lock' // another toasty run holds the work directory
+  | 'internal';
+
+export class ToastyError extends Error {
+  readonly code: ErrorCode;
+  /** Unique image id this error is about, if any. */
+  readonly imageId?: string;
+  /** Record, config or image field at fault, if any (e.g. `wcs_scale`, `publish_url_prefix`). */
+  readonly field?: string;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    opts: { imageId?: string; field?: string; cause?: unknown } = {},
+  ) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'ToastyError';
+    this.code = code;
+    this.imageId = opts.imageId;
+    this.field = opts.field;
+  }
+
+  /** Copy of this error bound to an image id (keeps code, field and message). */
+  forImage(imageId: string): ToastyError {
+    if (this.imageId === imageId) return this;
+    return new ToastyError(this.code, this.message, { imageId, field: this.field, cause: this.cause });
+  }
+
+  /** One line for a person: `[image id] field: message`. */
+  describe(): string {
+    const parts: string[] = [];
+    if (this.imageId) parts.push(`${this.imageId}:`);
+    if (this.field && !this.message.includes(this.field)) parts.push(`${this.field}:`);
+    parts.push(this.message);
+    return parts.join(' ');
+  }
+}
+
+export function isToastyError(e: unknown): e is ToastyError {
+  return e instanceof ToastyError;
+}
+
+/** Wrap anything thrown into a ToastyError (unknown throws become `internal`). */
+export function toToastyError(e: unknown, fallback: ErrorCode = 'internal'): ToastyError {
+  if (e instanceof ToastyError) return e;
+  const msg = e instanceof Error ? e.message : String(e);
+  return new ToastyError(fallback, msg, { cause: e });
+}
+
+export type Result<T, E = ToastyError> = { ok: true; value: T } | { ok: false; error: E };
+
+export const ok = <T>(value: T): Result<T, never> => ({ ok: true, value });
+export const err = <E>(error: E): Result<never, E> => ({ ok: false, error });
