@@ -1,0 +1,88 @@
+/**
+ * Content keys: canonical JSON of a node's inputs hashed with xxh64, plus file/byte digests.
+ * The per-leaf hashes kept in the manifest let the planner say *which* input changed.
+ */
+import { createReadStream } from 'node:fs';
+import xxhash from 'xxhash-wasm';
+import type { Digest, Json } from './types.js';
+
+type Hasher = Awaited<ReturnType<typeof xxhash>>;
+let hasherPromise: Promise<Hasher> | null = null;
+
+/** The xxhash-wasm instance (instantiated once). */
+export function hasher(): Promise<Hasher> {
+  hasherPromise ??= xxhash();
+  return hasherPromise;
+}
+
+const hex = (n: bigint) => n.toString(16).padStart(16, '0');
+
+/** JSON with object keys sorted, so equal data always hashes equally. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(sortKeys(value));
+}
+
+function sortKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(sortKeys);
+  if (v && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(v).sort()) {
+      const x = (v as Record<string, unknown>)[k];
+      if (x !== undefined) out[k] = sortKeys(x);
+    }
+    return out;
+  }
+  return v;
+}
+
+export async function digestBytes(data: Uint8Array | string): Promise<Digest> {
+  const h = await hasher();
+  const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
+  return hex(h.create64().update(bytes).digest());
+}
+
+export async function digestFile(file: string): Promise<Digest> {
+  const h = (await hasher()).create64();
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
+    h.update(chunk as Buffer);
+  }
+  return hex(h.digest());
+}
+
+/** Flatten inputs to `path -> canonical leaf JSON` (paths like `record.wcs_scale[0]`). */
+export function flattenInputs(value: Json, prefix = '', out: Record<string, string> = {}): Record<string, string> {
+  if (Array.isArray(value)) {
+    if (value.length === 0) out[prefix] = '[]';
+    value.forEach((v, i) => flattenInputs(v, `${prefix}[${i}]`, out));
+  } else if (value && typeof value === 'object') {
+    const keys = Object.keys(value).sort();
+    if (keys.length === 0) out[prefix] = '{}';
+    for (const k of keys) flattenInputs(value[k] as Json, prefix ? `${prefix}.${k}` : k, out);
+  } else {
+    out[prefix] = JSON.stringify(value);
+  }
+  return out;
+}
+
+export interface NodeKey {
+  key: Digest;
+  /** Short digest of every input leaf, for explaining key changes. */
+  leaves: Record<string, string>;
+}
+
+export async function computeKey(rule: string, version: number, inputs: Json): Promise<NodeKey> {
+  const h = await hasher();
+  const flat = flattenInputs(inputs);
+  const leaves: Record<string, string> = {};
+  for (const [p, v] of Object.entries(flat)) leaves[p] = hex(h.h64(v)).slice(0, 8);
+  const key = hex(h.h64(canonicalJson({ rule, version, inputs })));
+  return { key, leaves };
+}
+
+/** Input paths whose leaf digest differs (added, removed or changed), sorted. */
+export function changedPaths(before: Record<string, string>, after: Record<string, string>): string[] {
+  const out = new Set<string>();
+  for (const [p, d] of Object.entries(after)) if (before[p] !== d) out.add(p);
+  for (const p of Object.keys(before)) if (!(p in after)) out.add(p);
+  return [...out].sort();
+}
