@@ -1,0 +1,339 @@
+/**
+ * AstroPix WCS -> FITS-like headers -> WWT ImageSet/Place placement (spec sections 5 and 6).
+ *
+ * Conventions (spec 0): decoded pixel (0,0) is the top-left; CRPIX is 1-based with pixel
+ * centres on integers; WWT offsets use edge coordinates (`fits - 0.5`). AstroPix numbers
+ * describe the JPEG as if row 1 were at the bottom, so the headers are flipped vertically.
+ */
+import { ToastyError } from '../util/errors.js';
+
+/** One AstroPix feed record as parsed from JSON (values are mostly strings). */
+export type AstroPixRecord = Record<string, unknown>;
+
+export type Pair = [number, number];
+
+/** The WCS fields of an AstroPix record, parsed to numbers. */
+export interface AstropixWcs {
+  referenceValue: Pair; // wcs_reference_value, degrees
+  referencePixel: Pair; // wcs_reference_pixel, 1-based, FITS parity
+  referenceDimension: Pair; // wcs_reference_dimension, pixels the numbers refer to
+  scale: Pair; // wcs_scale, degrees per pixel
+  rotation: number; // wcs_rotation, degrees
+  projection: string; // wcs_projection, always 'TAN' after parsing
+}
+
+/** CRPIX/CDELT/PC rescaled to the decoded size, before the parity flip (the 2020 headers). */
+export interface WcsIntermediate {
+  CRVAL1: number;
+  CRVAL2: number;
+  CRPIX1: number;
+  CRPIX2: number;
+  CDELT1: number;
+  CDELT2: number;
+  PC1_1: number;
+  PC1_2: number;
+  PC2_1: number;
+  PC2_2: number;
+  factor0: number;
+  factor1: number;
+}
+
+/** FITS-like headers in JPEG parity (row 1 at the top): what placement consumes. */
+export interface WcsHeaders {
+  CTYPE1: string;
+  CTYPE2: string;
+  CRVAL1: number;
+  CRVAL2: number;
+  CRPIX1: number;
+  CRPIX2: number;
+  CD1_1: number;
+  CD1_2: number;
+  CD2_1: number;
+  CD2_2: number;
+}
+
+export interface SkyImageSetPlacement {
+  projection: 'Tan' | 'SkyImage';
+  bottomsUp: boolean;
+  /** Degrees. */
+  rotation: number;
+  baseDegreesPerTile: number;
+  /** Tiled: degrees from the padded-square centre. Untiled: pixels. */
+  offsetX: number;
+  offsetY: number;
+  /** CRVAL1 in degrees (not hours). */
+  centerX: number;
+  centerY: number;
+  tileLevels: number;
+  fileType: '.png' | '.jpg';
+  url: string;
+}
+
+export interface SkyPlacePlacement {
+  /** Hours. */
+  ra: number;
+  /** Degrees. */
+  dec: number;
+  zoomLevel: number;
+}
+
+export interface SkyPlacement {
+  imageset: SkyImageSetPlacement;
+  place: SkyPlacePlacement;
+  /** Sky position (degrees, RA in [0, 360)) of the image centre. */
+  center: { ra: number; dec: number };
+}
+
+/** URL template of the study tiles (LXY scheme, spec 1.8) and the untiled image name (spec 3). */
+export const TILE_URL_TEMPLATE = 'L{1}X{2}Y{3}.png';
+export const UNTILED_IMAGE_NAME = 'image.jpg';
+
+const DEG = Math.PI / 180;
+const RAD = 180 / Math.PI;
+
+// Decimal numbers as Python's float() reads them, minus nan/inf (which no WCS may contain).
+const DECIMAL_RE = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+function parseNumber(value: unknown, field: string): number {
+  let n = NaN;
+  if (typeof value === 'number') n = value;
+  else if (typeof value === 'string' && DECIMAL_RE.test(value.trim())) n = Number(value.trim());
+  if (!Number.isFinite(n)) {
+    const what = value === undefined || value === null || value === '' ? 'missing' : `not a finite number: ${JSON.stringify(value)}`;
+    throw new ToastyError('record', `${field} is ${what}`, { field });
+  }
+  return n;
+}
+
+function parsePair(record: AstroPixRecord, field: string): Pair {
+  const v = record[field];
+  if (v === undefined || v === null) throw new ToastyError('record', `${field} is missing`, { field });
+  if (!Array.isArray(v) || v.length !== 2) {
+    throw new ToastyError('record', `${field} must be a list of 2 numbers, got ${JSON.stringify(v)}`, { field });
+  }
+  return [parseNumber(v[0], field), parseNumber(v[1], field)];
+}
+
+/** Parse and check the WCS fields of an AstroPix record (spec 5). */
+export function parseAstropixWcs(record: AstroPixRecord): AstropixWcs {
+  const referenceValue = parsePair(record, 'wcs_reference_value');
+  const referencePixel = parsePair(record, 'wcs_reference_pixel');
+  const referenceDimension = parsePair(record, 'wcs_reference_dimension');
+  const scale = parsePair(record, 'wcs_scale');
+  const rotation = parseNumber(record.wcs_rotation, 'wcs_rotation');
+  const projection = record.wcs_projection;
+  if (projection === undefined || projection === null || projection === '') {
+    throw new ToastyError('record', 'wcs_projection is missing', { field: 'wcs_projection' });
+  }
+  if (projection !== 'TAN') {
+    throw new ToastyError('wcs', `cannot ingest images in non-TAN projections (wcs_projection = ${JSON.stringify(projection)})`, {
+      field: 'wcs_projection',
+    });
+  }
+  if (referenceDimension[0] <= 0 || referenceDimension[1] <= 0) {
+    throw new ToastyError('record', `wcs_reference_dimension must be positive, got ${referenceDimension.join(', ')}`, {
+      field: 'wcs_reference_dimension',
+    });
+  }
+  if (scale[0] === 0 || scale[1] === 0) {
+    throw new ToastyError('record', 'wcs_scale must be non-zero on both axes', { field: 'wcs_scale' });
+  }
+  return { referenceValue, referencePixel, referenceDimension, scale, rotation, projection };
+}
+
+/**
+ * The record of the horizontally flopped image ("mirror twin"): wcs_scale[0] negated and
+ * wcs_reference_pixel[0] -> refdim0 + 1 - value. Used for positive-parity tiled images, which
+ * WWT cannot show mirrored: the pipeline flops the pixels and places them with this record.
+ * Values stay strings; every other field is copied unchanged.
+ */
+export function mirrorAstropixRecord(record: AstroPixRecord): AstroPixRecord {
+  const wcs = parseAstropixWcs(record);
+  const scale = record.wcs_scale as unknown[];
+  const refpix = record.wcs_reference_pixel as unknown[];
+  const s0 = String(scale[0]).trim();
+  // Negating the text keeps the value bit-exact (no float round trip).
+  const negated = s0.startsWith('-') ? s0.slice(1) : s0.startsWith('+') ? `-${s0.slice(1)}` : `-${s0}`;
+  const mirroredPixel = wcs.referenceDimension[0] + 1 - wcs.referencePixel[0];
+  return {
+    ...record,
+    wcs_scale: [negated, scale[1]],
+    wcs_reference_pixel: [String(mirroredPixel), refpix[1]],
+  };
+}
+
+/** True when a tiled study must use the mirror twin (WWT rejects mirrored tiled studies). */
+export function needsMirror(wcs: AstropixWcs, tiled: boolean): boolean {
+  return tiled && wcs.scale[0] > 0;
+}
+
+function checkImageSize(width: number, height: number): void {
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
+    throw new ToastyError('image', `image size must be positive integers, got ${width}x${height}`);
+  }
+}
+
+/**
+ * Spec 5: rescale the AstroPix WCS to the decoded image size, per axis (keeping the outer
+ * corner at FITS (0.5, 0.5) fixed), then flip it to JPEG parity.
+ */
+export function wcsHeaders(
+  wcs: AstropixWcs,
+  width: number,
+  height: number,
+): { intermediate: WcsIntermediate; headers: WcsHeaders } {
+  checkImageSize(width, height);
+  const rot = wcs.rotation * DEG;
+  const c = Math.cos(rot);
+  const s = Math.sin(rot);
+  const lam = wcs.scale[1] / wcs.scale[0];
+  const factor0 = width / wcs.referenceDimension[0];
+  const factor1 = height / wcs.referenceDimension[1];
+  const intermediate: WcsIntermediate = {
+    CRVAL1: wcs.referenceValue[0],
+    CRVAL2: wcs.referenceValue[1],
+    CRPIX1: (wcs.referencePixel[0] - 0.5) * factor0 + 0.5,
+    CRPIX2: (wcs.referencePixel[1] - 0.5) * factor1 + 0.5,
+    CDELT1: wcs.scale[0] / factor0,
+    CDELT2: wcs.scale[1] / factor1,
+    PC1_1: c,
+    PC1_2: -lam * s,
+    PC2_1: s / lam,
+    PC2_2: c,
+    factor0,
+    factor1,
+  };
+  const i = intermediate;
+  const headers: WcsHeaders = {
+    CTYPE1: `RA---${wcs.projection}`,
+    CTYPE2: `DEC--${wcs.projection}`,
+    CRVAL1: i.CRVAL1,
+    CRVAL2: i.CRVAL2,
+    CRPIX1: i.CRPIX1,
+    CRPIX2: height + 1 - i.CRPIX2,
+    // Row 1 moves from the bottom to the top: the y column of the CD matrix changes sign.
+    CD1_1: i.CDELT1 * i.PC1_1,
+    CD1_2: -i.CDELT1 * i.PC1_2,
+    CD2_1: i.CDELT2 * i.PC2_1,
+    CD2_2: -i.CDELT2 * i.PC2_2,
+  };
+  return { intermediate, headers };
+}
+
+/**
+ * Sky position (degrees, RA normalised to [0, 360)) of a 1-based FITS pixel through the TAN
+ * WCS: the closed-form gnomonic inverse of spec 6.6.
+ */
+export function pixelToSky(headers: WcsHeaders, x: number, y: number): { ra: number; dec: number } {
+  const dx = x - headers.CRPIX1;
+  const dy = y - headers.CRPIX2;
+  const xi = (headers.CD1_1 * dx + headers.CD1_2 * dy) * DEG;
+  const eta = (headers.CD2_1 * dx + headers.CD2_2 * dy) * DEG;
+  const a0 = headers.CRVAL1 * DEG;
+  const d0 = headers.CRVAL2 * DEG;
+  const q = Math.cos(d0) - eta * Math.sin(d0);
+  const ra = (a0 + Math.atan2(xi, q)) * RAD;
+  const dec = Math.atan2(eta * Math.cos(d0) + Math.sin(d0), Math.hypot(xi, q)) * RAD;
+  let raNorm = ra % 360;
+  if (raNorm < 0) raNorm += 360;
+  if (raNorm >= 360) raNorm -= 360; // -tiny % 360 + 360 can round up to 360
+  return { ra: raNorm, dec };
+}
+
+/** Fraction of the client's view the image height fills, and the zoom = 6 x FOV rule (spec 6.6). */
+const FOV_FACTOR = 1.7;
+
+/**
+ * Spec 6: where WWT should draw the image. `tileLevels` selects the tiled (Tan, offsets in
+ * degrees) or untiled (SkyImage, offsets in pixels) meaning. Throws a `wcs` ToastyError when
+ * WWT cannot express the WCS (spec 6.2).
+ */
+export function skyPlacement(headers: WcsHeaders, width: number, height: number, tileLevels: number): SkyPlacement {
+  checkImageSize(width, height);
+  if (!Number.isInteger(tileLevels) || tileLevels < 0) {
+    throw new ToastyError('internal', `tileLevels must be a non-negative integer, got ${tileLevels}`);
+  }
+  if (!['RA---TAN', 'RA---TPV'].includes(headers.CTYPE1) || !['DEC--TAN', 'DEC--TPV'].includes(headers.CTYPE2)) {
+    throw new ToastyError('wcs', `cannot handle WCS types ${headers.CTYPE1}/${headers.CTYPE2}: WWT studies need a TAN projection`, {
+      field: 'wcs_projection',
+    });
+  }
+  for (const k of ['CRVAL1', 'CRVAL2', 'CRPIX1', 'CRPIX2', 'CD1_1', 'CD1_2', 'CD2_1', 'CD2_2'] as const) {
+    if (!Number.isFinite(headers[k])) throw new ToastyError('wcs', `WCS header ${k} is not finite`, { field: 'wcs_scale' });
+  }
+  const { CD1_1, CD1_2, CD2_1, CD2_2 } = headers;
+
+  // 6.1 common quantities
+  const refx = headers.CRPIX1 - 0.5; // edge coordinates, y from the top
+  const refy = headers.CRPIX2 - 0.5;
+  const det = CD1_1 * CD2_2 - CD1_2 * CD2_1;
+  const sign = det < 0 ? -1 : 1;
+  const rot = Math.atan2(-sign * CD1_2, -CD2_2) * RAD;
+  const sx = Math.sqrt(CD1_1 * CD1_1 + CD1_2 * CD1_2);
+  const sy = Math.sqrt(CD2_1 * CD2_1 + CD2_2 * CD2_2);
+
+  // 6.2 validation
+  if (det === 0 || !Number.isFinite(det)) {
+    throw new ToastyError('wcs', 'the WCS CD matrix is singular (zero determinant)', { field: 'wcs_scale' });
+  }
+  if (Math.abs(sx - sy) / (sx + sy) > 0.05) {
+    throw new ToastyError('wcs', 'WWT cannot express non-square pixels, which this WCS has', { field: 'wcs_scale' });
+  }
+  const d = Math.sqrt(Math.abs(det));
+  if (Math.abs(CD1_1 - sign * CD2_2) / d > 0.05 || Math.abs(CD2_1 + sign * CD1_2) / d > 0.05) {
+    throw new ToastyError('wcs', 'WWT cannot express a skewed WCS (the CD matrix is not a rotation, possibly mirrored)', {
+      field: 'wcs_scale',
+    });
+  }
+  const tiled = tileLevels > 0;
+  if (tiled && det < 0) {
+    throw new ToastyError(
+      'wcs',
+      'tiled imagery needs JPEG-like (negative) parity: this WCS is mirrored (wcs_scale[0] > 0); flop the image and use the mirrored record',
+      { field: 'wcs_scale' },
+    );
+  }
+
+  let imageset: SkyImageSetPlacement;
+  if (tiled) {
+    // 6.3: offsets in degrees from the padded-square centre; floor((W+1)/2) encodes the
+    // half-pixel-left placement of the tiling (spec 1.4).
+    imageset = {
+      projection: 'Tan',
+      bottomsUp: false,
+      rotation: rot,
+      baseDegreesPerTile: sy * 256 * 2 ** tileLevels,
+      offsetX: (Math.floor((width + 1) / 2) - refx) * sx,
+      offsetY: (refy - Math.floor((height + 1) / 2)) * sy,
+      centerX: headers.CRVAL1,
+      centerY: headers.CRVAL2,
+      tileLevels,
+      fileType: '.png',
+      url: TILE_URL_TEMPLATE,
+    };
+  } else {
+    // 6.4: offsets in pixels; a mirrored WCS is shown bottoms-up with the rotation negated.
+    const bottomsUp = det < 0;
+    imageset = {
+      projection: 'SkyImage',
+      bottomsUp,
+      rotation: bottomsUp ? -rot : rot,
+      baseDegreesPerTile: sy,
+      offsetX: refx,
+      offsetY: height - refy,
+      centerX: headers.CRVAL1,
+      centerY: headers.CRVAL2,
+      tileLevels: 0,
+      fileType: '.jpg',
+      url: UNTILED_IMAGE_NAME,
+    };
+  }
+
+  const center = pixelToSky(headers, (width + 1) / 2, (height + 1) / 2);
+  const place: SkyPlacePlacement = {
+    ra: center.ra / 15,
+    dec: center.dec,
+    zoomLevel: height * sy * FOV_FACTOR * 6,
+  };
+  return { imageset, place, center };
+}

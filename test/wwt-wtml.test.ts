@@ -1,0 +1,353 @@
+// WTML writing/reading and the per-image metadata: our index_rel.wtml / index.wtml against the
+// reference documents of every vector, escaping round trips, URL prefixing (spec 7, 8.3, 8.4).
+import { create } from 'xmlbuilder2';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ToastyError } from '../src/util/errors.js';
+import { parseAstropixWcs, skyPlacement, wcsHeaders } from '../src/wwt/wcs.js';
+import {
+  absolutizeStudyUrls,
+  explorerFolder,
+  parseWtml,
+  prefixUrl,
+  writeWtml,
+  type WtmlFolder,
+} from '../src/wwt/wtml.js';
+import { astropixImagePageUrl, studyFolder, untetheredStudyFolder } from '../src/wwt/metadata.js';
+import { assertClose, loadVectors, recordOf, tileLevelsOf, type WcsCase } from './helpers/vectors.js';
+
+const V = loadVectors();
+const placedCases = V.wcs_cases.filter((c) => c.expected.index_rel_wtml);
+
+function expectToastyError(fn: () => unknown, label: string): ToastyError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof ToastyError) return e;
+    throw new Error(`${label}: expected ToastyError, got ${String(e)}`);
+  }
+  throw new Error(`${label}: expected an error, none thrown`);
+}
+
+// A neutral XML tree (via xmlbuilder2's DOM) to compare documents independently of our model.
+interface XNode {
+  name: string;
+  attrs: Record<string, string>;
+  text: string;
+  children: XNode[];
+}
+interface DomLike {
+  nodeType: number;
+  nodeName: string;
+  textContent: string | null;
+  childNodes: ArrayLike<DomLike>;
+  attributes: ArrayLike<{ name: string; value: string }>;
+}
+function toTree(n: DomLike): XNode {
+  const attrs: Record<string, string> = {};
+  for (let i = 0; i < n.attributes.length; i++) attrs[n.attributes[i].name] = n.attributes[i].value;
+  const children: XNode[] = [];
+  let text = '';
+  for (let i = 0; i < n.childNodes.length; i++) {
+    const c = n.childNodes[i];
+    if (c.nodeType === 1) children.push(toTree(c));
+    else if (c.nodeType === 3) text += c.textContent ?? '';
+  }
+  return { name: n.nodeName, attrs, text: children.length ? '' : text, children };
+}
+const xmlTree = (doc: string): XNode => toTree(create(doc).root().node as unknown as DomLike);
+
+const FLOAT_ATTRS = new Set(['Dec', 'RA', 'ZoomLevel', 'Rotation', 'BaseDegreesPerTile', 'CenterX', 'CenterY', 'OffsetX', 'OffsetY',
+  'Angle', 'AngularSize', 'Magnitude', 'Opacity']);
+
+/** Attribute-by-attribute comparison; Constellation ignored, floats numerically, rest exactly. */
+function assertSameTree(ours: XNode, ref: XNode, where: string): void {
+  assert.is(ours.name, ref.name, `${where}: element name`);
+  const at = `${where}/${ref.name}`;
+  const refKeys = Object.keys(ref.attrs).filter((k) => k !== 'Constellation').sort();
+  assert.equal(Object.keys(ours.attrs).filter((k) => k !== 'Constellation').sort(), refKeys, `${at}: attribute names`);
+  for (const k of refKeys) {
+    const a = ours.attrs[k];
+    const b = ref.attrs[k];
+    if (FLOAT_ATTRS.has(k) && Number(b) !== 0) assertClose(Number(a), Number(b), `${at}/@${k}`);
+    else assert.is(a, b, `${at}/@${k}`); // strings, ints, and exact zeros ("0" vs "-0" matters)
+  }
+  assert.is(ours.text, ref.text, `${at}: text`);
+  assert.is(ours.children.length, ref.children.length, `${at}: child count`);
+  ref.children.forEach((c, i) => assertSameTree(ours.children[i], c, at));
+}
+
+/** Indentation and tag of every line: the layout of spec 7.1. */
+const layout = (doc: string) => doc.split('\n').map((l) => /^\s*<\/?[A-Za-z?]+/.exec(l)?.[0] ?? l);
+
+function folderFor(c: WcsCase): WtmlFolder {
+  const { cached_image_width: W, cached_image_height: H } = c.input;
+  const { headers } = wcsHeaders(parseAstropixWcs(c.input.record), W, H);
+  const placement = skyPlacement(headers, W, H, tileLevelsOf(c));
+  return studyFolder({ uniqueId: c.expected.unique_id, record: c.input.record, placement });
+}
+
+test('index_rel.wtml and index.wtml match the reference documents of every placed vector', () => {
+  assert.ok(placedCases.length >= 7);
+  for (const c of placedCases) {
+    const rel = folderFor(c);
+    const relDoc = writeWtml(rel);
+    assertSameTree(xmlTree(relDoc), xmlTree(c.expected.index_rel_wtml), `${c.name} index_rel`);
+    assert.equal(layout(relDoc), layout(c.expected.index_rel_wtml), `${c.name} layout`);
+    assert.ok(relDoc.startsWith("<?xml version='1.0' encoding='UTF-8'?>\n<Folder "));
+    assert.ok(relDoc.endsWith('</Folder>\n'));
+
+    const prefix = `${c.input.publish_url_prefix}${c.expected.unique_id}/`;
+    const absDoc = writeWtml(absolutizeStudyUrls(rel, prefix));
+    assertSameTree(xmlTree(absDoc), xmlTree(c.expected.index_wtml), `${c.name} index`);
+
+    // Exact reference strings for everything that is not a computed float.
+    const t = xmlTree(absDoc);
+    const place = t.children[0];
+    const is = place.children[0].children[0];
+    const wa = c.expected.wtml_attrs;
+    assert.equal(t.attrs, wa.folder);
+    for (const [k, v] of Object.entries(wa.place as Record<string, string>)) {
+      if (k !== 'Constellation' && !FLOAT_ATTRS.has(k)) assert.is(place.attrs[k], v, `${c.name} Place/@${k}`);
+    }
+    for (const [k, v] of Object.entries(wa.imageset as Record<string, string>)) {
+      if (!FLOAT_ATTRS.has(k)) assert.is(is.attrs[k], v, `${c.name} ImageSet/@${k}`);
+    }
+    for (const [k, v] of Object.entries(wa.imageset_elems as Record<string, string>)) {
+      assert.is(is.children.find((e) => e.name === k)?.text, v, `${c.name} ImageSet/${k}`);
+    }
+  }
+});
+
+test('the M51 vector omits OffsetX (exactly 0) and takes the AstroPix CreditsUrl fallback', () => {
+  const c = V.wcs_cases.find((x) => x.name.startsWith('m51-'))!;
+  const doc = writeWtml(folderFor(c));
+  assert.not.match(doc, /OffsetX=/);
+  assert.match(doc, /OffsetY="-1\.25030539946249\de-05"/);
+  assert.match(doc, /<CreditsUrl>http:\/\/astropix\.ipac\.caltech\.edu\/image\/chandra\/M51_Composite<\/CreditsUrl>/);
+  assert.match(doc, /XLastUpdated="2020-03-01 10:00:00-05:00"/);
+  const wrap = V.wcs_cases.find((x) => x.name.startsWith('exactly-2048'))!;
+  assert.match(writeWtml(folderFor(wrap)), / Rotation="-0" /);
+});
+
+test('parseWtml reads the reference documents; write(parse(ref)) reproduces them', () => {
+  for (const c of placedCases) {
+    for (const doc of [c.expected.index_rel_wtml as string, c.expected.index_wtml as string]) {
+      const f = parseWtml(doc);
+      assert.is(f.name, c.expected.unique_id);
+      assert.is(f.children.length, 1);
+      const p = f.children[0];
+      assert.is(p.xLastUpdated, c.expected.place.x_last_updated);
+      assert.is(p.imageSet.projection, c.expected.imageset.projection);
+      assert.is(p.imageSet.tileLevels, c.expected.imageset.tile_levels);
+      assertClose(p.ra, c.expected.place.ra_hr, 'RA');
+      // Unknown attributes survive (the reference's Constellation).
+      assert.is(p.extraAttributes?.Constellation, c.expected.place.constellation);
+      const again = writeWtml(f);
+      assertSameTree(xmlTree(again), xmlTree(doc), `${c.name} rewrite`);
+      assert.ok(/Constellation="[A-Z]{3}"/.test(again));
+      // Bytes in, same model out.
+      assert.equal(parseWtml(new TextEncoder().encode(doc)), f);
+    }
+    // Our own document parses back to the very model we wrote.
+    const ours = folderFor(c);
+    assert.equal(parseWtml(writeWtml(ours)), ours);
+  }
+});
+
+test('hostile strings survive write -> parse (attributes and text)', () => {
+  const hostile = `A & B <C> "q" 'a'\n\ttab ünïcødé ✓`;
+  const tricky = `${hostile} &amp; &#10; &lt; ]]> \r\n CR 𝄞 `;
+  const record = { ...recordOf(placedCases[0]), title: tricky, description: tricky, image_credit: tricky,
+    reference_url: 'https://example.org/?a=1&b="2"' };
+  const c = placedCases[0];
+  const { cached_image_width: W, cached_image_height: H } = c.input;
+  const placement = skyPlacement(wcsHeaders(parseAstropixWcs(record), W, H).headers, W, H, tileLevelsOf(c));
+  const folder = studyFolder({ uniqueId: hostile, record, placement });
+  folder.children[0].description = tricky;
+  folder.thumbnail = hostile;
+  const doc = writeWtml(folder);
+
+  // Attribute whitespace is written as character references (raw newlines would become spaces).
+  const nameAttr = /<Place [^>]*Name="([^"]*)"/.exec(doc)![1];
+  assert.ok(nameAttr.includes('&#10;') && nameAttr.includes('&#09;') && nameAttr.includes('&#13;'));
+  assert.ok(nameAttr.includes('&amp;amp;') && nameAttr.includes('&quot;q&quot;') && nameAttr.includes('&lt;C&gt;'));
+  assert.not.match(doc, /\r/);
+
+  const back = parseWtml(doc);
+  const p = back.children[0];
+  assert.is(back.name, hostile);
+  assert.is(back.thumbnail, hostile);
+  assert.is(p.name, tricky);
+  assert.is(p.description, tricky);
+  assert.is(p.imageSet.name, tricky);
+  assert.is(p.imageSet.credits, tricky);
+  assert.is(p.imageSet.description, tricky);
+  assert.is(p.imageSet.creditsUrl, 'https://example.org/?a=1&b="2"');
+  assert.equal(back, folder);
+
+  // Characters XML 1.0 cannot carry are dropped rather than producing an unreadable file.
+  const ctl = writeWtml(explorerFolder(`bell\u0007 nul\u0000 ok`));
+  assert.is(parseWtml(ctl).name, 'bell nul ok');
+});
+
+test('parseWtml: legacy Tangent, unknown attributes kept, defaults', () => {
+  const doc = `<?xml version="1.0" encoding="utf-8"?>
+<Folder Name="Legacy" Group="Explorer" Type="Sky" Browseable="true" Searchable="false" Custom="x">
+  <Place Name="P" RA="1.5" Dec="-2" ZoomLevel="3" Constellation="ORI" Distance="0">
+    <Description>place text</Description>
+    <ForegroundImageSet>
+      <ImageSet Name="I" Projection="Tangent" Url="http://x/{1}/{2}/{3}.png" TileLevels="3" BaseDegreesPerTile="0.5" MeanRadius="0">
+        <ThumbnailUrl>http://x/t.jpg</ThumbnailUrl>
+      </ImageSet>
+    </ForegroundImageSet>
+  </Place>
+  <Folder Name="nested, ignored"/>
+</Folder>`;
+  const f = parseWtml(doc);
+  assert.is(f.type, 'Sky');
+  assert.is(f.browseable, true);
+  assert.is(f.searchable, false);
+  assert.equal(f.extraAttributes, { Custom: 'x' });
+  assert.is(f.children.length, 1);
+  const p = f.children[0];
+  assert.is(p.description, 'place text');
+  assert.equal(p.extraAttributes, { Constellation: 'ORI', Distance: '0' });
+  assert.is(p.imageSet.projection, 'Tan');
+  assert.is(p.imageSet.offsetX, 0);
+  assert.is(p.imageSet.tileLevels, 3);
+  assert.equal(p.imageSet.extraAttributes, { MeanRadius: '0' });
+  assert.is(p.xLastUpdated, undefined);
+  const again = parseWtml(writeWtml(f));
+  assert.equal(again, f);
+  assert.match(writeWtml(f), /<Description>place text<\/Description>\n\s+<ForegroundImageSet>/);
+});
+
+test('parseWtml: malformed input is a wtml error', () => {
+  const good = writeWtml(folderFor(placedCases[0]));
+  const bad: Record<string, string | Uint8Array> = {
+    empty: '',
+    blank: '  \n',
+    garbage: 'not xml at all',
+    truncatedMidTag: good.slice(0, 200),
+    truncatedBeforeEnd: good.slice(0, good.lastIndexOf('</Folder>')),
+    wrongRoot: '<html><body>404 Not Found</body></html>',
+    twoRoots: '<Folder Name="a"/><Folder Name="b"/>',
+    bareAmpersand: '<Folder Name="a & b"/>',
+    unknownEntity: '<Folder Name="&nbsp;"/>',
+    unquoted: '<Folder Name=a/>',
+    badNumber: good.replace(/ RA="[^"]*"/, ' RA="12h30m"'),
+    badBool: good.replace('BottomsUp="False"', 'BottomsUp="maybe"'),
+    badInt: good.replace(/TileLevels="\d+"/, 'TileLevels="2.5"'),
+    noImageSet: '<Folder Name="a"><Place Name="p" RA="1" Dec="2"></Place></Folder>',
+    invalidUtf8: Uint8Array.from([0x3c, 0x46, 0x6f, 0x6c, 0x64, 0x65, 0x72, 0x20, 0x4e, 0x61, 0x6d, 0x65, 0x3d, 0x22, 0xff, 0x22, 0x2f, 0x3e]),
+  };
+  for (const [label, text] of Object.entries(bad)) {
+    const e = expectToastyError(() => parseWtml(text), label);
+    assert.is(e.code, 'wtml', label);
+  }
+  const e = expectToastyError(() => parseWtml(bad.badNumber), 'field');
+  assert.is(e.field, 'RA');
+});
+
+// ------------------------------------------------------------------------------- URL prefix
+
+test('url_prefix_cases exactly', () => {
+  assert.ok(V.url_prefix_cases.length >= 5);
+  for (const c of V.url_prefix_cases) assert.is(prefixUrl(c.url, c.prefix), c.result, JSON.stringify(c));
+  assert.is(prefixUrl('image.jpg', '//localhost/x/'), '//localhost/x/image.jpg');
+  assert.is(prefixUrl('data:image/png;base64,xx', 'http://a/'), 'data:image/png;base64,xx');
+});
+
+test('absolutizeStudyUrls touches exactly the four fields, leaving the input as it was', () => {
+  const c = placedCases[0];
+  const rel = folderFor(c);
+  rel.thumbnail = 'folder-thumb.jpg';
+  rel.url = 'sub.wtml';
+  const before = structuredClone(rel);
+  const prefix = 'http://data.example.org/feeds/astropix/x/';
+  const abs = absolutizeStudyUrls(rel, prefix);
+  assert.equal(rel, before);
+  const p = abs.children[0];
+  assert.is(p.thumbnail, `${prefix}thumb.jpg`);
+  assert.is(p.imageSet.thumbnailUrl, `${prefix}thumb.jpg`);
+  assert.is(p.imageSet.url, `${prefix}L{1}X{2}Y{3}.png`);
+  assert.is(p.imageSet.creditsUrl, rel.children[0].imageSet.creditsUrl); // absolute already
+  assert.is(abs.thumbnail, 'folder-thumb.jpg');
+  assert.is(abs.url, 'sub.wtml');
+  // Relative CreditsUrl is prefixed; empty stays empty; everything else is unchanged.
+  rel.children[0].imageSet.creditsUrl = 'credits.html';
+  rel.children[0].imageSet.thumbnailUrl = '';
+  const abs2 = absolutizeStudyUrls(rel, prefix);
+  assert.is(abs2.children[0].imageSet.creditsUrl, `${prefix}credits.html`);
+  assert.is(abs2.children[0].imageSet.thumbnailUrl, '');
+  const strip = (f: WtmlFolder) => {
+    const q = structuredClone(f.children[0]);
+    return { ...q, thumbnail: '', imageSet: { ...q.imageSet, url: '', creditsUrl: '', thumbnailUrl: '' } };
+  };
+  assert.equal(strip(abs2), strip(rel));
+});
+
+// --------------------------------------------------------------------------- metadata, index
+
+test('studyFolder: CreditsUrl fallback is percent-encoded; bad last_updated names field and image', () => {
+  const c = placedCases[0];
+  const record = { ...recordOf(c), reference_url: '', publisher_id: 'eso', image_id: "M51 (a+b)'s/x" };
+  assert.is(astropixImagePageUrl(record), 'http://astropix.ipac.caltech.edu/image/eso/M51%20%28a%2Bb%29%27s%2Fx');
+  const { cached_image_width: W, cached_image_height: H } = c.input;
+  const placement = skyPlacement(wcsHeaders(parseAstropixWcs(record), W, H).headers, W, H, tileLevelsOf(c));
+  const f = studyFolder({ uniqueId: 'eso_m51', record, placement });
+  assert.is(f.children[0].imageSet.creditsUrl, astropixImagePageUrl(record));
+  const e = expectToastyError(
+    () => studyFolder({ uniqueId: 'eso_m51', record: { ...record, last_updated: 'last tuesday' }, placement }),
+    'bad date',
+  );
+  assert.is(e.code, 'record');
+  assert.is(e.field, 'last_updated');
+  assert.is(e.imageId, 'eso_m51');
+  // Empty description/credits are omitted; ThumbnailUrl always present.
+  const bare = writeWtml(studyFolder({ uniqueId: 'x', record: { ...record, description: '', image_credit: null }, placement }));
+  assert.not.match(bare, /<Description>|<Credits>/);
+  assert.match(bare, /<ThumbnailUrl>thumb\.jpg<\/ThumbnailUrl>/);
+});
+
+test('root index: a folder of Places from several images round-trips in order', () => {
+  const places = placedCases.slice(0, 3).map((c) =>
+    absolutizeStudyUrls(folderFor(c), `${c.input.publish_url_prefix}${c.expected.unique_id}/`).children[0]);
+  const root = explorerFolder('AstroPix', places, 'http://data.example.org/feeds/astropix/thumb.jpg');
+  const doc = writeWtml(root);
+  assert.match(doc, /^<\?xml version='1\.0' encoding='UTF-8'\?>\n<Folder Browseable="True" Group="Explorer" Name="AstroPix" Searchable="True" Thumbnail="http:\/\/data\.example\.org\/feeds\/astropix\/thumb\.jpg">\n  <Place /);
+  const back = parseWtml(doc);
+  assert.equal(back, root);
+  assert.equal(back.children.map((p) => p.name), placedCases.slice(0, 3).map((c) => c.input.record.title));
+  // Each child is the same Place as in the image's own index.wtml.
+  placedCases.slice(0, 3).forEach((c, i) => {
+    const own = xmlTree(c.expected.index_wtml).children[0];
+    assertSameTree(xmlTree(doc).children[i], own, `root child ${i}`);
+  });
+});
+
+test('untetheredStudyFolder: centred on RA 0 / Dec 0, consistent tiled and untiled', () => {
+  const untiled = untetheredStudyFolder({ name: 'local_img', width: 1200, height: 800, tileLevels: 0, title: 'No WCS' });
+  const u = untiled.children[0];
+  assert.is(untiled.name, 'local_img');
+  assert.is(u.name, 'No WCS');
+  assert.is(u.imageSet.projection, 'SkyImage');
+  assert.is(u.imageSet.url, 'image.jpg');
+  assertClose(u.imageSet.baseDegreesPerTile, 1 / 1200, 'deg/px');
+  assertClose(u.imageSet.offsetX, 600, 'offsetX px');
+  assertClose(u.imageSet.offsetY, 400, 'offsetY px');
+  assert.ok(Math.abs(u.dec) < 1e-12 && (u.ra < 1e-12 || u.ra > 24 - 1e-12));
+  assertClose(u.zoomLevel, 800 / 1200 * 1.7 * 6, 'zoom');
+
+  const tiled = untetheredStudyFolder({ name: 'big', width: 5001, height: 3000, tileLevels: 5 });
+  const t = tiled.children[0];
+  assert.is(t.imageSet.projection, 'Tan');
+  assert.is(t.imageSet.url, 'L{1}X{2}Y{3}.png');
+  assertClose(t.imageSet.baseDegreesPerTile, (256 * 32) / 5001, 'deg/tile');
+  assertClose(t.imageSet.offsetX, 0.5 / 5001, 'half-pixel offset of odd width');
+  assert.is(t.imageSet.offsetY, 0);
+  assert.equal(parseWtml(writeWtml(tiled)), tiled);
+});
+
+test.run();
