@@ -1,0 +1,172 @@
+/**
+ * Repository in a local folder (`--local=DIR`): item path = DIR/joined segments. Writes go to a
+ * temporary sibling and are renamed into place, so a crash never leaves a half-written tile.
+ */
+import { createHash } from 'node:crypto';
+import { constants as fsConstants, createReadStream, promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { ToastyError } from '../util/errors.js';
+import { copyFileAtomic, writeFileAtomic } from '../util/fs.js';
+import {
+  byName,
+  checkMeta,
+  folderSegments,
+  itemPathSegments,
+  type PutOptions,
+  type RepoEntry,
+  type Repository,
+  type RepoStat,
+} from './types.js';
+
+/** Temp names made by util/fs.ts (`.name.PID.HEX.tmp`): never list them. */
+const TEMP_NAME = /^\..*\.\d+\.[0-9a-f]+\.tmp$/;
+
+const errnoOf = (e: unknown) => (e as NodeJS.ErrnoException)?.code;
+const MISSING = new Set(['ENOENT', 'ENOTDIR', 'EISDIR']);
+
+export class LocalRepository implements Repository {
+  readonly root: string;
+  readonly description: string;
+  readonly keepsMeta = false;
+
+  constructor(root: string) {
+    if (!root) throw new ToastyError('usage', 'local repository folder is empty', { field: 'local' });
+    this.root = path.resolve(root);
+    this.description = `local folder ${this.root}`;
+  }
+
+  private fsPath(itemPath: string): string {
+    return path.join(this.root, ...itemPathSegments(itemPath));
+  }
+
+  private fail(op: string, itemPath: string, e: unknown): ToastyError {
+    const why = e instanceof Error ? e.message : String(e);
+    return new ToastyError('storage', `${this.description}: ${op} ${itemPath} failed: ${why}`, { cause: e });
+  }
+
+  async check(): Promise<void> {
+    let st;
+    try {
+      st = await fsp.stat(this.root);
+    } catch (e) {
+      if (errnoOf(e) === 'ENOENT') {
+        throw new ToastyError('storage', `local repository folder ${this.root} does not exist (create it first)`, { field: 'local' });
+      }
+      throw new ToastyError('storage', `local repository folder ${this.root} is not usable: ${(e as Error).message}`, { field: 'local' });
+    }
+    if (!st.isDirectory()) {
+      throw new ToastyError('storage', `local repository ${this.root} is not a folder`, { field: 'local' });
+    }
+    try {
+      await fsp.access(this.root, fsConstants.W_OK);
+    } catch {
+      throw new ToastyError('storage', `local repository folder ${this.root} is not writable`, { field: 'local' });
+    }
+  }
+
+  async get(itemPath: string): Promise<Buffer | null> {
+    const p = this.fsPath(itemPath);
+    try {
+      return await fsp.readFile(p);
+    } catch (e) {
+      if (MISSING.has(errnoOf(e) ?? '')) return null;
+      throw this.fail('read', itemPath, e);
+    }
+  }
+
+  async exists(itemPath: string): Promise<boolean> {
+    const p = this.fsPath(itemPath);
+    try {
+      return (await fsp.stat(p)).isFile();
+    } catch (e) {
+      if (MISSING.has(errnoOf(e) ?? '')) return false;
+      throw this.fail('stat', itemPath, e);
+    }
+  }
+
+  async stat(itemPath: string): Promise<RepoStat | null> {
+    const p = this.fsPath(itemPath);
+    try {
+      const st = await fsp.stat(p);
+      if (!st.isFile()) return null;
+      return { size: st.size, md5: await md5OfFile(p) };
+    } catch (e) {
+      if (MISSING.has(errnoOf(e) ?? '')) return null;
+      throw this.fail('stat', itemPath, e);
+    }
+  }
+
+  async put(itemPath: string, data: Buffer | string, opts: PutOptions = {}): Promise<void> {
+    const p = this.fsPath(itemPath);
+    checkMeta(opts.meta);
+    try {
+      await writeFileAtomic(p, data);
+    } catch (e) {
+      throw this.fail('write', itemPath, e);
+    }
+  }
+
+  async putFile(itemPath: string, localFile: string, opts: PutOptions = {}): Promise<void> {
+    const p = this.fsPath(itemPath);
+    checkMeta(opts.meta);
+    try {
+      await copyFileAtomic(localFile, p);
+    } catch (e) {
+      throw this.fail(`copy ${localFile} to`, itemPath, e);
+    }
+  }
+
+  async list(folder: string): Promise<RepoEntry[]> {
+    const dir = path.join(this.root, ...folderSegments(folder));
+    let dirents;
+    try {
+      dirents = await fsp.readdir(dir, { withFileTypes: true });
+    } catch (e) {
+      // A missing folder lists as empty, like a prefix with no blobs.
+      if (MISSING.has(errnoOf(e) ?? '') && folder !== '') return [];
+      throw this.fail('list', folder || '(root)', e);
+    }
+    const out: RepoEntry[] = [];
+    for (const d of dirents) {
+      if (TEMP_NAME.test(d.name)) continue;
+      let isFolder = d.isDirectory();
+      if (d.isSymbolicLink()) {
+        const st = await fsp.stat(path.join(dir, d.name)).catch(() => null);
+        if (!st) continue;
+        isFolder = st.isDirectory();
+      }
+      out.push({ name: d.name, isFolder });
+    }
+    return out.sort(byName);
+  }
+
+  async delete(itemPath: string): Promise<void> {
+    const segs = itemPathSegments(itemPath);
+    const p = path.join(this.root, ...segs);
+    try {
+      await fsp.rm(p, { force: true });
+    } catch (e) {
+      // A folder is not an item: nothing to delete (Azure behaves the same).
+      if (errnoOf(e) === 'ERR_FS_EISDIR' || errnoOf(e) === 'EISDIR' || errnoOf(e) === 'ENOTDIR') return;
+      throw this.fail('delete', itemPath, e);
+    }
+    // Folders exist only through their items (as on Azure): drop folders this emptied.
+    for (let n = segs.length - 1; n > 0; n--) {
+      try {
+        await fsp.rmdir(path.join(this.root, ...segs.slice(0, n)));
+      } catch {
+        break;
+      }
+    }
+  }
+}
+
+export function md5OfFile(file: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const h = createHash('md5');
+    createReadStream(file)
+      .on('data', (chunk) => h.update(chunk))
+      .on('error', reject)
+      .on('end', () => resolve(h.digest('base64')));
+  });
+}

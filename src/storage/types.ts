@@ -1,0 +1,102 @@
+/**
+ * The data repository a pipeline publishes into (spec 8.1): a local folder or an Azure Blob
+ * container. Both speak in '/'-joined item paths relative to the repository root, e.g.
+ * `nrao_nrao_gallery009/L4X3Y3.png` or `index.wtml`.
+ */
+import { ToastyError } from '../util/errors.js';
+
+export interface RepoEntry {
+  name: string;
+  isFolder: boolean;
+}
+
+export interface RepoStat {
+  size: number;
+  /** Base64 content MD5 when known (both backends fill it for items toasty wrote). */
+  md5?: string;
+  /** User metadata (lower-case keys). Only backends with `keepsMeta` store it. */
+  meta?: Record<string, string>;
+}
+
+export interface PutOptions {
+  /** Defaults to `contentTypeFor(path)`. */
+  contentType?: string;
+  /** User metadata; keys lower-case letters, digits and `_`, not starting with a digit. */
+  meta?: Record<string, string>;
+}
+
+export interface Repository {
+  /** Human description without secrets: "local folder /x" or "Azure container NAME (prefix P)". */
+  readonly description: string;
+  /** Whether `put` metadata is stored and returned by `stat` (Azure yes, local folder no). */
+  readonly keepsMeta: boolean;
+  /**
+   * Verify the repository is usable before any work (folder exists / container exists, creds OK,
+   * endpoint reachable); throws ToastyError code 'storage' naming the container, never the secret.
+   */
+  check(): Promise<void>;
+  /** Item contents, or null when there is no such item. */
+  get(path: string): Promise<Buffer | null>;
+  /** Whether an item (not a folder) exists at `path`. */
+  exists(path: string): Promise<boolean>;
+  stat(path: string): Promise<RepoStat | null>;
+  /** Create or overwrite an item; readers never see a half-written item. */
+  put(path: string, data: Buffer | string, opts?: PutOptions): Promise<void>;
+  /** Upload a local file (streamed; parallel blocks on Azure for big files). */
+  putFile(path: string, localFile: string, opts?: PutOptions): Promise<void>;
+  /** One level: '' = root, 'id' = inside that folder; sorted by name (code-unit order). */
+  list(folder: string): Promise<RepoEntry[]>;
+  /** Remove an item; a missing item is fine. */
+  delete(path: string): Promise<void>;
+}
+
+/**
+ * Split and check an item path. Rejects what would mean different things on the two backends
+ * or escape the repository: empty, leading '/', empty/'.'/'..' segments, backslashes, NUL.
+ */
+export function itemPathSegments(itemPath: string, what = 'item path'): string[] {
+  const bad = (why: string) =>
+    new ToastyError('storage', `invalid repository ${what} ${JSON.stringify(itemPath)}: ${why}`);
+  if (typeof itemPath !== 'string' || itemPath.length === 0) throw bad('empty');
+  if (itemPath.includes('\\')) throw bad("backslash (use '/')");
+  if (itemPath.includes('\0')) throw bad('NUL character');
+  if (itemPath.startsWith('/')) throw bad("leading '/'");
+  const segs = itemPath.split('/');
+  for (const s of segs) {
+    if (s === '') throw bad("empty segment (doubled or trailing '/')");
+    if (s === '.' || s === '..') throw bad(`'${s}' segment`);
+  }
+  return segs;
+}
+
+/** Validate an item path and return it unchanged. */
+export function checkItemPath(itemPath: string): string {
+  itemPathSegments(itemPath);
+  return itemPath;
+}
+
+/** Folder argument of `list`: '' is the root, otherwise an item path. */
+export function folderSegments(folder: string): string[] {
+  return folder === '' ? [] : itemPathSegments(folder, 'folder');
+}
+
+const META_KEY = /^[a-z_][a-z0-9_]*$/;
+
+/** Metadata keys must be valid on Azure (C# identifiers); lower-case since Azure lower-cases them. */
+export function checkMeta(meta: Record<string, string> | undefined): Record<string, string> | undefined {
+  if (!meta) return undefined;
+  for (const [k, v] of Object.entries(meta)) {
+    if (!META_KEY.test(k)) {
+      throw new ToastyError('storage', `invalid metadata key ${JSON.stringify(k)}: use lower-case letters, digits and '_'`);
+    }
+    if (typeof v !== 'string' || !/^[\x20-\x7e]*$/.test(v)) {
+      throw new ToastyError('storage', `invalid metadata value for ${k}: printable ASCII only`);
+    }
+  }
+  return meta;
+}
+
+/** Code-unit order, independent of locale, used by both backends. */
+export function byName(a: RepoEntry, b: RepoEntry): number {
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
