@@ -25,6 +25,11 @@ export interface ExecuteOptions<C> {
   /** How many nodes may run at once (default 1). */
   jobs?: number;
   onEvent?: (e: EngineEvent) => void;
+  /**
+   * Nodes that may not run in this invocation (a stage command runs one cut of the graph):
+   * when stale they are reported as skipped with the reason, and their dependents wait.
+   */
+  frozen?: (spec: NodeSpec<C>) => boolean;
   /** Stop starting new nodes once aborted (running ones finish). */
   signal?: AbortSignal;
 }
@@ -50,6 +55,7 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
     for (const d of spec.deps) {
       const s = settled.get(d)!;
       if (s.outcome.status === 'failed' || s.outcome.status === 'skipped') {
+        if (spec.rule.partialDeps) continue;
         return skip(spec, `${d} ${s.outcome.status === 'failed' ? 'failed' : 'was skipped'}`);
       }
       if (s.outcome.status === 'would-run') {
@@ -63,8 +69,10 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
     try {
       const a = await assess(inv, manifest, opts.force?.(spec) ?? false);
       if (!a.stale) return { outcome: { ...base(spec), status: 'fresh' }, result: a.result };
+      if (opts.frozen?.(spec)) return skip(spec, `left for its own stage (${a.reason})`);
       if (opts.dryRun) return { outcome: { ...base(spec), status: 'would-run', reason: a.reason } };
       emit({ type: 'node-start', id: spec.id, rule: spec.rule.name, group: spec.group, reason: a.reason });
+      inv.inputs = a.inputs;
       const result = await spec.rule.run(inv);
       await manifest.set(spec.id, {
         rule: spec.rule.name,

@@ -3,28 +3,29 @@
  */
 import { changedPaths, computeKey, type NodeKey } from './key.js';
 import type { Manifest } from './manifest.js';
-import type { Invocation, NodeResult } from './types.js';
+import type { Invocation, Json, NodeResult } from './types.js';
 
 export type Assessment =
   | { stale: false; result: NodeResult }
-  | { stale: true; reason: string; key: NodeKey };
+  | { stale: true; reason: string; key: NodeKey; inputs: Json };
 
 export async function assess<C>(inv: Invocation<C>, manifest: Manifest, forced: boolean): Promise<Assessment> {
   const { rule } = inv.node;
-  const key = await computeKey(rule.name, rule.version, await rule.inputs(inv));
+  const inputs = await rule.inputs(inv);
+  const key = await computeKey(rule.name, rule.version, inputs);
   const entry = manifest.get(inv.node.id);
-  if (forced) return { stale: true, reason: 'forced', key };
-  if (!entry) return { stale: true, reason: rule.newReason ?? 'new', key };
+  if (forced) return { stale: true, reason: 'forced', key, inputs };
+  if (!entry) return { stale: true, reason: rule.newReason ?? 'new', key, inputs };
   if (entry.version !== rule.version) {
-    return { stale: true, reason: `rule version changed (${entry.version} -> ${rule.version})`, key };
+    return { stale: true, reason: `rule version changed (${entry.version} -> ${rule.version})`, key, inputs };
   }
   if (entry.key !== key.key) {
     const changed = changedPaths(entry.leaves, key.leaves);
     const reason = changed.length === 0 ? 'inputs changed' : (rule.explain?.(changed) ?? defaultExplain(changed));
-    return { stale: true, reason, key };
+    return { stale: true, reason, key, inputs };
   }
   const missing = rule.verify ? await rule.verify(inv, entry.result) : null;
-  if (missing) return { stale: true, reason: missing, key };
+  if (missing) return { stale: true, reason: missing, key, inputs };
   return { stale: false, result: entry.result };
 }
 

@@ -24,6 +24,8 @@ export interface Invocation<C> {
   /** What this node produced last time, if the manifest knows. */
   readonly previous: NodeResult | null;
   readonly log: Log;
+  /** The node's inputs as computed for its key (set before `run`). */
+  inputs?: Json;
   /** True in a dry run: functions must not change anything. */
   readonly dryRun: boolean;
 }
@@ -32,6 +34,11 @@ export interface Rule<C> {
   readonly name: string;
   /** Bump when the rule's action changes its outputs for the same inputs. */
   readonly version: number;
+  /**
+   * Run even when some dependencies failed or were skipped; those are then absent from
+   * `deps` (an index that must list whatever did get published).
+   */
+  readonly partialDeps?: boolean;
   /** Reason shown when the manifest has never seen the node (e.g. "new image"). */
   readonly newReason?: string;
   /**

@@ -1,0 +1,88 @@
+/**
+ * tile:<id> — cut the cached image into a study (tile pyramid or image.jpg) plus thumb.jpg.
+ *
+ * Key: the cached image's bytes and the record's parity (a positive-parity tiled image is
+ * flopped), plus the tiling parameters. Output: out_todo/<id>/ with the pixel files; the
+ * processed input moves to cache_done/<id>. The study's shape goes to `meta` for the wtml rule.
+ */
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import type { Rule } from '../src/engine/types.js';
+import { digestFile } from '../src/engine/key.js';
+import { makeSiblingTempDir, replaceDir } from '../src/util/fs.js';
+import { ToastyError } from '../src/util/errors.js';
+import { imageOf, type PipelineContext } from '../src/pipeline/context.js';
+import { positiveParity, writeStudyPixels, type StudyShape } from '../src/wwt/study.js';
+import { TILING_THRESHOLD } from '../src/wwt/tiling.js';
+
+export interface TileMeta extends StudyShape {
+  /** Stat fingerprint of the cached image, so an unchanged file is not re-hashed. */
+  source: { name: string; size: number; mtimeMs: number; ino: number; digest: string };
+  [k: string]: unknown;
+}
+
+async function cachedImage(ctx: PipelineContext, id: string, fetchMeta: { image: string }) {
+  const dir = await ctx.workdir.cacheDir(id);
+  if (!dir) throw new ToastyError('image', 'cached image missing (run the fetch stage first)', { imageId: id });
+  return { dir, file: path.join(dir, fetchMeta.image) };
+}
+
+export const tileRule: Rule<PipelineContext> = {
+  name: 'tile',
+  version: 1,
+  newReason: 'new image',
+  async inputs(inv) {
+    const id = imageOf(inv.node.group);
+    const fetched = inv.deps.get(`fetch:${id}`)!;
+    const { file } = await cachedImage(inv.ctx, id, fetched.meta as { image: string });
+    const st = await fsp.stat(file);
+    const prev = (inv.previous?.meta as TileMeta | undefined)?.source;
+    const digest =
+      prev && prev.size === st.size && prev.mtimeMs === st.mtimeMs && prev.ino === st.ino && prev.name === path.basename(file)
+        ? prev.digest
+        : await digestFile(file);
+    return {
+      image: digest,
+      positiveParity: positiveParity(inv.ctx.records.get(id) ?? null),
+      tiling: { threshold: TILING_THRESHOLD, tile: 256, format: 'png', maxPixels: inv.ctx.maxPixels },
+    };
+  },
+  explain: (changed) => (changed.includes('image') ? 'image bytes changed' : `tiling parameters changed (${changed.join(', ')})`),
+  async verify(inv) {
+    const id = imageOf(inv.node.group);
+    return (await inv.ctx.workdir.outFile(id, 'thumb.jpg')) ? null : 'tiles missing from the work directory';
+  },
+  async run(inv) {
+    const { ctx } = inv;
+    const id = imageOf(inv.node.group);
+    const fetched = inv.deps.get(`fetch:${id}`)!;
+    const { dir, file } = await cachedImage(ctx, id, fetched.meta as { image: string });
+    const target = ctx.workdir.dir('out_todo', id);
+    const tmp = await makeSiblingTempDir(target);
+    let pixels;
+    try {
+      pixels = await writeStudyPixels(file, tmp, { record: ctx.records.get(id) ?? null, maxPixels: ctx.maxPixels, log: ctx.log });
+    } catch (e) {
+      await fsp.rm(tmp, { recursive: true, force: true });
+      throw e;
+    }
+    await replaceDir(tmp, target);
+    // What was published before belongs to the previous tiling.
+    await fsp.rm(ctx.workdir.dir('out_done', id), { recursive: true, force: true });
+    let cacheDir = dir;
+    const done = ctx.workdir.dir('cache_done', id);
+    if (dir !== done) {
+      await fsp.rm(done, { recursive: true, force: true });
+      await fsp.mkdir(path.dirname(done), { recursive: true });
+      await fsp.rename(dir, done);
+      cacheDir = done;
+    }
+    const st = await fsp.stat(path.join(cacheDir, path.basename(file)));
+    const { files, ...shape } = pixels;
+    const meta: TileMeta = {
+      ...shape,
+      source: { name: path.basename(file), size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, digest: (inv.inputs as { image: string }).image },
+    };
+    return { outputs: files, meta: meta as never };
+  },
+};

@@ -1,0 +1,90 @@
+/**
+ * upload:<id> — publish the image's files into the repository, index.wtml last.
+ *
+ * Key: the digests of the files it publishes (tile + wtml outputs) and which repository. Each
+ * uploaded file moves from out_todo/<id> to out_done/<id>, so an interrupted publish resumes
+ * where it stopped; files the repository already holds with the same digest are not re-sent.
+ */
+import path from 'node:path';
+import type { Rule } from '../src/engine/types.js';
+import { moveFile } from '../src/util/fs.js';
+import { ToastyError } from '../src/util/errors.js';
+import { putMany, type PutItem } from '../src/storage/parallel.js';
+import { imageOf, type PipelineContext } from '../src/pipeline/context.js';
+
+interface UploadMeta {
+  repository: string;
+  [k: string]: string;
+}
+
+function filesOf(inv: { node: { group: string | null }; deps: ReadonlyMap<string, { outputs: Record<string, string> }> }) {
+  const id = imageOf(inv.node.group);
+  return { ...inv.deps.get(`tile:${id}`)!.outputs, ...inv.deps.get(`wtml:${id}`)!.outputs };
+}
+
+export const uploadRule: Rule<PipelineContext> = {
+  name: 'upload',
+  version: 1,
+  newReason: 'new image',
+  inputs(inv) {
+    return { files: filesOf(inv), repository: inv.ctx.repo.description };
+  },
+  explain: (changed) =>
+    changed.includes('repository') ? 'publishing to a different repository' : `outputs changed (${changed.map((p) => p.replace(/^files\./, '')).slice(0, 4).join(', ')}${changed.length > 4 ? ', ...' : ''})`,
+  async verify(inv) {
+    const id = imageOf(inv.node.group);
+    if (!inv.ctx.publishedAtStart.has(id)) return 'output missing in repository';
+    if ((await inv.ctx.workdir.pendingOutputs(id)).length) return 'files waiting in out_todo';
+    return null;
+  },
+  async run(inv) {
+    const { ctx } = inv;
+    const id = imageOf(inv.node.group);
+    const files = filesOf(inv);
+    const prev = inv.previous;
+    // Trust what an earlier upload to this same repository recorded, unless the repository
+    // has since lost the image (then everything goes up again).
+    const sameRepo = (prev?.meta as UploadMeta | undefined)?.repository === ctx.repo.description;
+    const lost = prev !== null && !(await ctx.repo.exists(`${id}/index.wtml`));
+    const already = sameRepo && !lost ? prev!.outputs : {};
+    const names = Object.keys(files).filter((n) => n !== 'index.wtml').sort();
+    const items: PutItem[] = [];
+    const toMove: string[] = [];
+    for (const name of names) {
+      const pending = path.join(ctx.workdir.dir('out_todo', id), name);
+      const src = await ctx.workdir.outFile(id, name);
+      if (!src) throw new ToastyError('storage', `output file ${name} is missing from the work directory`, { imageId: id });
+      const inTodo = src === pending;
+      // A file already in out_done was uploaded by an earlier (perhaps interrupted) run.
+      if (already[`${id}/${name}`] === files[name] || (!inTodo && !lost)) {
+        if (inTodo) toMove.push(name);
+        continue;
+      }
+      items.push({ path: `${id}/${name}`, file: src });
+    }
+    const progress = ctx.log.progress(`upload ${id}`, items.length + 1);
+    const done = async (item: PutItem) => {
+      const name = item.path.slice(id.length + 1);
+      const from = path.join(ctx.workdir.dir('out_todo', id), name);
+      if (item.file === from) await moveFile(from, path.join(ctx.workdir.dir('out_done', id), name));
+      progress.tick();
+    };
+    try {
+      await putMany(ctx.repo, items, ctx.uploadConcurrency, { onDone: done });
+      for (const name of toMove) {
+        await moveFile(path.join(ctx.workdir.dir('out_todo', id), name), path.join(ctx.workdir.dir('out_done', id), name));
+      }
+      // Last: the file whose presence tells readers the image is complete.
+      const index = await ctx.workdir.outFile(id, 'index.wtml');
+      if (!index) throw new ToastyError('storage', 'index.wtml is missing from the work directory', { imageId: id });
+      await ctx.repo.putFile(`${id}/index.wtml`, index);
+      await done({ path: `${id}/index.wtml`, file: index });
+    } finally {
+      progress.done();
+    }
+    await ctx.workdir.pruneEmpty(ctx.workdir.dir('out_todo', id));
+    const outputs: Record<string, string> = {};
+    for (const [name, digest] of Object.entries(files)) outputs[`${id}/${name}`] = digest;
+    return { outputs, meta: { repository: ctx.repo.description } };
+  },
+};

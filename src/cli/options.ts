@@ -1,0 +1,35 @@
+/**
+ * Options shared by the pipeline commands: the data-repository arguments (spec 8.1) and the
+ * work directory, as one base class every pipeline command extends.
+ */
+import { Command, Option } from 'clipanion';
+import { openRepository } from '../storage/open.js';
+import type { Repository } from '../storage/types.js';
+import { consoleLog, type Log } from '../util/log.js';
+
+export abstract class RepositoryCommand extends Command {
+  local = Option.String('--local', {
+    description: 'Use the local folder DIR as the data repository',
+    arity: 1,
+  });
+  azureConnEnv = Option.String('--azure-conn-env', {
+    description: 'Name of the environment variable holding the Azure Storage connection string',
+  });
+  azureContainer = Option.String('--azure-container', { description: 'Azure Blob Storage container of the repository' });
+  azurePathPrefix = Option.String('--azure-path-prefix', { description: 'Folder inside the container (may contain "/")' });
+  verbose = Option.Boolean('-v,--verbose', false, { description: 'Print debugging detail' });
+  quiet = Option.Boolean('-q,--quiet', false, { description: 'Only print warnings and errors' });
+
+  openRepository(): Repository {
+    return openRepository({
+      local: this.local,
+      azureConnEnv: this.azureConnEnv,
+      azureContainer: this.azureContainer,
+      azurePathPrefix: this.azurePathPrefix,
+    });
+  }
+
+  makeLog(): Log {
+    return consoleLog({ verbose: this.verbose, quiet: this.quiet });
+  }
+}

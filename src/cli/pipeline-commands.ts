@@ -1,0 +1,146 @@
+/**
+ * `toasty make` and the four stage commands of the original pipeline. All of them run the
+ * same build graph; a stage command runs only its own cut of it.
+ */
+import { Option } from 'clipanion';
+import * as t from 'typanion';
+import { runPipeline, type RunReport, type Stage } from '../pipeline/run.js';
+import { RepositoryCommand } from './options.js';
+import { eventPrinter, jsonReport, printPlan, printSummary } from './report.js';
+import { exitCodeFor } from './exit.js';
+
+abstract class PipelineCommand extends RepositoryCommand {
+  abstract readonly stage: Stage;
+  workdir = Option.String({ name: 'WORKDIR' });
+  json = Option.Boolean('--json', false, { description: 'Print one JSON object describing the run on stdout' });
+  dryRun = Option.Boolean('-n,--dry-run', false, { description: 'Print the plan (what would run, and why); change nothing' });
+  jobs = Option.String('-j,--jobs', '1', { description: 'How many nodes may run at once', validator: t.isNumber() });
+
+  force: string[] | undefined = undefined;
+  only: string[] | undefined = undefined;
+
+  async execute(): Promise<number> {
+    const log = this.makeLog();
+    try {
+      const repo = this.openRepository();
+      const report = await runPipeline({
+        workdir: this.workdir,
+        repo,
+        stage: this.stage,
+        dryRun: this.dryRun,
+        force: this.force,
+        only: this.only,
+        jobs: Number(this.jobs) || 1,
+        log,
+        onEvent: this.dryRun ? undefined : eventPrinter(log),
+      });
+      this.output(report, log.info);
+      return report.exitCode;
+    } catch (e) {
+      return exitCodeFor(e, log);
+    }
+  }
+
+  private output(report: RunReport, info: (line: string) => void) {
+    if (this.json) this.context.stdout.write(jsonReport(report, this.dryRun) + '\n');
+    if (this.dryRun) {
+      // The plan is the product of a dry run: to stdout unless --json took it.
+      const out = this.json ? info : (line: string) => this.context.stdout.write(line + '\n');
+      printPlan(report, out);
+    } else {
+      printSummary(report, (line) => (line.startsWith('FAILED') ? this.context.stderr.write(line + '\n') : info(line)));
+    }
+  }
+}
+
+const DATA_ARGS = '{--local=DIR | --azure-conn-env=VAR --azure-container=NAME [--azure-path-prefix=P]}';
+
+export class MakeCommand extends PipelineCommand {
+  static override paths = [['make']];
+  static override usage = PipelineCommand.Usage({
+    category: 'Pipeline',
+    description: 'Bring the whole repository up to date with the feed, doing the least work',
+    details: `
+      Runs the build graph fetch -> tile -> wtml -> upload for every image of the AstroPix feed
+      named in the repository's \`toasty-pipeline-config.yaml\`, then rebuilds the root \`index.wtml\`.
+      Only stale nodes run: a node is stale when it is new, when an input it reads changed
+      (the feed record, the image bytes, \`publish_url_prefix\`...), when its outputs are missing,
+      or when it is forced. Every node that runs says why.
+
+      Exit status: 0 all good; 1 some images failed (the others completed and are published);
+      2 usage or configuration error. Logs go to stderr; \`--json\` prints one JSON object on stdout.
+    `,
+    examples: [
+      ['Minimal rebuild into a local repository', `$0 make --local=./repo ./work`],
+      ['Show what would run, and why', `$0 make --dry-run --local=./repo ./work`],
+      ['Rebuild two images even if up to date', `$0 make --force 'nrao_*' --force noirlab_x --local=./repo ./work`],
+      ['Publish to Azure', `AZ_CONN='...' $0 make --azure-conn-env=AZ_CONN --azure-container=feeds --azure-path-prefix=astropix ./work`],
+    ],
+  });
+  readonly stage = 'make' as const;
+  override force = Option.Array('--force', { description: 'Rebuild this image (id or glob) even if up to date; repeatable' });
+  override only = Option.Array('--only', { description: 'Only consider this image (id or glob); repeatable. The index still runs' });
+}
+
+export class FetchInputsCommand extends PipelineCommand {
+  static override paths = [['pipeline-fetch-inputs']];
+  static override usage = PipelineCommand.Usage({
+    category: 'Pipeline stages',
+    description: 'Download new images of the feed into WORKDIR/cache_todo',
+    details: `
+      Reads \`toasty-pipeline-config.yaml\` from the repository root, downloads the AstroPix feed, and
+      caches every new image in \`cache_todo/<id>/\` (\`image.<ext>\` + \`astropix.json\`). Images whose
+      \`<id>/index.wtml\` or \`<id>/skip.flag\` exists in the repository are skipped, as are
+      not-actionable records (an \`image_id\` with "/", a non-TAN projection).
+      Repository arguments: ${DATA_ARGS}.
+    `,
+    examples: [['Fetch new images', `$0 pipeline-fetch-inputs --local=./repo ./work`]],
+  });
+  readonly stage = 'fetch' as const;
+}
+
+export class ProcessTodosCommand extends PipelineCommand {
+  static override paths = [['pipeline-process-todos']];
+  static override usage = PipelineCommand.Usage({
+    category: 'Pipeline stages',
+    description: 'Turn each cached image into a study in WORKDIR/out_todo',
+    details: `
+      For each fetched image: tiles (or \`image.jpg\` for images up to 2048 px), \`thumb.jpg\`,
+      \`index_rel.wtml\` and \`index.wtml\` in \`out_todo/<id>/\`; the input moves to \`cache_done/<id>\`.
+      Review \`out_todo\` before publishing. Repository arguments: ${DATA_ARGS}.
+    `,
+    examples: [['Process fetched images', `$0 pipeline-process-todos --local=./repo ./work`]],
+  });
+  readonly stage = 'process' as const;
+}
+
+export class PublishTodosCommand extends PipelineCommand {
+  static override paths = [['pipeline-publish-todos']];
+  static override usage = PipelineCommand.Usage({
+    category: 'Pipeline stages',
+    description: 'Upload WORKDIR/out_todo into the repository, index.wtml last',
+    details: `
+      Uploads each \`out_todo/<id>/\` to \`<id>/\` in the repository, moving files to \`out_done/\` as they
+      go; an image's \`index.wtml\` goes last, so a reader never sees a half-published image and an
+      interrupted publish resumes where it stopped. Repository arguments: ${DATA_ARGS}.
+    `,
+    examples: [['Publish processed images', `$0 pipeline-publish-todos --local=./repo ./work`]],
+  });
+  readonly stage = 'publish' as const;
+}
+
+export class ReindexCommand extends PipelineCommand {
+  static override paths = [['pipeline-reindex']];
+  static override usage = PipelineCommand.Usage({
+    category: 'Pipeline stages',
+    description: "Rebuild the repository's root index.wtml, newest image first",
+    details: `
+      Lists every image folder of the repository that has an \`index.wtml\` and writes the root
+      \`index.wtml\`: a Folder named \`folder_name\` (thumbnail \`folder_thumbnail_url\`) holding each
+      image's Place, sorted by \`XLastUpdated\`, newest first. Folders without a readable
+      \`index.wtml\` are skipped with a warning. Repository arguments: ${DATA_ARGS}.
+    `,
+    examples: [['Rebuild the index', `$0 pipeline-reindex --local=./repo ./work`]],
+  });
+  readonly stage = 'reindex' as const;
+}

@@ -1,0 +1,73 @@
+/**
+ * `toasty preview`: review the studies of a work directory in the real WWT engine, in a
+ * browser, before publishing them. Serves on 127.0.0.1 only.
+ */
+import { spawn } from 'node:child_process';
+import { Option } from 'clipanion';
+import * as t from 'typanion';
+import { startPreviewServer } from '../preview/server.js';
+import { ToastyError } from '../util/errors.js';
+import { exitCodeFor } from './exit.js';
+import { RepositoryCommand } from './options.js';
+
+/** Ask the desktop to open a URL; failure only costs a warning. */
+function openInBrowser(url: string): boolean {
+  const cmd = process.platform === 'darwin' ? 'open' : process.platform === 'win32' ? 'explorer' : 'xdg-open';
+  try {
+    const child = spawn(cmd, [url], { stdio: 'ignore', detached: true });
+    child.on('error', () => {});
+    child.unref();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export class PreviewCommand extends RepositoryCommand {
+  static override paths = [['preview']];
+  static override usage = RepositoryCommand.Usage({
+    category: 'Review',
+    description: 'Review processed images in the WorldWide Telescope engine, in a local web page',
+    details: `
+      Serves a page on 127.0.0.1 listing the images waiting in \`WORKDIR/out_todo\` (and, under
+      "Published", those in \`out_done\`). Clicking one shows it as the foreground of the real WWT
+      engine, loaded from its \`index_rel.wtml\` and tiles, centred where its Place says, with an
+      opacity slider and its size, tile levels, centre and rotation. Nothing leaves this machine.
+      Stop with Ctrl-C. The repository arguments are accepted for symmetry with the pipeline
+      commands; the page only reads the work directory.
+    `,
+    examples: [
+      ['Review before publishing', `$0 preview --local=./repo ./work`],
+      ['Fixed port, open a browser', `$0 preview --local=./repo ./work --port 8123 --open`],
+    ],
+  });
+
+  workdir = Option.String({ name: 'WORKDIR' });
+  port = Option.String('--port', '0', { description: 'Port to listen on (default: any free port)', validator: t.isNumber() });
+  open = Option.Boolean('--open', false, { description: 'Open the page in the default browser' });
+
+  async execute(): Promise<number> {
+    const log = this.makeLog();
+    try {
+      const port = Number(this.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) {
+        throw new ToastyError('usage', `--port must be an integer from 0 to 65535, not ${this.port}`, { field: 'port' });
+      }
+      const server = await startPreviewServer({ workdir: this.workdir, port, log });
+      this.context.stdout.write(`toasty preview: ${server.url}  (Ctrl-C to stop)\n`);
+      if (this.open && !openInBrowser(server.url)) log.warn(`could not open a browser; visit ${server.url}`);
+      await new Promise<void>((resolve) => {
+        const stop = () => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          void server.close().then(resolve);
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+      return 0;
+    } catch (e) {
+      return exitCodeFor(e, log);
+    }
+  }
+}

@@ -1,0 +1,84 @@
+/** `toasty tile-study`: one image -> a study folder, with or without an AstroPix record. */
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { Command, Option } from 'clipanion';
+import { makeSiblingTempDir, replaceDir, writeFileAtomic } from '../util/fs.js';
+import { ToastyError } from '../util/errors.js';
+import { consoleLog } from '../util/log.js';
+import type { AstroPixRecord } from '../sources/astropix.js';
+import { uniqueId } from '../sources/ids.js';
+import { studyWtml, writeStudyPixels } from '../wwt/study.js';
+import { exitCodeFor } from './exit.js';
+
+export class TileStudyCommand extends Command {
+  static override paths = [['tile-study']];
+  static override usage = Command.Usage({
+    category: 'Studies',
+    description: 'Tile one image into a WWT study folder',
+    details: `
+      Writes OUTDIR with the study: 256x256 PNG tiles \`L{level}X{x}Y{y}.png\` (or \`image.jpg\` for
+      images up to 2048 px on both sides), \`thumb.jpg\` and \`index_rel.wtml\`. With an AstroPix record
+      (a JSON object as served in an AstroPix feed) the study is placed on the sky from its WCS;
+      without one it is written "untethered" (no sky position). Accepts JPEG, PNG and TIFF.
+      OUTDIR is replaced only once the study is complete.
+    `,
+    examples: [
+      ['Tile an image placed by its AstroPix record', '$0 tile-study image.jpg ./out --astropix-json record.json'],
+      ['Tile an image without sky position', '$0 tile-study big.tif ./out --name "My mosaic"'],
+    ],
+  });
+
+  image = Option.String({ name: 'IMAGE' });
+  outdir = Option.String({ name: 'OUTDIR' });
+  astropixJson = Option.String('--astropix-json', { description: 'AstroPix record (JSON) giving the WCS and metadata' });
+  name = Option.String('--name', { description: 'Name of the study (default: the record title or the image file name)' });
+  maxPixels = Option.String('--max-pixels', { description: 'Refuse images with more pixels than this (default 1e9)' });
+  quiet = Option.Boolean('-q,--quiet', false, { description: 'Only print warnings and errors' });
+
+  async execute(): Promise<number> {
+    const log = consoleLog({ quiet: this.quiet });
+    try {
+      let record: AstroPixRecord | null = null;
+      if (this.astropixJson) {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(await fsp.readFile(this.astropixJson, 'utf8'));
+        } catch (e) {
+          throw new ToastyError('usage', `--astropix-json ${this.astropixJson}: ${(e as Error).message}`, { field: 'astropix-json' });
+        }
+        if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
+          throw new ToastyError('usage', `--astropix-json ${this.astropixJson} must hold one JSON object (an AstroPix record)`);
+        }
+        record = parsed as AstroPixRecord;
+      }
+      const maxPixels = this.maxPixels ? Number(this.maxPixels) : undefined;
+      if (maxPixels !== undefined && !(maxPixels > 0)) throw new ToastyError('usage', '--max-pixels must be a positive number');
+      const outdir = path.resolve(this.outdir);
+      const tmp = await makeSiblingTempDir(outdir);
+      try {
+        const pixels = await writeStudyPixels(this.image, tmp, { record, maxPixels, log });
+        const id = record ? safeId(record) : path.parse(this.image).name;
+        const name = this.name ?? (typeof record?.title === 'string' ? record.title : path.parse(this.image).name);
+        const { indexRel } = studyWtml({ uniqueId: id, record, shape: pixels, name });
+        await writeFileAtomic(path.join(tmp, 'index_rel.wtml'), indexRel);
+        await replaceDir(tmp, outdir);
+        const what = pixels.tiled ? `${pixels.tileLevels + 1} tile levels, ${Object.keys(pixels.files).length - 1} tiles` : 'untiled image.jpg';
+        log.info(`${this.image}: ${pixels.width}x${pixels.height}, ${what}${pixels.flipX ? ' (flopped: positive-parity WCS)' : ''} -> ${outdir}`);
+        return 0;
+      } catch (e) {
+        await fsp.rm(tmp, { recursive: true, force: true });
+        throw e;
+      }
+    } catch (e) {
+      return exitCodeFor(e, log);
+    }
+  }
+}
+
+function safeId(record: AstroPixRecord): string {
+  try {
+    return uniqueId(record);
+  } catch {
+    return typeof record.image_id === 'string' ? record.image_id : 'study';
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * The work directory's visible state, as the original pipeline laid it out:
+ *   cache_todo/<id>/  downloaded, not yet processed (image.<ext> + astropix.json)
+ *   cache_done/<id>/  processed inputs
+ *   out_todo/<id>/    outputs waiting to be published (tiles or image.jpg, thumb.jpg, WTML)
+ *   out_done/<id>/    outputs already published
+ * plus the engine's manifest and lock. Helpers here find an image's files in either place.
+ */
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { exists } from '../util/fs.js';
+
+export type Area = 'cache_todo' | 'cache_done' | 'out_todo' | 'out_done';
+
+export class Workdir {
+  constructor(readonly root: string) {}
+
+  dir(area: Area, id: string): string {
+    return path.join(this.root, area, id);
+  }
+
+  /** The image's cache folder: cache_todo if present, else cache_done, else null. */
+  async cacheDir(id: string): Promise<string | null> {
+    for (const area of ['cache_todo', 'cache_done'] as const) {
+      const d = this.dir(area, id);
+      if (await exists(d)) return d;
+    }
+    return null;
+  }
+
+  /** Where an output file of an image is now: out_todo first (newer), then out_done. */
+  async outFile(id: string, name: string): Promise<string | null> {
+    for (const area of ['out_todo', 'out_done'] as const) {
+      const f = path.join(this.dir(area, id), name);
+      if (await exists(f)) return f;
+    }
+    return null;
+  }
+
+  /** Ids that have a folder in `area`. */
+  async ids(area: Area): Promise<string[]> {
+    try {
+      const entries = await fsp.readdir(path.join(this.root, area), { withFileTypes: true });
+      return entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw e;
+    }
+  }
+
+  /** Files waiting in out_todo/<id> (empty when the folder is absent). */
+  async pendingOutputs(id: string): Promise<string[]> {
+    try {
+      return (await fsp.readdir(this.dir('out_todo', id))).filter((n) => !n.startsWith('.'));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw e;
+    }
+  }
+
+  /** Remove a folder if it is empty (after its files moved on). */
+  async pruneEmpty(dir: string): Promise<void> {
+    try {
+      await fsp.rmdir(dir);
+    } catch {
+      /* not empty or gone */
+    }
+  }
+}
