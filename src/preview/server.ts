@@ -1,0 +1,309 @@
+/**
+ * `toasty preview`: a loopback HTTP server for reviewing a work directory's studies in the
+ * real WWT engine before (or after) publishing them.
+ *
+ *   GET /                          the review page (page.html, page.js, page.css)
+ *   GET /engine/wwtlib.js          @wwtelescope/engine, served from node_modules
+ *   GET /api/images                JSON: the studies waiting in out_todo and published in out_done
+ *   GET /wtml/<area>/<id>.wtml     the image's index_rel.wtml with its URLs made absolute
+ *                                  (the engine resolves relative URLs as host names)
+ *   GET /files/<area>/<id>/<name>  one file of out_todo/<id>/ or out_done/<id>/
+ *
+ * Only plain names are served (no "/", no leading dot, no ".."): a request cannot leave the
+ * image folder, and the resolved real path is checked again to rule out symlinks pointing out.
+ */
+import { createReadStream, promises as fsp } from 'node:fs';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
+import type { AddressInfo, Socket } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import { Workdir } from '../pipeline/workdir.js';
+import { ToastyError } from '../util/errors.js';
+import { silentLog, type Log } from '../util/log.js';
+import { absolutizeStudyUrls, parseWtml, writeWtml } from '../wwt/wtml.js';
+
+export type PreviewArea = 'out_todo' | 'out_done';
+const AREAS: readonly PreviewArea[] = ['out_todo', 'out_done'];
+
+/** One study as the page lists it. */
+export interface PreviewImage {
+  id: string;
+  area: PreviewArea;
+  title: string;
+  /** URL of the thumbnail on this server, or '' when the study has none. */
+  thumbUrl: string;
+  /** URL of the absolutised WTML on this server. */
+  wtmlUrl: string;
+  kind: 'tiled' | 'single';
+  /** Image size in pixels when known (the input record, or the single image itself). */
+  width: number | null;
+  height: number | null;
+  ra: number; // hours
+  dec: number; // degrees
+  zoomLevel: number;
+  rotation: number; // ImageSet rotation, degrees
+  tileLevels: number;
+  baseDegreesPerTile: number;
+  projection: string;
+  bottomsUp: boolean;
+  /** Set when the study's WTML cannot be read: the page shows it instead of the image. */
+  error?: string;
+}
+
+export interface PreviewServerOptions {
+  workdir: string;
+  /** 0 (default) picks a free port. */
+  port?: number;
+  log?: Log;
+}
+
+export interface PreviewServer {
+  /** `http://127.0.0.1:PORT/` */
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+const HOST = '127.0.0.1';
+const SAFE_ID = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
+const SAFE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
+
+const CONTENT_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json; charset=utf-8',
+  '.wtml': 'application/xml; charset=utf-8',
+  '.png': 'image/png',
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+};
+
+/** True for a plain path segment that cannot climb out of its folder. */
+export function isSafeSegment(s: string, re: RegExp = SAFE_NAME): boolean {
+  return re.test(s) && !s.includes('..');
+}
+
+/**
+ * The page's static files are not compiled by tsc: look next to this module (tsx runs the
+ * source) and in src/preview/ relative to the compiled dist/src/preview/server.js.
+ */
+async function findStaticDir(): Promise<string> {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const candidates = [here, path.resolve(here, '../../../src/preview')];
+  for (const dir of candidates) {
+    try {
+      await fsp.access(path.join(dir, 'page.html'));
+      return dir;
+    } catch {
+      // try the next place
+    }
+  }
+  throw new ToastyError('internal', `preview page not found (looked in ${candidates.join(', ')})`);
+}
+
+function findEngineScript(): string {
+  const require = createRequire(import.meta.url);
+  const pkg = require.resolve('@wwtelescope/engine/package.json');
+  return path.join(path.dirname(pkg), 'src', 'index.js');
+}
+
+function send(res: ServerResponse, status: number, body: string, type = 'text/plain; charset=utf-8') {
+  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
+  res.end(body);
+}
+
+async function sendFile(req: IncomingMessage, res: ServerResponse, file: string, within: string): Promise<void> {
+  let real: string;
+  try {
+    real = await fsp.realpath(file);
+    const root = await fsp.realpath(within);
+    if (real !== root && !real.startsWith(root + path.sep)) return send(res, 403, 'forbidden\n');
+    const st = await fsp.stat(real);
+    if (!st.isFile()) return send(res, 404, 'not found\n');
+    res.writeHead(200, {
+      'content-type': CONTENT_TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream',
+      'content-length': String(st.size),
+      'cache-control': 'no-store',
+    });
+  } catch {
+    return send(res, 404, 'not found\n');
+  }
+  if (req.method === 'HEAD') {
+    res.end();
+    return;
+  }
+  await new Promise<void>((resolve) => {
+    const s = createReadStream(real);
+    s.on('error', () => {
+      res.destroy();
+      resolve();
+    });
+    s.on('end', resolve);
+    s.pipe(res);
+  });
+}
+
+/** Width and height from the cached input record, or from the single image itself. */
+async function imageSize(wd: Workdir, id: string, dir: string): Promise<{ width: number | null; height: number | null }> {
+  const cache = await wd.cacheDir(id);
+  if (cache) {
+    try {
+      const rec = JSON.parse(await fsp.readFile(path.join(cache, 'astropix.json'), 'utf8')) as Record<string, unknown>;
+      const w = Number(rec.image_width);
+      const h = Number(rec.image_height);
+      if (w > 0 && h > 0) return { width: w, height: h };
+    } catch {
+      // fall through
+    }
+  }
+  try {
+    const m = await sharp(path.join(dir, 'image.jpg')).metadata();
+    if (m.width && m.height) return { width: m.width, height: m.height };
+  } catch {
+    // a tiled study without its record: size unknown
+  }
+  return { width: null, height: null };
+}
+
+/** Everything the page needs to know about the studies of a work directory. */
+export async function listPreviewImages(workdir: string): Promise<{ todo: PreviewImage[]; done: PreviewImage[] }> {
+  const wd = new Workdir(workdir);
+  const out: { todo: PreviewImage[]; done: PreviewImage[] } = { todo: [], done: [] };
+  for (const area of AREAS) {
+    for (const id of await wd.ids(area)) {
+      if (!isSafeSegment(id, SAFE_ID)) continue;
+      const dir = wd.dir(area, id);
+      const base: PreviewImage = {
+        id,
+        area,
+        title: id,
+        thumbUrl: '',
+        wtmlUrl: `/wtml/${area}/${encodeURIComponent(id)}.wtml`,
+        kind: 'tiled',
+        width: null,
+        height: null,
+        ra: 0,
+        dec: 0,
+        zoomLevel: 0,
+        rotation: 0,
+        tileLevels: 0,
+        baseDegreesPerTile: 0,
+        projection: '',
+        bottomsUp: false,
+      };
+      try {
+        const place = parseWtml(await fsp.readFile(path.join(dir, 'index_rel.wtml'))).children[0];
+        if (!place) throw new ToastyError('wtml', 'index_rel.wtml has no Place');
+        const s = place.imageSet;
+        Object.assign(base, {
+          title: place.name || id,
+          thumbUrl: s.thumbnailUrl && isSafeSegment(s.thumbnailUrl) ? `/files/${area}/${encodeURIComponent(id)}/${s.thumbnailUrl}` : '',
+          kind: s.projection === 'SkyImage' ? 'single' : 'tiled',
+          ra: place.ra,
+          dec: place.dec,
+          zoomLevel: place.zoomLevel,
+          rotation: s.rotation,
+          tileLevels: s.tileLevels,
+          baseDegreesPerTile: s.baseDegreesPerTile,
+          projection: s.projection,
+          bottomsUp: s.bottomsUp,
+          ...(await imageSize(wd, id, dir)),
+        });
+      } catch (e) {
+        base.error = e instanceof Error ? e.message : String(e);
+      }
+      (area === 'out_todo' ? out.todo : out.done).push(base);
+    }
+  }
+  return out;
+}
+
+/** Start the preview server on 127.0.0.1. */
+export async function startPreviewServer(opts: PreviewServerOptions): Promise<PreviewServer> {
+  const log = opts.log ?? silentLog;
+  const workdir = path.resolve(opts.workdir);
+  const staticDir = await findStaticDir();
+  const engineScript = findEngineScript();
+  const statics: Record<string, string> = {
+    '/': 'page.html',
+    '/index.html': 'page.html',
+    '/page.js': 'page.js',
+    '/page.css': 'page.css',
+  };
+  let origin = '';
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'method not allowed\n');
+    let pathname: string;
+    try {
+      pathname = decodeURIComponent(new URL(req.url ?? '/', origin).pathname);
+    } catch {
+      return send(res, 400, 'bad request\n');
+    }
+    const staticName = statics[pathname];
+    if (staticName) return sendFile(req, res, path.join(staticDir, staticName), staticDir);
+    if (pathname === '/engine/wwtlib.js') return sendFile(req, res, engineScript, path.dirname(engineScript));
+    if (pathname === '/favicon.ico') return send(res, 204, '');
+    if (pathname === '/api/images') {
+      return send(res, 200, JSON.stringify(await listPreviewImages(workdir)), CONTENT_TYPES['.json']);
+    }
+    const parts = pathname.split('/');
+    // ['', 'wtml', area, '<id>.wtml']
+    if (parts.length === 4 && parts[1] === 'wtml' && parts[3].endsWith('.wtml')) {
+      const area = parts[2] as PreviewArea;
+      const id = parts[3].slice(0, -'.wtml'.length);
+      if (!AREAS.includes(area) || !isSafeSegment(id, SAFE_ID)) return send(res, 404, 'not found\n');
+      let text: string;
+      try {
+        text = await fsp.readFile(path.join(workdir, area, id, 'index_rel.wtml'), 'utf8');
+      } catch {
+        return send(res, 404, 'not found\n');
+      }
+      const folder = absolutizeStudyUrls(parseWtml(text), `${origin}/files/${area}/${encodeURIComponent(id)}/`);
+      return send(res, 200, writeWtml(folder), CONTENT_TYPES['.wtml']);
+    }
+    // ['', 'files', area, id, name]
+    if (parts.length === 5 && parts[1] === 'files') {
+      const [, , area, id, name] = parts;
+      if (!AREAS.includes(area as PreviewArea) || !isSafeSegment(id, SAFE_ID) || !isSafeSegment(name)) {
+        return send(res, 404, 'not found\n');
+      }
+      const areaDir = path.join(workdir, area);
+      return sendFile(req, res, path.join(areaDir, id, name), areaDir);
+    }
+    return send(res, 404, 'not found\n');
+  }
+
+  const sockets = new Set<Socket>();
+  const server = http.createServer((req, res) => {
+    handle(req, res).catch((e: unknown) => {
+      log.warn(`preview: ${req.url}: ${e instanceof Error ? e.message : String(e)}`);
+      if (!res.headersSent) send(res, 500, 'internal error\n');
+      else res.destroy();
+    });
+  });
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (e: NodeJS.ErrnoException) =>
+      reject(new ToastyError('usage', `cannot listen on ${HOST}:${opts.port ?? 0}: ${e.code ?? e.message}`, { field: 'port', cause: e })),
+    );
+    server.listen(opts.port ?? 0, HOST, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  origin = `http://${HOST}:${port}`;
+  return {
+    url: `${origin}/`,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
