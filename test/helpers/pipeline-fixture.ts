@@ -114,7 +114,7 @@ export class Fixture {
       ...over,
     };
     const yaml = [
-      'source_type: astropix',
+      `source_type: ${over.source_type ?? 'astropix'}`,
       'astropix:',
       `  json_query_url: ${JSON.stringify(c.json_query_url)}`,
       `publish_url_prefix: ${JSON.stringify(c.publish_url_prefix)}`,

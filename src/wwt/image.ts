@@ -1,0 +1,236 @@
+/**
+ * Opening source images: a header-only probe that refuses what the study pipeline cannot or
+ * should not decode, and the one sharp pipeline every pixel writer starts from (spec 1 step 7).
+ *
+ * Rules that matter for WWT: pixels are used as stored (EXIF orientation is never applied,
+ * because the AstroPix WCS refers to the stored grid); everything becomes 8-bit sRGB, with
+ * alpha kept when the source has it.
+ */
+import { promises as fsp } from 'node:fs';
+import sharp, { type Metadata, type Sharp } from 'sharp';
+import { ToastyError } from '../util/errors.js';
+
+/** Refuse images with more pixels than this unless told otherwise (24000x24000 fits). */
+export const DEFAULT_MAX_PIXELS = 1e9;
+
+export type ImageFormat = 'jpeg' | 'png' | 'tiff';
+
+export interface ImageInfo {
+  width: number;
+  height: number;
+  format: ImageFormat;
+  /** Channels as stored (1 grey, 2 grey+alpha, 3 RGB, 4 RGBA or CMYK, ...). */
+  channels: number;
+  hasAlpha: boolean;
+  /** Bits per sample as stored (8 or 16 typically; palette PNGs may report 1-8). */
+  bitDepth: number;
+  /** Colour space as stored, in libvips terms (`srgb`, `b-w`, `cmyk`, `rgb16`...). */
+  space: string;
+  isPalette: boolean;
+  hasIccProfile: boolean;
+  /** Pages in the file (multi-page TIFF); only `page` is used. */
+  pages: number;
+  /** The page that is used: always 0. */
+  page: 0;
+  /** EXIF orientation tag if present. Reported only: it is deliberately not applied. */
+  exifOrientation?: number;
+  /** Human-readable remarks (page choice, ignored orientation, conversions). */
+  notes: string[];
+}
+
+export interface OpenImageOptions {
+  /** Refuse images whose header declares more pixels than this (default 1e9). */
+  maxPixels?: number;
+  /**
+   * Also decode every pixel once (streaming, little memory) so truncated or corrupt data is
+   * reported here rather than by the writer. Costs one full decode; default false.
+   */
+  verify?: boolean;
+}
+
+/**
+ * Which decoder problems abort: 'error' fails on truncated files and hard decode errors but
+ * tolerates the harmless warnings real-world files often carry (extra bytes before a marker,
+ * PNG ancillary-chunk complaints). 'none' would turn a truncated JPEG into grey rows.
+ */
+export const FAIL_ON = 'error' as const;
+
+function imageError(message: string, cause?: unknown): ToastyError {
+  return new ToastyError('image', message, cause === undefined ? {} : { cause });
+}
+
+/** Name the format from its magic bytes, so refusals are specific and only 3 decoders ever run. */
+function sniff(head: Uint8Array): { format: ImageFormat } | { other: string } {
+  const b = (i: number) => head[i] ?? -1;
+  const ascii = (from: number, to: number) => String.fromCharCode(...head.subarray(from, to));
+  if (b(0) === 0xff && b(1) === 0xd8 && b(2) === 0xff) return { format: 'jpeg' };
+  if (b(0) === 0x89 && ascii(1, 4) === 'PNG' && b(4) === 0x0d && b(5) === 0x0a) return { format: 'png' };
+  if ((ascii(0, 2) === 'II' && (b(2) === 42 || b(2) === 43) && b(3) === 0) || (ascii(0, 2) === 'MM' && b(2) === 0 && (b(3) === 42 || b(3) === 43))) {
+    return { format: 'tiff' };
+  }
+  if (ascii(0, 4) === 'GIF8') return { other: 'GIF' };
+  if (ascii(0, 4) === 'RIFF' && ascii(8, 12) === 'WEBP') return { other: 'WebP' };
+  if (ascii(4, 8) === 'ftyp') return { other: 'HEIF/AVIF' };
+  if (ascii(0, 2) === 'BM') return { other: 'BMP' };
+  if (ascii(0, 9) === 'SIMPLE  =') return { other: 'FITS' };
+  if (b(0) === 0 && b(1) === 0 && b(2) === 0 && b(3) === 0x0c && ascii(4, 8) === 'jP  ') return { other: 'JPEG 2000' };
+  if (b(0) === 0xff && b(1) === 0x4f && b(2) === 0xff && b(3) === 0x51) return { other: 'JPEG 2000 codestream' };
+  if (b(0) === 0x25 && ascii(1, 4) === 'PDF') return { other: 'PDF' };
+  const text = ascii(0, Math.min(head.length, 64)).replace(/^\uFEFF/, '').trimStart().toLowerCase();
+  if (text.startsWith('<!doctype html') || text.startsWith('<html') || text.startsWith('<head') || text.startsWith('<body')) {
+    return { other: 'HTML (an error page instead of an image?)' };
+  }
+  if (text.startsWith('<?xml') || text.startsWith('<svg')) return { other: 'XML/SVG' };
+  if (head.length > 0 && head.every((c) => c === 9 || c === 10 || c === 13 || (c >= 32 && c < 127))) return { other: 'text' };
+  return { other: 'unrecognised data' };
+}
+
+async function readHead(input: string | Buffer): Promise<Uint8Array> {
+  if (Buffer.isBuffer(input)) {
+    if (input.length === 0) throw imageError('image is empty (0 bytes)');
+    return input.subarray(0, 64);
+  }
+  let fh: fsp.FileHandle;
+  try {
+    fh = await fsp.open(input, 'r');
+  } catch (e) {
+    throw imageError(`cannot read image file ${input}: ${(e as Error).message}`, e);
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw imageError(`image path is not a file: ${input}`);
+    if (st.size === 0) throw imageError(`image file is empty (0 bytes): ${input}`);
+    const head = Buffer.alloc(64);
+    const { bytesRead } = await fh.read(head, 0, head.length, 0);
+    return head.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+}
+
+const BIT_DEPTH: Record<string, number> = { uchar: 8, char: 8, ushort: 16, short: 16, uint: 32, int: 32, float: 32, double: 64 };
+
+/** Turn a sharp/libvips failure into a curator-readable 'image' error. */
+export function decodeError(e: unknown, what = 'image'): ToastyError {
+  if (e instanceof ToastyError) return e;
+  const raw = e instanceof Error ? e.message : String(e);
+  const msg = raw.split('\n')[0]!.trim();
+  if (/premature end|truncat|read error|unexpected end|not enough data|short read|out of data/i.test(raw)) {
+    return imageError(`${what} data is truncated or corrupt (${msg})`, e);
+  }
+  if (/pixel limit/i.test(raw)) return imageError(`${what} is too large to decode (${msg})`, e);
+  if (/unsupported image format/i.test(raw)) return imageError(`${what} is not in a supported format (${msg})`, e);
+  return imageError(`cannot decode ${what}: ${msg}`, e);
+}
+
+/**
+ * `decodeError` for a failed decode of `input`. libvips keeps one process-wide error buffer,
+ * so when other images are being processed at the same time the message can be lost
+ * ("Unknown error"); the decode is then repeated alone (streaming, no pixels kept) to recover
+ * the real reason.
+ */
+export async function explainDecodeFailure(input: string | Buffer, e: unknown, opts: NormaliseOptions = {}): Promise<ToastyError> {
+  if (e instanceof ToastyError) return e;
+  const msg = e instanceof Error ? e.message.trim() : String(e);
+  if (msg !== '' && !/^unknown error$/i.test(msg)) return decodeError(e);
+  try {
+    await normalisedImage(input, opts).stats();
+  } catch (again) {
+    const m = again instanceof Error ? again.message.trim() : '';
+    if (m !== '' && !/^unknown error$/i.test(m)) return decodeError(again);
+  }
+  return decodeError(e);
+}
+
+/**
+ * Probe an image from its header only: size, format and sample layout. Refuses empty files,
+ * formats other than JPEG/PNG/TIFF, unreadable headers, and anything declaring more than
+ * `maxPixels` pixels, before a single pixel is decoded (a decompression bomb costs nothing).
+ */
+export async function openImage(input: string | Buffer, opts: OpenImageOptions = {}): Promise<ImageInfo> {
+  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const head = await readHead(input);
+  const kind = sniff(head);
+  if ('other' in kind) throw imageError(`unsupported image format: ${kind.other}; only JPEG, PNG and TIFF are accepted`);
+
+  let meta: Metadata;
+  try {
+    // Header only; the pixel limit is checked below with a clearer message.
+    meta = await sharp(input, { limitInputPixels: false, failOn: FAIL_ON }).metadata();
+  } catch (e) {
+    throw imageError(`unreadable ${kind.format.toUpperCase()} header: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`, e);
+  }
+  if (meta.format !== kind.format) {
+    throw imageError(`file looks like ${kind.format.toUpperCase()} but decodes as ${String(meta.format)}`);
+  }
+  const { width, height } = meta;
+  if (!(width > 0 && height > 0)) throw imageError(`image declares an empty size ${width}x${height}`);
+  if (width * height > maxPixels) {
+    throw imageError(`image declares ${width}x${height} = ${width * height} pixels, above the limit of ${maxPixels}`, undefined);
+  }
+
+  const notes: string[] = [];
+  const pages = meta.pages ?? 1;
+  if (pages > 1) notes.push(`${pages}-page ${kind.format.toUpperCase()}: using page 0 only`);
+  if (meta.orientation !== undefined && meta.orientation !== 1) {
+    notes.push(`EXIF orientation ${meta.orientation} ignored: pixels are used as stored`);
+  }
+  const bitDepth = meta.bitsPerSample ?? BIT_DEPTH[meta.depth] ?? 8;
+  if (meta.space !== 'srgb' || bitDepth !== 8 || meta.isPalette) {
+    notes.push(`converted from ${meta.space}${meta.isPalette ? ' palette' : ''} ${bitDepth}-bit to 8-bit sRGB`);
+  } else if (meta.hasProfile) {
+    notes.push('embedded ICC profile converted to sRGB');
+  }
+
+  const info: ImageInfo = {
+    width,
+    height,
+    format: kind.format,
+    channels: meta.channels,
+    hasAlpha: meta.hasAlpha,
+    bitDepth,
+    space: meta.space,
+    isPalette: meta.isPalette,
+    hasIccProfile: meta.hasProfile,
+    pages,
+    page: 0,
+    notes,
+  };
+  if (meta.orientation !== undefined) info.exifOrientation = meta.orientation;
+
+  if (opts.verify) {
+    try {
+      // stats() pulls every pixel through the decoder without keeping them.
+      await normalisedImage(input, { maxPixels }).stats();
+    } catch (e) {
+      throw decodeError(e);
+    }
+  }
+  return info;
+}
+
+export interface NormaliseOptions {
+  /** Mirror left-right (for studies whose WCS has the mirrored parity). */
+  flipX?: boolean;
+  maxPixels?: number;
+}
+
+/**
+ * The sharp pipeline every writer starts from: page 0, stored orientation, optional
+ * horizontal flop, 8-bit sRGB (grey, palette, 16-bit and CMYK converted; an embedded ICC
+ * profile is converted to sRGB by sharp's default), alpha kept if present. Decoding fails on
+ * truncated or corrupt data and on more than `maxPixels` pixels.
+ */
+export function normalisedImage(input: string | Buffer, opts: NormaliseOptions = {}): Sharp {
+  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
+  let img = sharp(input, {
+    failOn: FAIL_ON,
+    limitInputPixels: Number.isFinite(maxPixels) ? Math.max(1, Math.floor(maxPixels)) : false,
+    page: 0,
+    pages: 1,
+    sequentialRead: true,
+    autoOrient: false,
+  });
+  if (opts.flipX) img = img.flop();
+  return img.toColourspace('srgb');
+}
