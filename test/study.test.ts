@@ -1,0 +1,102 @@
+// One image -> a study, through the library and through `toasty tile-study`: the
+// positive-parity mirror twin, untethered studies, and no half-written output folder.
+import { promises as fsp } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { studyWtml, writeStudyPixels } from '../src/wwt/study.js';
+import { parseWtml } from '../src/wwt/wtml.js';
+import { mirrorAstropixRecord } from '../src/wwt/wcs.js';
+import { ROOT, TESTDATA, runToasty } from './helpers/pipeline-fixture.js';
+
+const NGC253 = path.join(TESTDATA, 'NGC253ALMA.jpg');
+const template = JSON.parse(await fsp.readFile(path.join(ROOT, 'examples', 'astropix-feed.template.json'), 'utf8'));
+const record: Record<string, unknown> = template[0];
+const tmp = () => fsp.mkdtemp(path.join(os.tmpdir(), 'toasty-study-'));
+
+async function decodedTiles(dir: string, files: Record<string, string>) {
+  const out: Record<string, string> = {};
+  for (const name of Object.keys(files).filter((n) => n.endsWith('.png'))) {
+    const { data } = await sharp(path.join(dir, name)).raw().toBuffer({ resolveWithObject: true });
+    out[name] = (await import('node:crypto')).createHash('sha1').update(data).digest('hex');
+  }
+  return out;
+}
+
+test('a positive-parity tiled record and its mirror twin give identical tiles and placement', async () => {
+  const [a, b] = [await tmp(), await tmp()];
+  try {
+    // The twin: the image flopped, wcs_scale[0] negated, CRPIX1 reflected (positive parity).
+    const flopped = path.join(b, '..', `${path.basename(b)}-flopped.png`);
+    await sharp(NGC253).flop().png().toFile(flopped);
+    const twin = mirrorAstropixRecord(record);
+    assert.ok(Number((twin.wcs_scale as string[])[0]) > 0, 'the twin has positive parity');
+    const outA = path.join(a, 'out');
+    const outB = path.join(b, 'out');
+    await fsp.mkdir(outA);
+    await fsp.mkdir(outB);
+    const pa = await writeStudyPixels(NGC253, outA, { record });
+    const pb = await writeStudyPixels(flopped, outB, { record: twin });
+    assert.is(pa.flipX, false);
+    assert.is(pb.flipX, true, 'the twin is flopped back before tiling');
+    assert.equal(Object.keys(pb.files).sort(), Object.keys(pa.files).sort());
+    assert.equal(await decodedTiles(outB, pb.files), await decodedTiles(outA, pa.files));
+    const wa = parseWtml(studyWtml({ uniqueId: 'x', record, shape: pa }).indexRel).children[0];
+    const wb = parseWtml(studyWtml({ uniqueId: 'x', record: twin, shape: pb }).indexRel).children[0];
+    for (const k of ['ra', 'dec', 'zoomLevel'] as const) assert.ok(Math.abs(wa[k] - wb[k]) <= 1e-9 * Math.max(1, Math.abs(wa[k])), k);
+    for (const k of ['rotation', 'baseDegreesPerTile', 'offsetX', 'offsetY', 'centerX', 'centerY'] as const) {
+      const x = wa.imageSet[k] as number;
+      const y = wb.imageSet[k] as number;
+      assert.ok(Math.abs(x - y) <= 1e-9 * Math.max(1, Math.abs(x)), `${k}: ${x} vs ${y}`);
+    }
+    assert.is(wb.imageSet.bottomsUp, false);
+    await fsp.rm(flopped, { force: true });
+  } finally {
+    await fsp.rm(a, { recursive: true, force: true });
+    await fsp.rm(b, { recursive: true, force: true });
+  }
+});
+
+test('toasty tile-study: placed with a record, untethered without, nothing left on failure', async () => {
+  const dir = await tmp();
+  try {
+    const rec = path.join(dir, 'record.json');
+    await fsp.writeFile(rec, JSON.stringify(record));
+    const out = path.join(dir, 'placed');
+    let r = await runToasty(['tile-study', NGC253, out, '--astropix-json', rec]);
+    assert.is(r.code, 0, r.stderr);
+    const files = (await fsp.readdir(out)).sort();
+    assert.is(files.filter((f) => f.endsWith('.png')).length, 157);
+    assert.ok(files.includes('thumb.jpg') && files.includes('index_rel.wtml'));
+    const place = parseWtml(await fsp.readFile(path.join(out, 'index_rel.wtml'), 'utf8')).children[0];
+    assert.ok(Math.abs(place.ra - 0.792545003336667) < 1e-9);
+    assert.is(place.imageSet.url, 'L{1}X{2}Y{3}.png');
+    const thumb = await sharp(path.join(out, 'thumb.jpg')).metadata();
+    assert.equal([thumb.width, thumb.height], [96, 45]);
+
+    const small = path.join(dir, 'small.png');
+    await sharp({ create: { width: 300, height: 200, channels: 3, background: '#336699' } }).png().toFile(small);
+    const out2 = path.join(dir, 'untethered');
+    r = await runToasty(['tile-study', small, out2, '--name', 'My <test> & co']);
+    assert.is(r.code, 0, r.stderr);
+    assert.equal((await fsp.readdir(out2)).sort(), ['image.jpg', 'index_rel.wtml', 'thumb.jpg']);
+    const p2 = parseWtml(await fsp.readFile(path.join(out2, 'index_rel.wtml'), 'utf8')).children[0];
+    assert.is(p2.name, 'My <test> & co');
+
+    // A truncated image: an error naming the reason, and no output folder at all.
+    const cut = path.join(dir, 'cut.jpg');
+    await fsp.writeFile(cut, (await fsp.readFile(NGC253)).subarray(0, 50000));
+    const out3 = path.join(dir, 'broken');
+    r = await runToasty(['tile-study', cut, out3]);
+    assert.is(r.code, 1);
+    assert.match(r.stderr, /error:/);
+    assert.not.ok(await fsp.access(out3).then(() => true, () => false), 'no half-written study');
+    assert.equal((await fsp.readdir(dir)).filter((n) => n.startsWith('.')), [], 'no temp folders left');
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test.run();
