@@ -33,16 +33,8 @@ export const fetchRule: Rule<PipelineContext> = {
   },
   explain: (changed) => `feed record changed (${fieldsOf(changed)})`,
   async verify(inv, recorded) {
-    const id = imageOf(inv.node.group);
     const meta = recorded.meta as FetchMeta;
-    const dir = await inv.ctx.workdir.cacheDir(id);
-    if (!dir) return 'cached image missing';
-    try {
-      await fsp.access(path.join(dir, meta.image));
-    } catch {
-      return 'cached image missing';
-    }
-    return null;
+    return (await inv.ctx.workdir.has('cache', imageOf(inv.node.group), meta.image)) ? null : 'cached image missing';
   },
   async run(inv) {
     const { ctx } = inv;

@@ -50,7 +50,7 @@ export const tileRule: Rule<PipelineContext> = {
   explain: (changed) => (changed.includes('image') ? 'image bytes changed' : `tiling parameters changed (${changed.join(', ')})`),
   async verify(inv) {
     const id = imageOf(inv.node.group);
-    return (await inv.ctx.workdir.outFile(id, 'thumb.jpg')) ? null : 'tiles missing from the work directory';
+    return (await inv.ctx.workdir.has('out', id, 'thumb.jpg')) ? null : 'tiles missing from the work directory';
   },
   async run(inv) {
     const { ctx } = inv;

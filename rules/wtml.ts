@@ -45,7 +45,7 @@ export const wtmlRule: Rule<PipelineContext> = {
   },
   async verify(inv) {
     const id = imageOf(inv.node.group);
-    for (const f of WTML_FILES) if (!(await inv.ctx.workdir.outFile(id, f))) return `${f} missing from the work directory`;
+    for (const f of WTML_FILES) if (!(await inv.ctx.workdir.has('out', id, f))) return `${f} missing from the work directory`;
     return null;
   },
   async run(inv) {

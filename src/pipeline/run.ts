@@ -125,13 +125,15 @@ export async function runPipeline(opts: RunOptions): Promise<RunReport> {
         records.delete(id);
         continue;
       }
-      if (folders.has(id) && (await repo.exists(`${id}/skip.flag`))) {
+      // skip.flag keeps a candidate out; an image this work dir already built stays ours.
+      const ours = manifest.get(`fetch:${id}`) !== undefined;
+      if (!ours && folders.has(id) && (await repo.exists(`${id}/skip.flag`))) {
         skipped.push({ image: id, reason: 'skip.flag in the repository' });
         records.delete(id);
         continue;
       }
       // Published by someone else (or before this work dir existed): not ours to rebuild.
-      if (publishedAtStart.has(id) && !manifest.get(`fetch:${id}`) && !force(id)) {
+      if (publishedAtStart.has(id) && !ours && !force(id)) {
         skipped.push({ image: id, reason: 'already published' });
         records.delete(id);
       }

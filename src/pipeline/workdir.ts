@@ -37,6 +37,16 @@ export class Workdir {
     return null;
   }
 
+  /**
+   * Whether a file of the image exists in either of two areas. Checks the later area first:
+   * in an up-to-date work dir that is where everything is, so it costs one call.
+   */
+  async has(kind: 'cache' | 'out', id: string, name: string): Promise<boolean> {
+    const areas: Area[] = kind === 'cache' ? ['cache_done', 'cache_todo'] : ['out_done', 'out_todo'];
+    for (const area of areas) if (await exists(path.join(this.dir(area, id), name))) return true;
+    return false;
+  }
+
   /** Ids that have a folder in `area`. */
   async ids(area: Area): Promise<string[]> {
     try {
