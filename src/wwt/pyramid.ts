@@ -24,7 +24,7 @@ export interface PyramidOptions {
   flipX?: boolean;
   maxPixels?: number;
   log?: Log;
-  /** PNG encodes in flight at once (default: 2 per core, at least 2). */
+  /** PNG encodes queued at once (default: twice the libuv pool size, at least 8). */
   concurrency?: number;
   /** zlib level for the PNG tiles, 0-9 (default 2: zlib-ng's fast level; 3-6 save ~10% at 1.2-2x the time). */
   compressionLevel?: number;
@@ -134,10 +134,11 @@ class TileWriter {
     private readonly progress: Progress,
   ) {}
 
-  async add(strip: Buffer, stripWidth: number, column: number, name: string): Promise<void> {
+  /** Queue one tile; resolves once it is queued, with `done` settling when it is written. */
+  async add(strip: Buffer, stripWidth: number, column: number, name: string): Promise<{ done: Promise<void> }> {
     while (this.inflight.size >= this.concurrency) await Promise.race(this.inflight);
     this.throwIfFailed();
-    const job = sharp(strip, { raw: { width: stripWidth, height: TILE_SIZE, channels: 4 } })
+    const job: Promise<void> = sharp(strip, { raw: { width: stripWidth, height: TILE_SIZE, channels: 4 } })
       .extract({ left: column * TILE_SIZE, top: 0, width: TILE_SIZE, height: TILE_SIZE })
       .png({ compressionLevel: this.compressionLevel, adaptiveFiltering: false, palette: false })
       .toFile(path.join(this.outDir, name))
@@ -152,6 +153,7 @@ class TileWriter {
       )
       .finally(() => this.inflight.delete(job));
     this.inflight.add(job);
+    return { done: job };
   }
 
   /** Wait for every tile in flight; throw if any failed. */
@@ -174,12 +176,36 @@ class TileWriter {
 }
 
 /**
+ * Recycles strip buffers. Fresh memory is costly here (page faults, GC of external memory),
+ * and at most a few strips per level are alive at once: the one being filled and the ones
+ * whose tiles are still being encoded.
+ */
+class StripPool {
+  private readonly free = new Map<number, Buffer[]>();
+
+  take(bytes: number, zeroed: boolean): Buffer {
+    const b = this.free.get(bytes)?.pop();
+    if (b) return zeroed ? b.fill(0) : b;
+    return zeroed ? Buffer.alloc(bytes) : Buffer.allocUnsafe(bytes);
+  }
+
+  /** Give `strip` back once every job in `busy` has settled. */
+  releaseAfter(strip: Buffer, busy: Promise<unknown>[]): void {
+    void Promise.allSettled(busy).then(() => {
+      let list = this.free.get(strip.length);
+      if (!list) this.free.set(strip.length, (list = []));
+      list.push(strip);
+    });
+  }
+}
+
+/**
  * The strip-by-strip cascade. `push(level, row, strip)` takes one complete 256-row strip of a
  * level (that level's populated columns only, RGBA), writes its tiles and folds it 2x2 into
  * the parent level's pending strip, which is pushed in turn once both halves are in.
  */
 class Cascade {
-  /** Pending parent strips, index = level; a fresh zeroed one after each push. */
+  /** Parent strips being filled, index = level; a zeroed one is taken after each push. */
   private readonly pending: Array<Buffer | null>;
 
   constructor(
@@ -187,6 +213,7 @@ class Cascade {
     private readonly writer: TileWriter,
     /** The source has alpha: skip all-transparent tiles and zero alpha-0 pixels. */
     private readonly withAlpha: boolean,
+    readonly pool: StripPool,
   ) {
     this.pending = ranges.map(() => null);
   }
@@ -205,16 +232,23 @@ class Cascade {
     const r = this.ranges[level]!;
     const width = this.stripWidth(level);
     const cols = r.x1 - r.x0 + 1;
+    const jobs: Promise<void>[] = [];
     for (let i = 0; i < cols; i++) {
       // Opaque sources always have alpha >= 63 somewhere in a populated tile.
       if (this.withAlpha && tileAlphaAllZero(strip, width * BYTES_PER_PIXEL, i * TILE_ROW_BYTES)) continue;
-      await this.writer.add(strip, width, i, tileFileName(level, r.x0 + i, row));
+      jobs.push((await this.writer.add(strip, width, i, tileFileName(level, r.x0 + i, row))).done);
     }
-    if (level === 0) return;
+    if (level > 0) await this.fold(level, row, strip);
+    this.pool.releaseAfter(strip, jobs);
+  }
 
+  /** Shrink `strip` into its half of the parent strip; push the parent when it is complete. */
+  private async fold(level: number, row: number, strip: Buffer): Promise<void> {
+    const r = this.ranges[level]!;
+    const width = this.stripWidth(level);
     const parentLevel = level - 1;
     const parentWidth = this.stripWidth(parentLevel);
-    const parent = (this.pending[parentLevel] ??= Buffer.alloc(parentWidth * TILE_SIZE * BYTES_PER_PIXEL));
+    const parent = (this.pending[parentLevel] ??= this.pool.take(parentWidth * TILE_SIZE * BYTES_PER_PIXEL, true));
     meanDownsample(
       u32(strip),
       width,
@@ -297,8 +331,13 @@ class GrowingFile {
   }
 }
 
+/**
+ * Tiles in flight: enough to keep every libuv worker (sharp's threads) busy while the main
+ * thread shrinks a strip, i.e. about twice the pool size.
+ */
 function defaultConcurrency(): number {
-  return Math.max(2, 2 * os.availableParallelism());
+  const pool = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+  return Math.max(8, 2 * pool);
 }
 
 /**
@@ -341,10 +380,10 @@ export async function writeStudyPyramid(input: string | Buffer, outDir: string, 
   const source = new GrowingFile(scratch, decoding);
   try {
     await checkScratchHeader(source, stripWidth, rows * TILE_SIZE);
-    const cascade = new Cascade(ranges, writer, info.hasAlpha);
+    const cascade = new Cascade(ranges, writer, info.hasAlpha, new StripPool());
     const stripBytes = cascade.deepestStripBytes();
     for (let i = 0; i < rows; i++) {
-      const strip = Buffer.allocUnsafe(stripBytes);
+      const strip = cascade.pool.take(stripBytes, false);
       await source.read(strip, VIPS_HEADER_BYTES + i * stripBytes);
       await cascade.push(tiling.tileLevels, deep.y0 + i, strip);
     }
