@@ -13,6 +13,7 @@ import { deepestLevelTiles, tilesPerLevel } from '../src/wwt/tiling.js';
 import { loadVectors } from './helpers/vectors.js';
 import {
   decodeTile,
+  floatGreyTiff,
   flopRaw,
   formulaPixels,
   patchJpegSize,
@@ -348,6 +349,7 @@ test('empty, missing, text, HTML and GIF inputs are refused with a clear reason'
   const gif = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#f00' } }).gif().toBuffer();
   await expectImageError(openImage(gif), /unsupported image format: GIF; only JPEG, PNG and TIFF/);
   await expectImageError(openImage(Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 16, 1, 2, 3])), /unreadable JPEG header/);
+  await expectImageError(openImage(floatGreyTiff(4, 4)), /floating-point TIFF samples \(float\) are not supported/);
 });
 
 test('truncated JPEG and PNG fail to decode instead of turning grey', async () => {

@@ -169,6 +169,10 @@ export async function openImage(input: string | Buffer, opts: OpenImageOptions =
     throw imageError(`image declares ${width}x${height} = ${width * height} pixels, above the limit of ${maxPixels}`, undefined);
   }
 
+  if (meta.depth === 'float' || meta.depth === 'double' || meta.depth === 'complex' || meta.depth === 'dpcomplex') {
+    throw imageError(`floating-point ${kind.format.toUpperCase()} samples (${meta.depth}) are not supported; export 8- or 16-bit integers`);
+  }
+
   const notes: string[] = [];
   const pages = meta.pages ?? 1;
   if (pages > 1) notes.push(`${pages}-page ${kind.format.toUpperCase()}: using page 0 only`);

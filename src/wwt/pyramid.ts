@@ -6,7 +6,9 @@
  * format: a 64-byte header, then RGBA rows). The pyramid is then built one 256-row strip at a
  * time: each deepest strip's tiles are PNG-encoded (several at once on sharp's threads) and
  * the strip is shrunk 2x2 into the next coarser level's strip, recursively, so every level
- * streams. Peak memory is about two strips of the widest level plus the tiles in flight.
+ * streams. Decoding overlaps tiling (the scratch file is read as libvips writes it). Memory is
+ * a few strips per level (recycled), e.g. ~230 MB peak RSS for 16000x12000, ~330 MB for
+ * 24000x24000; the scratch file needs width x height x 4 bytes of disk next to the tiles.
  */
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
@@ -120,7 +122,7 @@ function tileAlphaAllZero(strip: Buffer, stripRowBytes: number, offset: number):
 /**
  * Encodes tiles to PNG files, at most `concurrency` at a time; `add` waits for a free slot.
  * Tiles are cut from their strip by libvips (no copy), so a strip must not change while its
- * tiles are in flight: strips are never reused, each is dropped when its last tile is done.
+ * tiles are in flight: it goes back to the pool only when its last tile is written.
  */
 class TileWriter {
   readonly files: string[] = [];

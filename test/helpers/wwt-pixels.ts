@@ -169,3 +169,38 @@ function crc32(bytes: Uint8Array): number {
   }
   return (c ^ 0xffffffff) >>> 0;
 }
+
+/** A minimal uncompressed greyscale TIFF with 32-bit float samples (sharp cannot write one). */
+export function floatGreyTiff(width: number, height: number, value = 0.5): Buffer {
+  const tags: Array<[tag: number, type: number, value: number]> = [
+    [256, 3, width], // ImageWidth, SHORT
+    [257, 3, height], // ImageLength
+    [258, 3, 32], // BitsPerSample
+    [259, 3, 1], // Compression: none
+    [262, 3, 1], // Photometric: min-is-black
+    [273, 4, 0], // StripOffsets, LONG (patched below)
+    [277, 3, 1], // SamplesPerPixel
+    [278, 3, height], // RowsPerStrip
+    [279, 4, width * height * 4], // StripByteCounts
+    [339, 3, 3], // SampleFormat: IEEE float
+  ];
+  const ifdOffset = 8;
+  const ifdBytes = 2 + tags.length * 12 + 4;
+  const dataOffset = ifdOffset + ifdBytes;
+  const out = Buffer.alloc(dataOffset + width * height * 4);
+  out.write('II', 0, 'latin1');
+  out.writeUInt16LE(42, 2);
+  out.writeUInt32LE(ifdOffset, 4);
+  out.writeUInt16LE(tags.length, ifdOffset);
+  tags.forEach(([tag, type, value], i) => {
+    const o = ifdOffset + 2 + i * 12;
+    out.writeUInt16LE(tag, o);
+    out.writeUInt16LE(type, o + 2);
+    out.writeUInt32LE(1, o + 4);
+    const v = tag === 273 ? dataOffset : value;
+    if (type === 3) out.writeUInt16LE(v, o + 8);
+    else out.writeUInt32LE(v, o + 8);
+  });
+  for (let i = 0; i < width * height; i++) out.writeFloatLE(value, dataOffset + i * 4);
+  return out;
+}
