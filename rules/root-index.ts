@@ -8,7 +8,6 @@
 import type { Rule } from '../src/engine/types.js';
 import { digestBytes } from '../src/engine/key.js';
 import type { PipelineContext } from '../src/pipeline/context.js';
-import { buildRootIndex } from '../src/pipeline/reindex.js';
 import { summaryDigest } from './wtml.js';
 
 export const ROOT_INDEX = 'index.wtml';
@@ -52,6 +51,7 @@ export const rootIndexRule: Rule<PipelineContext> = {
   },
   async run(inv) {
     const { ctx } = inv;
+    const { buildRootIndex } = await import('../src/pipeline/reindex.js');
     const result = await buildRootIndex(ctx.repo, ctx.config, { log: ctx.log });
     await ctx.repo.put(ROOT_INDEX, result.text);
     ctx.log.info(`indexed ${result.ids.length} image(s): ${ctx.config.publishUrlPrefix}${ROOT_INDEX}`);

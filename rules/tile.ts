@@ -12,7 +12,8 @@ import { digestFile } from '../src/engine/key.js';
 import { makeSiblingTempDir, replaceDir } from '../src/util/fs.js';
 import { ToastyError } from '../src/util/errors.js';
 import { imageOf, type PipelineContext } from '../src/pipeline/context.js';
-import { positiveParity, writeStudyPixels, type StudyShape } from '../src/wwt/study.js';
+import type { StudyShape } from '../src/wwt/study.js';
+import { parseAstropixWcs } from '../src/wwt/wcs.js';
 import { TILING_THRESHOLD } from '../src/wwt/tiling.js';
 
 export interface TileMeta extends StudyShape {
@@ -43,7 +44,7 @@ export const tileRule: Rule<PipelineContext> = {
         : await digestFile(file);
     return {
       image: digest,
-      positiveParity: positiveParity(inv.ctx.records.get(id) ?? null),
+      positiveParity: parseAstropixWcs(inv.ctx.records.get(id)!).scale[0] > 0,
       tiling: { threshold: TILING_THRESHOLD, tile: 256, format: 'png', maxPixels: inv.ctx.maxPixels },
     };
   },
@@ -57,6 +58,8 @@ export const tileRule: Rule<PipelineContext> = {
     const id = imageOf(inv.node.group);
     const fetched = inv.deps.get(`fetch:${id}`)!;
     const { dir, file } = await cachedImage(ctx, id, fetched.meta as { image: string });
+    // Loaded on demand: planning an up-to-date run never needs the pixel libraries.
+    const { writeStudyPixels } = await import('../src/wwt/study.js');
     const target = ctx.workdir.dir('out_todo', id);
     const tmp = await makeSiblingTempDir(target);
     let pixels;

@@ -74,6 +74,20 @@ export const uploadRule: Rule<PipelineContext> = {
       for (const name of toMove) {
         await moveFile(path.join(ctx.workdir.dir('out_todo', id), name), path.join(ctx.workdir.dir('out_done', id), name));
       }
+      // Before the commit point, check the repository really holds every file: an earlier
+      // run's upload may have been lost (a crashed storage emulator, a wiped folder).
+      const present = new Set((await ctx.repo.list(id)).filter((e) => !e.isFolder).map((e) => e.name));
+      const missing = names.filter((n) => !present.has(n));
+      if (missing.length) {
+        ctx.log.warn(`${id}: ${missing.length} file(s) missing from the repository; uploading them again`);
+        const again: PutItem[] = [];
+        for (const name of missing) {
+          const src = await ctx.workdir.outFile(id, name);
+          if (!src) throw new ToastyError('storage', `output file ${name} is missing from the work directory`, { imageId: id });
+          again.push({ path: `${id}/${name}`, file: src });
+        }
+        await putMany(ctx.repo, again, ctx.uploadConcurrency);
+      }
       // Last: the file whose presence tells readers the image is complete.
       const index = await ctx.workdir.outFile(id, 'index.wtml');
       if (!index) throw new ToastyError('storage', 'index.wtml is missing from the work directory', { imageId: id });

@@ -3,7 +3,7 @@
  * work directory, as one base class every pipeline command extends.
  */
 import { Command, Option } from 'clipanion';
-import { openRepository } from '../storage/open.js';
+import { openRepositoryLazily } from '../storage/select.js';
 import type { Repository } from '../storage/types.js';
 import { consoleLog, type Log } from '../util/log.js';
 
@@ -20,8 +20,8 @@ export abstract class RepositoryCommand extends Command {
   verbose = Option.Boolean('-v,--verbose', false, { description: 'Print debugging detail' });
   quiet = Option.Boolean('-q,--quiet', false, { description: 'Only print warnings and errors' });
 
-  openRepository(): Repository {
-    return openRepository({
+  openRepository(): Promise<Repository> {
+    return openRepositoryLazily({
       local: this.local,
       azureConnEnv: this.azureConnEnv,
       azureContainer: this.azureContainer,

@@ -22,7 +22,7 @@ abstract class PipelineCommand extends RepositoryCommand {
   async execute(): Promise<number> {
     const log = this.makeLog();
     try {
-      const repo = this.openRepository();
+      const repo = await this.openRepository();
       const report = await runPipeline({
         workdir: this.workdir,
         repo,

@@ -45,6 +45,11 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
   const jobs = Math.max(1, opts.jobs ?? 1);
   const emit = opts.onEvent ?? (() => {});
   const order = graph.order();
+  const position = new Map(order.map((spec, i) => [spec.id, i]));
+  // Assessing a node is cheap I/O: many at once hide the file-system latency. Running one is
+  // the real work: at most `jobs`, granted in graph order so images still finish one by one.
+  const assessWidth = Math.max(jobs, 32);
+  const runSlots = new PrioritySlots(jobs);
   const settled = new Map<string, Settled>();
   const running = new Map<string, Promise<void>>();
   const started = new Set<string>();
@@ -71,18 +76,26 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
       if (!a.stale) return { outcome: { ...base(spec), status: 'fresh' }, result: a.result };
       if (opts.frozen?.(spec)) return skip(spec, `left for its own stage (${a.reason})`);
       if (opts.dryRun) return { outcome: { ...base(spec), status: 'would-run', reason: a.reason } };
-      emit({ type: 'node-start', id: spec.id, rule: spec.rule.name, group: spec.group, reason: a.reason });
       inv.inputs = a.inputs;
-      const result = await spec.rule.run(inv);
+      await runSlots.acquire(position.get(spec.id)!);
+      emit({ type: 'node-start', id: spec.id, rule: spec.rule.name, group: spec.group, reason: a.reason });
+      const tRun = performance.now();
+      let result: NodeResult;
+      try {
+        if (opts.signal?.aborted) throw new Error('run aborted');
+        result = await spec.rule.run(inv);
+      } finally {
+        runSlots.release();
+      }
       await manifest.set(spec.id, {
         rule: spec.rule.name,
         version: spec.rule.version,
         key: a.key.key,
-        leaves: a.key.leaves,
+        leaves: a.key.leaves(),
         result,
         at: new Date().toISOString(),
       });
-      const ms = Math.round(performance.now() - t0);
+      const ms = Math.round(performance.now() - tRun);
       return { outcome: { ...base(spec), status: 'ran', reason: a.reason, changed: !sameResult(previous, result), ms }, result };
     } catch (e) {
       const error = spec.group ? toToastyError(e).forImage(spec.group) : toToastyError(e);
@@ -103,7 +116,7 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
 
   for (;;) {
     let spec: NodeSpec<C> | null;
-    while (running.size < jobs && !opts.signal?.aborted && (spec = nextReady())) {
+    while (running.size < assessWidth && !opts.signal?.aborted && (spec = nextReady())) {
       const s = spec;
       started.add(s.id);
       const p = runNode(s).then((res) => {
@@ -132,4 +145,31 @@ function base<C>(spec: NodeSpec<C>) {
 
 function skip<C>(spec: NodeSpec<C>, because: string): Settled {
   return { outcome: { ...base(spec), status: 'skipped', reason: because } };
+}
+
+/** A counting semaphore whose waiters are served lowest priority number first. */
+class PrioritySlots {
+  private free: number;
+  private readonly waiting: Array<{ rank: number; go: () => void }> = [];
+
+  constructor(size: number) {
+    this.free = size;
+  }
+
+  acquire(rank: number): Promise<void> {
+    if (this.free > 0) {
+      this.free--;
+      return Promise.resolve();
+    }
+    return new Promise((go) => {
+      this.waiting.push({ rank, go });
+      this.waiting.sort((a, b) => a.rank - b.rank);
+    });
+  }
+
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next.go();
+    else this.free++;
+  }
 }

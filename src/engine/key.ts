@@ -66,16 +66,24 @@ export function flattenInputs(value: Json, prefix = '', out: Record<string, stri
 
 export interface NodeKey {
   key: Digest;
-  /** Short digest of every input leaf, for explaining key changes. */
-  leaves: Record<string, string>;
+  /**
+   * Short digest (or the value itself, when short) of every input leaf, for explaining key
+   * changes. Computed on demand: an up-to-date node never needs it.
+   */
+  leaves(): Record<string, string>;
 }
 
 export async function computeKey(rule: string, version: number, inputs: Json): Promise<NodeKey> {
   const h = await hasher();
-  const flat = flattenInputs(inputs);
-  const leaves: Record<string, string> = {};
-  for (const [p, v] of Object.entries(flat)) leaves[p] = hex(h.h64(v)).slice(0, 8);
-  const key = hex(h.h64(canonicalJson({ rule, version, inputs })));
+  const key = hex(h.h64(`${rule}@${version}\n${canonicalJson(inputs)}`));
+  let cached: Record<string, string> | null = null;
+  const leaves = () => {
+    if (!cached) {
+      cached = {};
+      for (const [p, v] of Object.entries(flattenInputs(inputs))) cached[p] = v.length <= 24 ? v : hex(h.h64(v)).slice(0, 12);
+    }
+    return cached;
+  };
   return { key, leaves };
 }
 

@@ -33,6 +33,7 @@ export class Manifest {
   private readonly nodes = new Map<string, ManifestEntry>();
   private journal: fsp.FileHandle | null = null;
   private dirty = false;
+  private tail: Promise<void> = Promise.resolve();
 
   private constructor(
     readonly snapshotPath: string,
@@ -95,12 +96,18 @@ export class Manifest {
 
   private async append(line: JournalLine): Promise<void> {
     this.dirty = true;
-    if (!this.journal) {
-      await fsp.mkdir(path.dirname(this.journalPath), { recursive: true });
-      this.journal = await fsp.open(this.journalPath, 'a');
-    }
-    await this.journal.write(JSON.stringify(line) + '\n');
-    await this.journal.sync();
+    // Appends are serialised: nodes finish concurrently, and interleaved writes (or two
+    // opens of the journal) would corrupt it.
+    const write = this.tail.then(async () => {
+      if (!this.journal) {
+        await fsp.mkdir(path.dirname(this.journalPath), { recursive: true });
+        this.journal = await fsp.open(this.journalPath, 'a');
+      }
+      await this.journal.write(JSON.stringify(line) + '\n');
+      await this.journal.sync();
+    });
+    this.tail = write.catch(() => {});
+    await write;
   }
 
   /** Fold the journal into a fresh snapshot (atomic), then drop the journal. */
@@ -114,6 +121,7 @@ export class Manifest {
   }
 
   async close(): Promise<void> {
+    await this.tail;
     const j = this.journal;
     this.journal = null;
     await j?.close();

@@ -20,7 +20,7 @@ export async function assess<C>(inv: Invocation<C>, manifest: Manifest, forced: 
     return { stale: true, reason: `rule version changed (${entry.version} -> ${rule.version})`, key, inputs };
   }
   if (entry.key !== key.key) {
-    const changed = changedPaths(entry.leaves, key.leaves);
+    const changed = changedPaths(entry.leaves, key.leaves());
     const reason = changed.length === 0 ? 'inputs changed' : (rule.explain?.(changed) ?? defaultExplain(changed));
     return { stale: true, reason, key, inputs };
   }

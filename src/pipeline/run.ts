@@ -17,7 +17,7 @@ import { ToastyError, toToastyError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { globsMatcher } from '../util/glob.js';
 import { silentLog, type Log } from '../util/log.js';
-import { DEFAULT_MAX_PIXELS } from '../wwt/image.js';
+import { DEFAULT_MAX_PIXELS } from '../wwt/limits.js';
 import { CONFIG_NAME, loadConfig } from './config.js';
 import type { DownloadSettings, PipelineContext } from './context.js';
 import { Workdir } from './workdir.js';

@@ -11,7 +11,8 @@ import sharp, { type Metadata, type Sharp } from 'sharp';
 import { ToastyError } from '../util/errors.js';
 
 /** Refuse images with more pixels than this unless told otherwise (24000x24000 fits). */
-export const DEFAULT_MAX_PIXELS = 1e9;
+export { DEFAULT_MAX_PIXELS } from './limits.js';
+import { DEFAULT_MAX_PIXELS } from './limits.js';
 
 export type ImageFormat = 'jpeg' | 'png' | 'tiff';
 
