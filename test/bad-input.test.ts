@@ -20,6 +20,10 @@ interface Case {
   /** Or serve this text as the feed. */
   feedText?: string;
   config?: Record<string, string>;
+  /** Or write this text as the config file. */
+  configText?: string;
+  /** The publish_url_prefix the published WTML must carry. */
+  prefix?: string;
   exit: number;
   /** Expected in stderr. */
   message: RegExp;
@@ -70,7 +74,30 @@ const CASES: Case[] = [
     published: [GOOD],
   },
   { name: 'config: unknown source_type', config: { source_type: 'flickr' }, exit: 2, message: /source_type/ },
+  { name: 'config: missing folder_name', config: { folder_name: '' }, exit: 2, message: /folder_name/ },
+  { name: 'config: not a mapping', configText: '- just\n- a list\n', exit: 2, message: /mapping/ },
+  { name: 'config: not YAML', configText: 'a: [unclosed\n', exit: 2, message: /YAML/ },
+  {
+    name: 'config: publish_url_prefix without a trailing slash',
+    config: { publish_url_prefix: 'http://data.example.org/noslash' },
+    exit: 0,
+    message: /Ran/,
+    published: [GOOD],
+    prefix: 'http://data.example.org/noslash/',
+  },
+  { name: 'CMYK JPEG', feed: async (f, r) => [r[1], { ...r[1], image_id: 'cmyk', resource_url: f.serve('cmyk.jpg', sendBytes(await sharp(jpeg).toColourspace('cmyk').jpeg().toBuffer(), 'image/jpeg')) }], exit: 0, message: /Ran/, published: [GOOD, 'noirlab_cmyk'] },
+  { name: '16-bit PNG', feed: async (f, r) => [r[1], { ...r[1], image_id: 'sixteen', resource_url: f.serve('16.png', sendBytes(await sharp(jpeg).toColourspace('rgb16').png().toBuffer(), 'image/png')) }], exit: 0, message: /Ran/, published: [GOOD, 'noirlab_sixteen'] },
+  { name: 'greyscale JPEG', feed: async (f, r) => [r[1], { ...r[1], image_id: 'grey', resource_url: f.serve('grey.jpg', sendBytes(await sharp(jpeg).greyscale().jpeg().toBuffer(), 'image/jpeg')) }], exit: 0, message: /Ran/, published: [GOOD, 'noirlab_grey'] },
+  { name: 'multi-page TIFF', feed: async (f, r) => [r[1], { ...r[1], image_id: 'pages', resource_url: f.serve('pages.tif', sendBytes(await twoPageTiff(), 'image/tiff')) }], exit: 0, message: /Ran/, published: [GOOD, 'noirlab_pages'] },
 ];
+
+/** A TIFF with two pages (the image, then a small second page). */
+async function twoPageTiff(): Promise<Buffer> {
+  const { width, height } = await sharp(jpeg).metadata();
+  const page = await sharp(jpeg).raw().toBuffer();
+  const stacked = Buffer.concat([page, Buffer.alloc(page.length, 40)]);
+  return sharp(stacked, { raw: { width: width!, height: height! * 2, channels: 3, pageHeight: height! } as never }).tiff().toBuffer();
+}
 
 for (const c of CASES) {
   test(c.name, async () => {
@@ -80,12 +107,14 @@ for (const c of CASES) {
       if (c.feedText !== undefined) f.feedText = c.feedText;
       if (c.feed) f.setRecords((await c.feed(f, recs)).map((x) => JSON.parse(JSON.stringify(x))));
       if (c.config) await f.writeConfig(c.config);
+      if (c.configText !== undefined) await f.repo.put('toasty-pipeline-config.yaml', c.configText);
       const r = await f.run('make');
       assert.is(r.code, c.exit, `exit status\n${r.stderr}`);
       assert.match(r.stderr, c.message);
       for (const id of c.published ?? []) {
         const text = await f.text(`${id}/index.wtml`);
         assert.ok(text, `${id} published`);
+        if (c.prefix) assert.ok(parseWtml(text!).children[0].imageSet.url.startsWith(`${c.prefix}${id}/`), 'prefix with its slash');
         assert.ok((await f.text('index.wtml'))?.includes(id), `${id} in the root index`);
         if (c.name.startsWith('XML-special')) {
           const place = parseWtml(text!).children[0];
