@@ -67,7 +67,7 @@ export const tileRule: Rule<PipelineContext> = {
       pixels = await writeStudyPixels(file, tmp, { record: ctx.records.get(id) ?? null, maxPixels: ctx.maxPixels, log: ctx.log });
     } catch (e) {
       await fsp.rm(tmp, { recursive: true, force: true });
-      throw e;
+      throw await explainIfDiskFull(e, path.dirname(target));
     }
     await replaceDir(tmp, target);
     // What was published before belongs to the previous tiling.
@@ -89,3 +89,26 @@ export const tileRule: Rule<PipelineContext> = {
     return { outputs: files, meta: meta as never };
   },
 };
+
+/**
+ * libvips reports a full disk as a write failure ("wbuffer_write: write failed") that reads
+ * like a decoding problem. If the work directory is (nearly) out of space, say so plainly.
+ */
+async function explainIfDiskFull(e: unknown, dir: string): Promise<unknown> {
+  const msg = e instanceof Error ? e.message : String(e);
+  if (!/ENOSPC|no space|write failed/i.test(msg)) return e;
+  try {
+    const fs = await fsp.statfs(dir);
+    const free = fs.bavail * fs.bsize;
+    if (/ENOSPC|no space/i.test(msg) || free < 256 * 2 ** 20) {
+      return new ToastyError(
+        'storage',
+        `no space left in the work directory ${dir} (${(free / 2 ** 20).toFixed(1)} MiB free) while tiling: ${msg}`,
+        { cause: e },
+      );
+    }
+  } catch {
+    /* statfs unavailable: keep the original error */
+  }
+  return e;
+}
