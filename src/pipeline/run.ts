@@ -13,7 +13,7 @@ import { fetchRule, rootIndexRule, tileRule, uploadRule, wtmlRule } from '../../
 import { parseFeed, type AstroPixRecord } from '../sources/astropix.js';
 import { fetchFeedText } from '../sources/http.js';
 import type { Repository } from '../storage/types.js';
-import { ToastyError, toToastyError } from '../util/errors.js';
+import { toToastyError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { globsMatcher } from '../util/glob.js';
 import { silentLog, type Log } from '../util/log.js';

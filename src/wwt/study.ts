@@ -10,7 +10,7 @@ import { silentLog, type Log } from '../util/log.js';
 import { openImage, DEFAULT_MAX_PIXELS } from './image.js';
 import { writeStudyPyramid, writeUntiledImage } from './pyramid.js';
 import { writeThumbnail } from './thumbnail.js';
-import { needsTiling } from './tiling.js';
+import { needsTiling, studyTiling } from './tiling.js';
 import { mirrorAstropixRecord, needsMirror, parseAstropixWcs, skyPlacement, wcsHeaders, type AstroPixRecord, type SkyPlacement } from './wcs.js';
 import { studyFolder, untetheredStudyFolder } from './metadata.js';
 import { absolutizeStudyUrls, writeWtml, type WtmlFolder } from './wtml.js';
@@ -32,12 +32,6 @@ export interface StudyPixels extends StudyShape {
 
 export const THUMB_NAME = 'thumb.jpg';
 export const UNTILED_NAME = 'image.jpg';
-
-/** Whether the record's WCS has positive (FITS-like, mirrored) parity: wcs_scale[0] > 0. */
-export function positiveParity(record: AstroPixRecord | null): boolean {
-  if (!record) return false;
-  return parseAstropixWcs(record).scale[0] > 0;
-}
 
 /**
  * Check that the record's WCS places an image of this size in WWT (throws ToastyError 'wcs'
@@ -64,7 +58,7 @@ export async function writeStudyPixels(
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
   const info = await openImage(imagePath, { maxPixels });
   const tiled = needsTiling(info.width, info.height);
-  const tileLevels = tiled ? levelsFor(info.width, info.height) : 0;
+  const tileLevels = tiled ? studyTiling(info.width, info.height).tileLevels : 0;
   let flipX = false;
   if (opts.record) {
     flipX = placeStudy(opts.record, { width: info.width, height: info.height, tiled, tileLevels }).flipX;
@@ -81,16 +75,6 @@ export async function writeStudyPixels(
     files[name] = await digestFile(path.join(outDir, name));
   }
   return { width: info.width, height: info.height, tiled, tileLevels, flipX, files };
-}
-
-function levelsFor(width: number, height: number): number {
-  let side = 256;
-  let levels = 0;
-  while (side < width || side < height) {
-    side *= 2;
-    levels++;
-  }
-  return levels;
 }
 
 export interface StudyWtml {
