@@ -9,6 +9,11 @@
  * matrix to an image pixel, sampled bilinearly. The screenshot patch must match it (mean
  * absolute difference), and match it clearly better than the mirrored or 180°-rotated patch.
  * At the Place's own zoom, points that the WCS puts well outside the image must be dark.
+ *
+ * Orientation check: a synthetic "F" (test/helpers/f-image.ts), once tiled with a rotated,
+ * positive-parity WCS (which the pipeline flops) and once untiled with another rotation, is
+ * viewed whole; the screenshot must match the F placed by the record's own WCS, and beat the
+ * mirrored, flipped, 180°-rotated, rotation-negated, rotation-ignored and parity-ignored F.
  */
 import { promises as fsp } from 'node:fs';
 import { test } from 'uvu';
@@ -18,6 +23,7 @@ import path from 'node:path';
 import { startPreviewServer, type PreviewImage } from '../src/preview/server.js';
 import { haveChromium, openTestBrowser, CHROMIUM } from './helpers/browser.js';
 import { Fixture, IDS, TESTDATA } from './helpers/pipeline-fixture.js';
+import { fRecord, writeFImage, type FRecordArgs } from './helpers/f-image.js';
 
 interface Raw {
   data: Buffer;
@@ -92,6 +98,28 @@ function pxPerDegree(zoom: number, canvasHeight: number): number {
   return ((canvasHeight / 2) / Math.tan(halfFov)) * (Math.PI / 180);
 }
 
+/**
+ * In a screenshot at the Place's zoom (centred on the image centre), points the WCS puts well
+ * outside the image are dark sky, and the view centre (the image) is not.
+ */
+function assertDarkOffImage(id: string, wide: Raw, ppdWide: number, cd: number[], src: Raw): void {
+  let darkChecked = 0;
+  for (const [fx, fy] of [[0.04, 0.04], [0.96, 0.04], [0.04, 0.96], [0.96, 0.96], [0.5, 0.03], [0.02, 0.5]]) {
+    const i = Math.floor(fx * wide.width);
+    const j = Math.floor(fy * wide.height);
+    const [x, y] = screenToImage(cd, ppdWide, src, i + 0.5 - wide.width / 2, j + 0.5 - wide.height / 2);
+    const margin = 0.1 * Math.min(src.width, src.height);
+    if (x > -margin && x < src.width + margin && y > -margin && y < src.height + margin) continue;
+    const p = (j * wide.width + i) * wide.channels;
+    const lum = (wide.data[p] + wide.data[p + 1] + wide.data[p + 2]) / 3;
+    assert.ok(lum < 30, `${id}: off-image point (${i},${j}) should be dark sky, got ${lum}`);
+    darkChecked++;
+  }
+  assert.ok(darkChecked >= 3, `${id}: only ${darkChecked} off-image points in view`);
+  const mid = ((wide.height >> 1) * wide.width + (wide.width >> 1)) * wide.channels;
+  assert.ok(wide.data[mid] + wide.data[mid + 1] + wide.data[mid + 2] > 60, `${id}: the view centre is dark`);
+}
+
 test('preview shows each processed study in the WWT engine where its WCS puts it', async () => {
   if (!haveChromium()) {
     console.log(`  SKIPPED preview browser test: ${CHROMIUM} is not installed (apt-get install chromium)`);
@@ -136,23 +164,7 @@ test('preview shows each processed study in the WWT engine where its WCS puts it
 
       // At the Place's zoom: points the WCS puts well outside the image are dark sky.
       const wide = await rawRgb(await canvas.screenshot());
-      const ppdWide = pxPerDegree(img.zoomLevel, wide.height);
-      let darkChecked = 0;
-      for (const [fx, fy] of [[0.04, 0.04], [0.96, 0.04], [0.04, 0.96], [0.96, 0.96], [0.5, 0.03], [0.02, 0.5]]) {
-        const i = Math.floor(fx * wide.width);
-        const j = Math.floor(fy * wide.height);
-        const [x, y] = screenToImage(cd, ppdWide, src, i + 0.5 - wide.width / 2, j + 0.5 - wide.height / 2);
-        const margin = 0.1 * Math.min(src.width, src.height);
-        if (x > -margin && x < src.width + margin && y > -margin && y < src.height + margin) continue;
-        const p = (j * wide.width + i) * wide.channels;
-        const lum = (wide.data[p] + wide.data[p + 1] + wide.data[p + 2]) / 3;
-        assert.ok(lum < 30, `${c.id}: off-image point (${i},${j}) should be dark sky, got ${lum}`);
-        darkChecked++;
-      }
-      assert.ok(darkChecked >= 3, `${c.id}: only ${darkChecked} off-image points in view`);
-      // ... and the image itself is there: the view centre is not dark.
-      const mid = ((wide.height >> 1) * wide.width + (wide.width >> 1)) * wide.channels;
-      assert.ok(wide.data[mid] + wide.data[mid + 1] + wide.data[mid + 2] > 60, `${c.id}: the view centre is dark`);
+      assertDarkOffImage(c.id, wide, pxPerDegree(img.zoomLevel, wide.height), cd, src);
 
       // One screen pixel = one image pixel, centred on the Place (the image centre).
       const sy = Math.hypot(cd[2], cd[3]);
@@ -176,6 +188,147 @@ test('preview shows each processed study in the WWT engine where its WCS puts it
     assert.ok(await page.locator('#empty').isVisible());
     assert.match((await page.locator('#empty').textContent()) ?? '', /published/i);
 
+    assert.equal(browser.errors, [], 'page errors');
+    assert.equal(browser.blocked, [], 'requests off 127.0.0.1');
+  } finally {
+    await browser?.close();
+    await server?.close();
+    await f.close();
+  }
+});
+
+/** Sky position (RA hours, Dec degrees) of the image centre, from the record's WCS (spec 5, 6.6). */
+function imageCentre(rec: Record<string, unknown>, W: number, H: number): { ra: number; dec: number } {
+  const pair = (k: string) => (rec[k] as string[]).map(Number);
+  const [d0, d1] = pair('wcs_reference_dimension');
+  const [p0, p1] = pair('wcs_reference_pixel');
+  const [a0, de0] = pair('wcs_reference_value').map((v) => (v * Math.PI) / 180);
+  const crpix1 = (p0 - 0.5) * (W / d0) + 0.5;
+  const crpix2 = H + 1 - ((p1 - 0.5) * (H / d1) + 0.5);
+  const cd = cdMatrix(rec, W, H);
+  const dx = (W + 1) / 2 - crpix1;
+  const dy = (H + 1) / 2 - crpix2;
+  const xi = ((cd[0] * dx + cd[1] * dy) * Math.PI) / 180;
+  const eta = ((cd[2] * dx + cd[3] * dy) * Math.PI) / 180;
+  const q = Math.cos(de0) - eta * Math.sin(de0);
+  const ra = (((a0 + Math.atan2(xi, q)) * 180) / Math.PI + 360) % 360;
+  const dec = (Math.atan2(eta * Math.cos(de0) + Math.sin(de0), Math.hypot(xi, q)) * 180) / Math.PI;
+  return { ra: ra / 15, dec };
+}
+
+/**
+ * Mean absolute difference (0-255) between the shot's central (2 half)^2 patch and the image
+ * `src` placed by the CD matrix `cd` (per `src` pixel) at the view centre, screen offsets
+ * transformed by (flipU, flipV). Screen pixels that land outside the image (or within 3 px of
+ * its edge) are left out; `n` says how many were compared.
+ */
+function placedDiff(shot: Raw, src: Raw, cd: number[], pxPerDeg: number, half: number, flipU: 1 | -1, flipV: 1 | -1): { mad: number; n: number } {
+  let sum = 0;
+  let n = 0;
+  const cx = shot.width / 2;
+  const cy = shot.height / 2;
+  for (let j = Math.floor(cy - half); j < cy + half; j++) {
+    for (let i = Math.floor(cx - half); i < cx + half; i++) {
+      const [x, y] = screenToImage(cd, pxPerDeg, src, (i + 0.5 - cx) * flipU, (j + 0.5 - cy) * flipV);
+      if (x < 3 || y < 3 || x > src.width - 4 || y > src.height - 4) continue;
+      for (let ch = 0; ch < 3; ch++) sum += Math.abs(shot.data[(j * shot.width + i) * shot.channels + ch] - bilinear(src, x, y, ch));
+      n++;
+    }
+  }
+  return { mad: n ? sum / (3 * n) : Infinity, n };
+}
+
+test('preview shows a rotated and a mirrored-parity "F" the right way round', async () => {
+  if (!haveChromium()) {
+    console.log(`  SKIPPED preview orientation test: ${CHROMIUM} is not installed (apt-get install chromium)`);
+    return;
+  }
+  const f = await Fixture.create({ kind: 'local' });
+  let server: Awaited<ReturnType<typeof startPreviewServer>> | null = null;
+  let browser: Awaited<ReturnType<typeof openTestBrowser>> | null = null;
+  try {
+    // (a) tiled (> 2048 px), rotated, positive parity: the pipeline flops it and uses the
+    //     mirrored record; WWT must still show the sky the record describes.
+    // (b) untiled, rotated the other way, normal parity, AstroPix-size record (2x the file).
+    const cases: Array<{ id: string; kind: PreviewImage['kind']; size: [number, number]; args: Omit<FRecordArgs, 'resourceUrl'> }> = [
+      {
+        id: 'toastytest_f_tiled_parity',
+        kind: 'tiled',
+        size: [2300, 1800],
+        args: { imageId: 'F_Tiled_Parity', ra: 150.25, dec: 20.5, referencePixel: [700.3, 1100.8], referenceDimension: [2300, 1800], scale: [2e-4, 2e-4], rotation: 30, astropixId: 11003 },
+      },
+      {
+        id: 'toastytest_f_single_rot',
+        kind: 'single',
+        size: [1200, 900],
+        args: { imageId: 'F_Single_Rot', ra: 80.5, dec: -5.5, referencePixel: [1500.5, 600.25], referenceDimension: [2400, 1800], scale: [-1e-4, 1e-4], rotation: -60, astropixId: 11004 },
+      },
+    ];
+    const records: Array<Record<string, unknown>> = [];
+    const files: Record<string, string> = {};
+    for (const c of cases) {
+      const file = path.join(f.tmp, `${c.args.imageId}.jpg`);
+      await writeFImage(file, c.size[0], c.size[1]);
+      files[c.id] = file;
+      records.push(fRecord({ ...c.args, resourceUrl: f.serve(`${c.args.imageId}.jpg`, file) }));
+    }
+    f.setRecords(records);
+    for (const stage of ['pipeline-fetch-inputs', 'pipeline-process-todos']) {
+      const r = await f.run(stage);
+      assert.is(r.code, 0, `${stage} failed: ${r.stderr}`);
+    }
+    server = await startPreviewServer({ workdir: f.workdir });
+    browser = await openTestBrowser();
+    const { page } = browser;
+    await page.goto(server.url);
+    await page.waitForFunction('window.previewReady === true || window.previewError', null, { timeout: 20000 });
+    assert.is(await page.evaluate('window.previewError'), undefined);
+    assert.is(await page.locator('#list li').count(), cases.length);
+
+    for (const [n, c] of cases.entries()) {
+      const rec = records[n];
+      const img = (await page.evaluate(`window.selectImage(${JSON.stringify(c.id)})`)) as PreviewImage;
+      assert.is(img.kind, c.kind, `${c.id} kind`);
+      const canvas = page.locator('#wwt canvas');
+      const src = await rawRgb(files[c.id]);
+      const cd = cdMatrix(rec, src.width, src.height);
+      const sy = Math.hypot(cd[2], cd[3]);
+
+      // The Place is the image centre the record's WCS gives (within a pixel).
+      const centre = imageCentre(rec, src.width, src.height);
+      const off = Math.hypot((img.ra - centre.ra) * 15 * Math.cos((centre.dec * Math.PI) / 180), img.dec - centre.dec);
+      assert.ok(off < sy, `${c.id}: Place is ${(off / sy).toFixed(2)} px from the WCS image centre`);
+
+      const wide = await rawRgb(await canvas.screenshot());
+      assertDarkOffImage(c.id, wide, pxPerDegree(img.zoomLevel, wide.height), cd, src);
+
+      // The whole F on screen: k image pixels per screen pixel, compared with the source
+      // shrunk by k (same pixel centres), so both sides are equally smooth.
+      const k = Math.ceil(src.height / (0.7 * wide.height));
+      const zoom = 6 * wide.height * sy * k;
+      await page.evaluate(`window.previewGoto(${centre.ra}, ${centre.dec}, ${zoom})`);
+      const shot = await rawRgb(await canvas.screenshot());
+      const ppd = pxPerDegree(zoom, shot.height);
+      const small = await rawRgb(await sharp(files[c.id]).resize(src.width / k, src.height / k).toBuffer());
+      const scaled = (r: Record<string, unknown>) => cdMatrix(r, src.width, src.height).map((v) => v * k);
+      const half = Math.floor(shot.height / 2) - 10;
+      const truth = placedDiff(shot, small, scaled(rec), ppd, half, 1, 1);
+      assert.ok(truth.n > 0.5 * small.width * small.height, `${c.id}: only ${truth.n} screen pixels fall on the image`);
+      // Wrong ways round: screen mirror/flip/180°, rotation negated or ignored, parity ignored.
+      const negS0 = (rec.wcs_scale as string[]).map((v, i) => (i === 0 ? String(-Number(v)) : v));
+      const alternatives: Record<string, number> = {
+        mirrored: placedDiff(shot, small, scaled(rec), ppd, half, -1, 1).mad,
+        flipped: placedDiff(shot, small, scaled(rec), ppd, half, 1, -1).mad,
+        'rotated 180°': placedDiff(shot, small, scaled(rec), ppd, half, -1, -1).mad,
+        'rotation negated': placedDiff(shot, small, scaled({ ...rec, wcs_rotation: String(-Number(rec.wcs_rotation)) }), ppd, half, 1, 1).mad,
+        'rotation ignored': placedDiff(shot, small, scaled({ ...rec, wcs_rotation: '0' }), ppd, half, 1, 1).mad,
+        'parity ignored': placedDiff(shot, small, scaled({ ...rec, wcs_scale: negS0 }), ppd, half, 1, 1).mad,
+      };
+      const summary = `${c.id}: MAD ${truth.mad.toFixed(2)} over ${truth.n} px (${Object.entries(alternatives).map(([name, v]) => `${name} ${v.toFixed(2)}`).join(', ')})`;
+      console.log(`  ${summary}`);
+      assert.ok(truth.mad < 12, `the F differs from the source placed by its WCS: ${summary}`);
+      assert.ok(truth.mad < 0.5 * Math.min(...Object.values(alternatives)), `orientation is not clearly right: ${summary}`);
+    }
     assert.equal(browser.errors, [], 'page errors');
     assert.equal(browser.blocked, [], 'requests off 127.0.0.1');
   } finally {
