@@ -5,7 +5,6 @@
 import { spawn } from 'node:child_process';
 import { Option } from 'clipanion';
 import * as t from 'typanion';
-import { startPreviewServer } from '../preview/server.js';
 import { ToastyError } from '../util/errors.js';
 import { exitCodeFor } from './exit.js';
 import { RepositoryCommand } from './options.js';
@@ -53,6 +52,7 @@ export class PreviewCommand extends RepositoryCommand {
       if (!Number.isInteger(port) || port < 0 || port > 65535) {
         throw new ToastyError('usage', `--port must be an integer from 0 to 65535, not ${this.port}`, { field: 'port' });
       }
+      const { startPreviewServer } = await import('../preview/server.js');
       const server = await startPreviewServer({ workdir: this.workdir, port, log });
       this.context.stdout.write(`toasty preview: ${server.url}  (Ctrl-C to stop)\n`);
       if (this.open && !openInBrowser(server.url)) log.warn(`could not open a browser; visit ${server.url}`);

@@ -7,7 +7,6 @@ import { ToastyError } from '../util/errors.js';
 import { consoleLog } from '../util/log.js';
 import type { AstroPixRecord } from '../sources/astropix.js';
 import { uniqueId } from '../sources/ids.js';
-import { studyWtml, writeStudyPixels } from '../wwt/study.js';
 import { exitCodeFor } from './exit.js';
 
 export class TileStudyCommand extends Command {
@@ -53,6 +52,8 @@ export class TileStudyCommand extends Command {
       }
       const maxPixels = this.maxPixels ? Number(this.maxPixels) : undefined;
       if (maxPixels !== undefined && !(maxPixels > 0)) throw new ToastyError('usage', '--max-pixels must be a positive number');
+      // Loaded here, not at start-up: every other command starts faster without sharp.
+      const { studyWtml, writeStudyPixels } = await import('../wwt/study.js');
       const outdir = path.resolve(this.outdir);
       const tmp = await makeSiblingTempDir(outdir);
       try {
