@@ -5,7 +5,7 @@
  * flopped), plus the tiling parameters. Output: out_todo/<id>/ with the pixel files; the
  * processed input moves to cache_done/<id>. The study's shape goes to `meta` for the wtml rule.
  */
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Rule } from '../src/engine/types.js';
 import { digestFile } from '../src/engine/key.js';
@@ -36,7 +36,8 @@ export const tileRule: Rule<PipelineContext> = {
     const id = imageOf(inv.node.group);
     const fetched = inv.deps.get(`fetch:${id}`)!;
     const { file } = await cachedImage(inv.ctx, id, fetched.meta as { image: string });
-    const st = await fsp.stat(file);
+    // Synchronous: planning stats every cached image, and the async call's overhead dominated.
+    const st = statSync(file);
     const prev = (inv.previous?.meta as TileMeta | undefined)?.source;
     const digest =
       prev && prev.size === st.size && prev.mtimeMs === st.mtimeMs && prev.ino === st.ino && prev.name === path.basename(file)

@@ -62,6 +62,8 @@ export class Workdir {
 
   /** Files waiting in out_todo/<id> (empty when the folder is absent). */
   async pendingOutputs(id: string): Promise<string[]> {
+    // The usual answer is "no such folder": a synchronous check is far cheaper than a readdir.
+    if (!existsSync(this.dir('out_todo', id))) return [];
     try {
       return (await fsp.readdir(this.dir('out_todo', id))).filter((n) => !n.startsWith('.'));
     } catch (e) {
