@@ -15,6 +15,7 @@ import {
   type WcsHeaders,
 } from '../src/wwt/wcs.js';
 import { assertClose, loadVectors, recordOf, tileLevelsOf, type WcsCase } from './helpers/vectors.js';
+import { expectToastyError } from './helpers/vectors.js';
 
 const V = loadVectors();
 const caseNamed = (name: string): WcsCase => {
@@ -24,15 +25,6 @@ const caseNamed = (name: string): WcsCase => {
 };
 
 /** Run `fn`, require a ToastyError and return it. */
-function expectToastyError(fn: () => unknown, label: string): ToastyError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ToastyError) return e;
-    throw new Error(`${label}: expected ToastyError, got ${String(e)}`);
-  }
-  throw new Error(`${label}: expected an error, none thrown`);
-}
 
 // ---------------------------------------------------------------------------------- floats
 

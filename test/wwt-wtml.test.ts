@@ -15,19 +15,11 @@ import {
 } from '../src/wwt/wtml.js';
 import { astropixImagePageUrl, studyFolder, untetheredStudyFolder } from '../src/wwt/metadata.js';
 import { assertClose, loadVectors, recordOf, tileLevelsOf, type WcsCase } from './helpers/vectors.js';
+import { expectToastyError } from './helpers/vectors.js';
 
 const V = loadVectors();
 const placedCases = V.wcs_cases.filter((c) => c.expected.index_rel_wtml);
 
-function expectToastyError(fn: () => unknown, label: string): ToastyError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ToastyError) return e;
-    throw new Error(`${label}: expected ToastyError, got ${String(e)}`);
-  }
-  throw new Error(`${label}: expected an error, none thrown`);
-}
 
 // A neutral XML tree (via xmlbuilder2's DOM) to compare documents independently of our model.
 interface XNode {

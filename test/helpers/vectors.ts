@@ -4,6 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ToastyError } from '../../src/util/errors.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 export type Loose = Record<string, any>;
@@ -79,4 +80,15 @@ export function assertClose(actual: number, expected: number, label: string, rel
     Number.isFinite(actual) &&
     Math.abs(actual - expected) <= Math.max(abs, rel * Math.max(Math.abs(actual), Math.abs(expected)));
   if (!ok) throw new Error(`${label}: got ${actual}, expected ${expected}`);
+}
+
+/** The ToastyError `fn` throws; fails the test when it throws something else or nothing. */
+export function expectToastyError(fn: () => unknown, label: string): ToastyError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof ToastyError) return e;
+    throw new Error(`${label}: expected ToastyError, got ${String(e)}`);
+  }
+  throw new Error(`${label}: expected an error, none thrown`);
 }
