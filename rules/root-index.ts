@@ -6,16 +6,15 @@
  * It runs even when some images failed, so everything that did publish is listed.
  */
 import type { Rule } from '../src/engine/types.js';
-import { digestBytes } from '../src/engine/key.js';
+import { digestBytes, digestOutputs } from '../src/engine/key.js';
 import type { PipelineContext } from '../src/pipeline/context.js';
-import { summaryDigest } from './wtml.js';
 
 export const ROOT_INDEX = 'index.wtml';
 
 async function published(inv: { deps: ReadonlyMap<string, { outputs: Record<string, string> }>; ctx: PipelineContext }) {
   // Each published image stands for its whole uploaded file set (tiles and WTML).
   const images: Record<string, string> = {};
-  for (const [nodeId, result] of inv.deps) images[nodeId.replace(/^upload:/, '')] = await summaryDigest(result.outputs);
+  for (const [nodeId, result] of inv.deps) images[nodeId.replace(/^upload:/, '')] = await digestOutputs(result.outputs);
   const others = [...inv.ctx.publishedAtStart].filter((id) => !(id in images)).sort();
   return { images, others };
 }

@@ -7,13 +7,11 @@
  */
 import path from 'node:path';
 import type { Rule } from '../src/engine/types.js';
-import { canonicalJson, digestBytes } from '../src/engine/key.js';
+import { digestBytes, digestOutputs } from '../src/engine/key.js';
 import { writeFileAtomic } from '../src/util/fs.js';
 import { imageOf, type PipelineContext } from '../src/pipeline/context.js';
 import type { StudyShape } from '../src/wwt/study.js';
 import { fieldsOf } from './fetch.js';
-
-export const WTML_FILES = ['index_rel.wtml', 'index.wtml'] as const;
 
 function shapeOf(meta: unknown): StudyShape {
   const m = meta as StudyShape;
@@ -30,7 +28,7 @@ export const wtmlRule: Rule<PipelineContext> = {
       record: inv.ctx.records.get(id) as never,
       study: shapeOf(inv.deps.get(`tile:${id}`)!.meta) as never,
       // A summary of the tiles, so new pixels also refresh the WTML (and everything after it).
-      tiles: await summaryDigest(inv.deps.get(`tile:${id}`)!.outputs),
+      tiles: await digestOutputs(inv.deps.get(`tile:${id}`)!.outputs),
       publish_url_prefix: inv.ctx.config.publishUrlPrefix,
     };
   },
@@ -65,8 +63,3 @@ export const wtmlRule: Rule<PipelineContext> = {
     return { outputs: { 'index_rel.wtml': await digestBytes(indexRel), 'index.wtml': await digestBytes(index!) } };
   },
 };
-
-/** One digest standing for a set of output digests. */
-export function summaryDigest(outputs: Record<string, string>): Promise<string> {
-  return digestBytes(canonicalJson(outputs));
-}

@@ -41,6 +41,11 @@ export async function digestBytes(data: Uint8Array | string): Promise<Digest> {
   return hex(h.create64().update(bytes).digest());
 }
 
+/** One digest standing for a whole set of named outputs (e.g. every tile of a study). */
+export function digestOutputs(outputs: Record<string, Digest>): Promise<Digest> {
+  return digestBytes(canonicalJson(outputs));
+}
+
 export async function digestFile(file: string): Promise<Digest> {
   const h = (await hasher()).create64();
   for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {

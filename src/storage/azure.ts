@@ -292,22 +292,26 @@ export class AzureRepository implements Repository {
     return f.status === 404 && f.code !== 'ContainerNotFound';
   }
 
+  /** Headers, metadata and block settings shared by every upload. */
+  private uploadOptions(itemPath: string, opts: PutOptions, meta: Record<string, string> | undefined, md5: Buffer) {
+    return {
+      abortSignal: this.signal(),
+      blobHTTPHeaders: { blobContentType: opts.contentType ?? contentTypeFor(itemPath), blobContentMD5: md5 },
+      metadata: meta,
+      maxSingleShotSize: this.opts.maxSingleShotSize,
+      blockSize: this.opts.blockSize,
+      concurrency: this.opts.blockConcurrency,
+    };
+  }
+
   async put(itemPath: string, data: Buffer | string, opts: PutOptions = {}): Promise<void> {
     const name = this.blobName(itemPath);
     const meta = checkMeta(opts.meta);
     const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
     try {
-      await this.client.getBlockBlobClient(name).uploadData(buf, {
-        abortSignal: this.signal(),
-        blobHTTPHeaders: {
-          blobContentType: opts.contentType ?? contentTypeFor(itemPath),
-          blobContentMD5: createHash('md5').update(buf).digest(),
-        },
-        metadata: meta,
-        maxSingleShotSize: this.opts.maxSingleShotSize,
-        blockSize: this.opts.blockSize,
-        concurrency: this.opts.blockConcurrency,
-      });
+      await this.client
+        .getBlockBlobClient(name)
+        .uploadData(buf, this.uploadOptions(itemPath, opts, meta, createHash('md5').update(buf).digest()));
     } catch (e) {
       throw this.fail('upload', name, e);
     }
@@ -324,17 +328,9 @@ export class AzureRepository implements Repository {
     }
     try {
       // Block uploads store no MD5 of their own: record the whole-file MD5 we computed.
-      await this.client.getBlockBlobClient(name).uploadFile(localFile, {
-        abortSignal: this.signal(),
-        blobHTTPHeaders: {
-          blobContentType: opts.contentType ?? contentTypeFor(itemPath),
-          blobContentMD5: Buffer.from(md5, 'base64'),
-        },
-        metadata: meta,
-        maxSingleShotSize: this.opts.maxSingleShotSize,
-        blockSize: this.opts.blockSize,
-        concurrency: this.opts.blockConcurrency,
-      });
+      await this.client
+        .getBlockBlobClient(name)
+        .uploadFile(localFile, this.uploadOptions(itemPath, opts, meta, Buffer.from(md5, 'base64')));
     } catch (e) {
       throw this.fail('upload', name, e);
     }
