@@ -5,27 +5,34 @@
  * images already in the repository, and folder_name / folder_thumbnail_url / publish_url_prefix.
  * It runs even when some images failed, so everything that did publish is listed.
  */
-import type { Rule } from '../src/engine/types.js';
 import { digestBytes, digestOutputs } from '../src/engine/key.js';
-import type { PipelineContext } from '../src/pipeline/context.js';
+import { everyGroup } from '../src/engine/types.js';
+import { pipelineRule } from '../src/pipeline/context.js';
+import { uploadRule } from './upload.js';
 
 export const ROOT_INDEX = 'index.wtml';
 
-async function published(inv: { deps: ReadonlyMap<string, { outputs: Record<string, string> }>; ctx: PipelineContext }) {
-  // Each published image stands for its whole uploaded file set (tiles and WTML).
-  const images: Record<string, string> = {};
-  for (const [nodeId, result] of inv.deps) images[nodeId.replace(/^upload:/, '')] = await digestOutputs(result.outputs);
-  const others = [...inv.ctx.publishedAtStart].filter((id) => !(id in images)).sort();
-  return { images, others };
+export interface RootIndexMeta {
+  count: number;
 }
 
-export const rootIndexRule: Rule<PipelineContext> = {
+export const rootIndexRule = pipelineRule<RootIndexMeta>()({
   name: 'index',
   version: 1,
-  partialDeps: true,
-  newReason: 'new repository index',
+  scope: 'one',
+  deps: { uploads: everyGroup(uploadRule, { partial: true }) },
+  inputLabels: {
+    images: { label: 'published images' },
+    others: { label: 'published images' },
+    folder_name: { label: 'folder_name' },
+    folder_thumbnail_url: { label: 'folder_thumbnail_url' },
+    publish_url_prefix: { label: 'publish_url_prefix' },
+  },
   async inputs(inv) {
-    const { images, others } = await published(inv);
+    // Each published image stands for its whole uploaded file set (tiles and WTML).
+    const images: Record<string, string> = {};
+    for (const [id, result] of inv.deps.uploads) images[id] = await digestOutputs(result.outputs);
+    const others = [...inv.ctx.publishedAtStart].filter((id) => !(id in images)).sort();
     const c = inv.ctx.config;
     return {
       images,
@@ -35,18 +42,10 @@ export const rootIndexRule: Rule<PipelineContext> = {
       publish_url_prefix: c.publishUrlPrefix,
     };
   },
-  explain(changed) {
-    const why = new Set<string>();
-    for (const p of changed) {
-      if (p.startsWith('images') || p.startsWith('others')) why.add('published images changed');
-      else why.add(`${p} changed`);
-    }
-    return [...why].join('; ');
-  },
   async verify(inv, recorded) {
     const data = await inv.ctx.repo.get(ROOT_INDEX);
-    if (!data) return 'output missing in repository';
-    return (await digestBytes(data)) === recorded.outputs[ROOT_INDEX] ? null : 'root index.wtml differs from the one published';
+    if (!data) return { problem: 'missing', where: 'repository', files: [ROOT_INDEX] };
+    return (await digestBytes(data)) === recorded.outputs[ROOT_INDEX] ? null : { problem: 'differs', where: 'repository', files: [ROOT_INDEX] };
   },
   async run(inv) {
     const { ctx } = inv;
@@ -56,4 +55,4 @@ export const rootIndexRule: Rule<PipelineContext> = {
     ctx.log.info(`indexed ${result.ids.length} image(s): ${ctx.config.publishUrlPrefix}${ROOT_INDEX}`);
     return { outputs: { [ROOT_INDEX]: await digestBytes(result.text) }, meta: { count: result.ids.length } };
   },
-};
+});

@@ -1,71 +1,77 @@
 /**
  * tile:<id> — cut the cached image into a study (tile pyramid or image.jpg) plus thumb.jpg.
  *
- * Key: the cached image's bytes and the record's parity (a positive-parity tiled image is
- * flopped), plus the tiling parameters. Output: out_todo/<id>/ with the pixel files; the
- * processed input moves to cache_done/<id>. The study's shape goes to `meta` for the wtml rule.
+ * Key: the cached image's bytes, the record's parity (a positive-parity tiled image is
+ * flopped), the tiling parameters and the pixel toolchain (sharp, libvips, codecs, encoder
+ * settings), so upgrading sharp re-tiles rather than keeping another encoder's tiles.
+ * Output: out_todo/<id>/ with the pixel files; the processed input moves to cache_done/<id>.
+ * The study's shape goes to `meta` for the wtml rule.
  */
 import { promises as fsp, statSync } from 'node:fs';
 import path from 'node:path';
-import type { Rule } from '../src/engine/types.js';
 import { digestFile } from '../src/engine/key.js';
-import { makeSiblingTempDir, replaceDir } from '../src/util/fs.js';
+import { sameGroup } from '../src/engine/types.js';
+import { pipelineRule, recordOf, type PipelineContext } from '../src/pipeline/context.js';
 import { ToastyError } from '../src/util/errors.js';
-import { imageOf, type PipelineContext } from '../src/pipeline/context.js';
+import { makeSiblingTempDir, replaceDir } from '../src/util/fs.js';
 import type { StudyShape } from '../src/wwt/study.js';
-import { parseAstropixWcs } from '../src/wwt/wcs.js';
+import { THUMB_NAME } from '../src/wwt/study.js';
 import { TILING_THRESHOLD } from '../src/wwt/tiling.js';
+import { pixelToolchain } from '../src/wwt/toolchain.js';
+import { parseAstropixWcs } from '../src/wwt/wcs.js';
+import { fetchRule } from './fetch.js';
 
 export interface TileMeta extends StudyShape {
   /** Stat fingerprint of the cached image, so an unchanged file is not re-hashed. */
   source: { name: string; size: number; mtimeMs: number; ino: number; digest: string };
-  [k: string]: unknown;
 }
 
-async function cachedImage(ctx: PipelineContext, id: string, fetchMeta: { image: string }) {
+async function cachedImage(ctx: PipelineContext, id: string, name: string) {
   const dir = await ctx.workdir.cacheDir(id);
   if (!dir) throw new ToastyError('image', 'cached image missing (run the fetch stage first)', { imageId: id });
-  return { dir, file: path.join(dir, fetchMeta.image) };
+  return { dir, file: path.join(dir, name) };
 }
 
-export const tileRule: Rule<PipelineContext> = {
+export const tileRule = pipelineRule<TileMeta>()({
   name: 'tile',
   version: 1,
-  newReason: 'new image',
+  scope: 'each',
+  deps: { fetch: sameGroup(fetchRule) },
+  inputLabels: {
+    image: { label: 'image bytes' },
+    positiveParity: { label: 'WCS parity' },
+    tiling: { label: 'tiling parameters', detail: 'fields' },
+    toolchain: { label: 'pixel toolchain', detail: 'values' },
+  },
   async inputs(inv) {
-    const id = imageOf(inv.node.group);
-    const fetched = inv.deps.get(`fetch:${id}`)!;
-    const { file } = await cachedImage(inv.ctx, id, fetched.meta as { image: string });
+    const { file } = await cachedImage(inv.ctx, inv.group, inv.deps.fetch.meta.image);
     // Synchronous: planning stats every cached image, and the async call's overhead dominated.
     const st = statSync(file);
-    const prev = (inv.previous?.meta as TileMeta | undefined)?.source;
+    const prev = inv.previous?.meta?.source;
     const digest =
       prev && prev.size === st.size && prev.mtimeMs === st.mtimeMs && prev.ino === st.ino && prev.name === path.basename(file)
         ? prev.digest
         : await digestFile(file);
     return {
       image: digest,
-      positiveParity: parseAstropixWcs(inv.ctx.records.get(id)!).scale[0] > 0,
+      positiveParity: parseAstropixWcs(recordOf(inv.ctx, inv.group)).scale[0] > 0,
       tiling: { threshold: TILING_THRESHOLD, tile: 256, format: 'png', maxPixels: inv.ctx.maxPixels },
+      toolchain: await pixelToolchain(),
     };
   },
-  explain: (changed) => (changed.includes('image') ? 'image bytes changed' : `tiling parameters changed (${changed.join(', ')})`),
   async verify(inv) {
-    const id = imageOf(inv.node.group);
-    return (await inv.ctx.workdir.has('out', id, 'thumb.jpg')) ? null : 'tiles missing from the work directory';
+    return (await inv.ctx.workdir.has('out', inv.group, THUMB_NAME)) ? null : { problem: 'missing', where: 'work directory', files: [THUMB_NAME] };
   },
-  async run(inv) {
-    const { ctx } = inv;
-    const id = imageOf(inv.node.group);
-    const fetched = inv.deps.get(`fetch:${id}`)!;
-    const { dir, file } = await cachedImage(ctx, id, fetched.meta as { image: string });
+  async run(inv, inputs) {
+    const { ctx, group: id } = inv;
+    const { dir, file } = await cachedImage(ctx, id, inv.deps.fetch.meta.image);
     // Loaded on demand: planning an up-to-date run never needs the pixel libraries.
     const { writeStudyPixels } = await import('../src/wwt/study.js');
     const target = ctx.workdir.dir('out_todo', id);
     const tmp = await makeSiblingTempDir(target);
-    let pixels;
+    let pixels: Awaited<ReturnType<typeof writeStudyPixels>>;
     try {
-      pixels = await writeStudyPixels(file, tmp, { record: ctx.records.get(id) ?? null, maxPixels: ctx.maxPixels, log: ctx.log });
+      pixels = await writeStudyPixels(file, tmp, { record: recordOf(ctx, id), maxPixels: ctx.maxPixels, log: ctx.log });
     } catch (e) {
       await fsp.rm(tmp, { recursive: true, force: true });
       throw await explainIfDiskFull(e, path.dirname(target));
@@ -81,15 +87,15 @@ export const tileRule: Rule<PipelineContext> = {
       await fsp.rename(dir, done);
       cacheDir = done;
     }
-    const st = await fsp.stat(path.join(cacheDir, path.basename(file)));
+    const name = path.basename(file);
+    const st = await fsp.stat(path.join(cacheDir, name));
     const { files, ...shape } = pixels;
-    const meta: TileMeta = {
-      ...shape,
-      source: { name: path.basename(file), size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, digest: (inv.inputs as { image: string }).image },
+    return {
+      outputs: files,
+      meta: { ...shape, source: { name, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, digest: inputs.image } },
     };
-    return { outputs: files, meta: meta as never };
   },
-};
+});
 
 /**
  * libvips reports a full disk as a write failure ("wbuffer_write: write failed") that reads

@@ -6,48 +6,47 @@
  * where it stopped; files the repository already holds with the same digest are not re-sent.
  */
 import path from 'node:path';
-import type { Rule } from '../src/engine/types.js';
-import { moveFile } from '../src/util/fs.js';
-import { ToastyError } from '../src/util/errors.js';
+import { sameGroup } from '../src/engine/types.js';
+import { pipelineRule } from '../src/pipeline/context.js';
 import { putMany, type PutItem } from '../src/storage/parallel.js';
-import { imageOf, type PipelineContext } from '../src/pipeline/context.js';
+import { ToastyError } from '../src/util/errors.js';
+import { moveFile } from '../src/util/fs.js';
+import { tileRule } from './tile.js';
+import { wtmlRule } from './wtml.js';
 
-interface UploadMeta {
+const INDEX = 'index.wtml';
+
+export interface UploadMeta {
   repository: string;
-  [k: string]: string;
 }
 
-function filesOf(inv: { node: { group: string | null }; deps: ReadonlyMap<string, { outputs: Record<string, string> }> }) {
-  const id = imageOf(inv.node.group);
-  return { ...inv.deps.get(`tile:${id}`)!.outputs, ...inv.deps.get(`wtml:${id}`)!.outputs };
-}
-
-export const uploadRule: Rule<PipelineContext> = {
+export const uploadRule = pipelineRule<UploadMeta>()({
   name: 'upload',
   version: 1,
-  newReason: 'new image',
+  scope: 'each',
+  deps: { tile: sameGroup(tileRule), wtml: sameGroup(wtmlRule) },
+  inputLabels: { files: { label: 'outputs', detail: 'fields' }, repository: { label: 'repository' } },
   inputs(inv) {
-    return { files: filesOf(inv), repository: inv.ctx.repo.description };
+    return { files: { ...inv.deps.tile.outputs, ...inv.deps.wtml.outputs }, repository: inv.ctx.repo.description };
   },
-  explain: (changed) =>
-    changed.includes('repository') ? 'publishing to a different repository' : `outputs changed (${changed.map((p) => p.replace(/^files\./, '')).slice(0, 4).join(', ')}${changed.length > 4 ? ', ...' : ''})`,
   async verify(inv) {
-    const id = imageOf(inv.node.group);
-    if (!inv.ctx.publishedAtStart.has(id)) return 'output missing in repository';
-    if ((await inv.ctx.workdir.pendingOutputs(id)).length) return 'files waiting in out_todo';
+    const id = inv.group;
+    if (!inv.ctx.publishedAtStart.has(id)) return { problem: 'missing', where: 'repository', files: [`${id}/${INDEX}`] };
+    const pending = await inv.ctx.workdir.pendingOutputs(id);
+    if (pending.length) return { problem: 'pending', where: 'out_todo', files: pending };
     return null;
   },
-  async run(inv) {
-    const { ctx } = inv;
-    const id = imageOf(inv.node.group);
-    const files = filesOf(inv);
+  async run(inv, { files }) {
+    const { ctx, group: id } = inv;
     const prev = inv.previous;
     // Trust what an earlier upload to this same repository recorded, unless the repository
     // has since lost the image (then everything goes up again).
-    const sameRepo = (prev?.meta as UploadMeta | undefined)?.repository === ctx.repo.description;
-    const lost = prev !== null && !(await ctx.repo.exists(`${id}/index.wtml`));
-    const already = sameRepo && !lost ? prev!.outputs : {};
-    const names = Object.keys(files).filter((n) => n !== 'index.wtml').sort();
+    const sameRepo = prev?.meta.repository === ctx.repo.description;
+    const lost = prev !== null && !(await ctx.repo.exists(`${id}/${INDEX}`));
+    const already = sameRepo && !lost ? prev.outputs : {};
+    const names = Object.keys(files)
+      .filter((n) => n !== INDEX)
+      .sort();
     const items: PutItem[] = [];
     const toMove: string[] = [];
     for (const name of names) {
@@ -89,10 +88,10 @@ export const uploadRule: Rule<PipelineContext> = {
         await putMany(ctx.repo, again, ctx.uploadConcurrency);
       }
       // Last: the file whose presence tells readers the image is complete.
-      const index = await ctx.workdir.outFile(id, 'index.wtml');
-      if (!index) throw new ToastyError('storage', 'index.wtml is missing from the work directory', { imageId: id });
-      await ctx.repo.putFile(`${id}/index.wtml`, index);
-      await done({ path: `${id}/index.wtml`, file: index });
+      const index = await ctx.workdir.outFile(id, INDEX);
+      if (!index) throw new ToastyError('storage', `${INDEX} is missing from the work directory`, { imageId: id });
+      await ctx.repo.putFile(`${id}/${INDEX}`, index);
+      await done({ path: `${id}/${INDEX}`, file: index });
     } finally {
       progress.done();
     }
@@ -101,4 +100,4 @@ export const uploadRule: Rule<PipelineContext> = {
     for (const [name, digest] of Object.entries(files)) outputs[`${id}/${name}`] = digest;
     return { outputs, meta: { repository: ctx.repo.description } };
   },
-};
+});

@@ -6,60 +6,53 @@
  * prefix rewrites only the WTML (the tiles are untouched).
  */
 import path from 'node:path';
-import type { Rule } from '../src/engine/types.js';
 import { digestBytes, digestOutputs } from '../src/engine/key.js';
+import { sameGroup } from '../src/engine/types.js';
+import { pipelineRule, recordOf } from '../src/pipeline/context.js';
 import { writeFileAtomic } from '../src/util/fs.js';
-import { imageOf, type PipelineContext } from '../src/pipeline/context.js';
-import type { StudyShape } from '../src/wwt/study.js';
-import { fieldsOf } from './fetch.js';
+import { studyWtml, type StudyShape } from '../src/wwt/study.js';
+import { tileRule } from './tile.js';
 
-function shapeOf(meta: unknown): StudyShape {
-  const m = meta as StudyShape;
+const INDEX = 'index.wtml';
+const INDEX_REL = 'index_rel.wtml';
+
+function shapeOf(m: StudyShape): StudyShape {
   return { width: m.width, height: m.height, tiled: m.tiled, tileLevels: m.tileLevels, flipX: m.flipX };
 }
 
-export const wtmlRule: Rule<PipelineContext> = {
+export const wtmlRule = pipelineRule()({
   name: 'wtml',
   version: 1,
-  newReason: 'new image',
+  scope: 'each',
+  deps: { tile: sameGroup(tileRule) },
+  inputLabels: {
+    publish_url_prefix: { label: 'publish_url_prefix' },
+    study: { label: 'study shape' },
+    tiles: { label: 'tiles' },
+    record: { label: 'feed record', detail: 'fields' },
+  },
   async inputs(inv) {
-    const id = imageOf(inv.node.group);
+    const tile = inv.deps.tile;
     return {
-      record: inv.ctx.records.get(id) as never,
-      study: shapeOf(inv.deps.get(`tile:${id}`)!.meta) as never,
+      record: recordOf(inv.ctx, inv.group),
+      study: shapeOf(tile.meta),
       // A summary of the tiles, so new pixels also refresh the WTML (and everything after it).
-      tiles: await digestOutputs(inv.deps.get(`tile:${id}`)!.outputs),
+      tiles: await digestOutputs(tile.outputs),
       publish_url_prefix: inv.ctx.config.publishUrlPrefix,
     };
   },
-  explain(changed) {
-    const parts: string[] = [];
-    if (changed.includes('publish_url_prefix')) parts.push('publish_url_prefix changed');
-    if (changed.some((p) => p.startsWith('study'))) parts.push('study shape changed');
-    else if (changed.includes('tiles')) parts.push('tiles changed');
-    const rec = changed.filter((p) => p.startsWith('record'));
-    if (rec.length) parts.push(`feed record changed (${fieldsOf(rec)})`);
-    return parts.join('; ') || 'inputs changed';
-  },
   async verify(inv) {
-    const id = imageOf(inv.node.group);
     // index.wtml is written after index_rel.wtml: its presence vouches for both.
-    return (await inv.ctx.workdir.has('out', id, 'index.wtml')) ? null : 'index.wtml missing from the work directory';
+    return (await inv.ctx.workdir.has('out', inv.group, INDEX)) ? null : { problem: 'missing', where: 'work directory', files: [INDEX] };
   },
-  async run(inv) {
-    const { ctx } = inv;
-    const id = imageOf(inv.node.group);
-    const { studyWtml } = await import('../src/wwt/study.js');
-    const { indexRel, index } = studyWtml({
-      uniqueId: id,
-      record: ctx.records.get(id)!,
-      shape: shapeOf(inv.deps.get(`tile:${id}`)!.meta),
-      publishUrlPrefix: ctx.config.publishUrlPrefix,
-    });
+  async run(inv, inputs) {
+    const { ctx, group: id } = inv;
+    const { indexRel, index } = studyWtml({ uniqueId: id, record: inputs.record, shape: inputs.study, publishUrlPrefix: inputs.publish_url_prefix });
+    if (index === null) throw new Error('publish_url_prefix is empty');
     const dir = ctx.workdir.dir('out_todo', id);
     // index_rel.wtml first: index.wtml is the file whose presence means "complete".
-    await writeFileAtomic(path.join(dir, 'index_rel.wtml'), indexRel);
-    await writeFileAtomic(path.join(dir, 'index.wtml'), index!);
-    return { outputs: { 'index_rel.wtml': await digestBytes(indexRel), 'index.wtml': await digestBytes(index!) } };
+    await writeFileAtomic(path.join(dir, INDEX_REL), indexRel);
+    await writeFileAtomic(path.join(dir, INDEX), index);
+    return { outputs: { [INDEX_REL]: await digestBytes(indexRel), [INDEX]: await digestBytes(index) } };
   },
-};
+});

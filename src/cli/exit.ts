@@ -10,7 +10,7 @@ export const EXIT_USAGE = 2;
 export function exitCodeFor(e: unknown, log: Log): number {
   if (isToastyError(e)) {
     log.error(e.describe());
-    return ['usage', 'config', 'storage', 'lock'].includes(e.code) ? EXIT_USAGE : EXIT_SOME_FAILED;
+    return e.exitStatus;
   }
   log.error(`unexpected failure: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
   return EXIT_SOME_FAILED;

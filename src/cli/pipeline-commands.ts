@@ -4,10 +4,13 @@
  */
 import { Option } from 'clipanion';
 import * as t from 'typanion';
-import { runPipeline, type RunReport, type Stage } from '../pipeline/run.js';
+import { inputLabelsOf, runPipeline, type RunReport, type Stage } from '../pipeline/run.js';
+import type { LabelsOf } from './describe.js';
+import { exitCodeFor } from './exit.js';
 import { RepositoryCommand } from './options.js';
 import { eventPrinter, jsonReport, printPlan, printSummary } from './report.js';
-import { exitCodeFor } from './exit.js';
+
+const labels: LabelsOf = (rule) => inputLabelsOf(rule);
 
 abstract class PipelineCommand extends RepositoryCommand {
   abstract readonly stage: Stage;
@@ -32,7 +35,7 @@ abstract class PipelineCommand extends RepositoryCommand {
         only: this.only,
         jobs: Number(this.jobs) || 1,
         log,
-        onEvent: this.dryRun ? undefined : eventPrinter(log),
+        onEvent: this.dryRun ? undefined : eventPrinter(log, labels),
       });
       this.output(report, log.info);
       return report.exitCode;
@@ -42,13 +45,13 @@ abstract class PipelineCommand extends RepositoryCommand {
   }
 
   private output(report: RunReport, info: (line: string) => void) {
-    if (this.json) this.context.stdout.write(jsonReport(report, this.dryRun) + '\n');
+    if (this.json) this.context.stdout.write(`${jsonReport(report, labels, this.dryRun)}\n`);
     if (this.dryRun) {
       // The plan is the product of a dry run: to stdout unless --json took it.
-      const out = this.json ? info : (line: string) => this.context.stdout.write(line + '\n');
-      printPlan(report, out);
+      const out = this.json ? info : (line: string) => this.context.stdout.write(`${line}\n`);
+      printPlan(report, labels, out);
     } else {
-      printSummary(report, (line) => (line.startsWith('FAILED') ? this.context.stderr.write(line + '\n') : info(line)));
+      printSummary(report, labels, info, (line) => this.context.stderr.write(`${line}\n`));
     }
   }
 }

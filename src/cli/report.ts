@@ -1,70 +1,83 @@
 /**
  * Turning engine events and run reports into what a person (stderr) or a program (`--json`
- * on stdout) sees. Both are consumers of the same outcome list.
+ * on stdout) sees. Both are consumers of the same outcome list; causes become words in
+ * describe.ts.
  */
 import type { EngineEvent, NodeOutcome } from '../engine/types.js';
-import type { RunReport } from '../pipeline/run.js';
+import { HELD_NOT_SELECTED, type RunReport } from '../pipeline/run.js';
 import type { Log } from '../util/log.js';
+import { describeSkip, describeStale, type LabelsOf } from './describe.js';
 
-const active = (o: NodeOutcome) => o.status === 'ran' || o.status === 'would-run';
+type Active = Extract<NodeOutcome, { status: 'ran' | 'would-run' }>;
+type Skipped = Extract<NodeOutcome, { status: 'skipped' }>;
+
+const active = (o: NodeOutcome): o is Active => o.status === 'ran' || o.status === 'would-run';
+/** Held back because --only left the image out: the user asked not to hear about those. */
+const shownSkip = (o: NodeOutcome): o is Skipped => o.status === 'skipped' && !(o.cause.kind === 'held' && o.cause.hold === HELD_NOT_SELECTED);
 
 /** Live lines while nodes run. */
-export function eventPrinter(log: Log): (e: EngineEvent) => void {
+export function eventPrinter(log: Log, labels: LabelsOf): (e: EngineEvent) => void {
   return (e) => {
-    if (e.type === 'node-start') log.info(`${e.rule.padEnd(6)} ${e.group ?? ''}  (${e.reason})`);
+    if (e.type === 'node-start') log.info(`${e.node.rule.padEnd(6)} ${e.node.group ?? ''}  (${describeStale(e.cause, e.node, labels)})`);
     else if (e.type === 'node-end' && e.outcome.status === 'failed') {
-      log.error(`${e.outcome.rule} ${e.outcome.group ?? ''}: ${e.outcome.error?.message}`);
+      log.error(`${e.outcome.rule} ${e.outcome.group ?? ''}: ${errorText(e.outcome.error)}`);
     }
   };
 }
 
 /** The plan of a dry run, one line per node that would run. */
-export function printPlan(report: RunReport, out: (line: string) => void): void {
+export function printPlan(report: RunReport, labels: LabelsOf, out: (line: string) => void): void {
   const nodes = report.outcomes.filter(active);
   if (nodes.length === 0) out('Everything is up to date: nothing would run.');
   else out(`${nodes.length} node(s) would run:`);
-  for (const o of nodes) out(`  ${o.rule.padEnd(6)} ${(o.group ?? '(repository)').padEnd(32)} ${o.reason ?? ''}`);
-  printSkips(report, out);
-  for (const p of report.problems) out(`  problem: ${p.image ?? '(feed)'}${p.rule ? ` [${p.rule}]` : ''}: ${p.message}`);
+  for (const o of nodes) out(`  ${o.rule.padEnd(6)} ${(o.group ?? '(repository)').padEnd(32)} ${describeStale(o.cause, o, labels)}`);
+  printSkips(report, labels, out);
+  for (const p of report.problems) out(`  problem: ${where(p)}: ${p.error.message}`);
 }
 
-function printSkips(report: RunReport, out: (line: string) => void) {
-  const waiting = report.outcomes.filter((o) => o.status === 'skipped');
-  for (const o of waiting) out(`  skipped ${o.rule} ${o.group ?? ''}: ${o.reason}`);
+function printSkips(report: RunReport, labels: LabelsOf, out: (line: string) => void) {
+  for (const o of report.outcomes.filter(shownSkip)) out(`  skipped ${o.rule} ${o.group ?? ''}: ${describeSkip(o.cause, o, labels)}`);
   for (const s of report.skipped) out(`  not processed: ${s.image}: ${s.reason}`);
 }
 
-export function printSummary(report: RunReport, out: (line: string) => void): void {
+/** What a run did; failures go to `fail` (stderr), the rest to `out`. */
+export function printSummary(report: RunReport, labels: LabelsOf, out: (line: string) => void, fail: (line: string) => void): void {
   const ran = report.outcomes.filter((o) => o.status === 'ran');
   const counts = new Map<string, number>();
   for (const o of ran) counts.set(o.rule, (counts.get(o.rule) ?? 0) + 1);
   const parts = [...counts].map(([r, n]) => `${r} ${n}`);
   out(ran.length ? `Ran ${ran.length} node(s): ${parts.join(', ')}.` : 'Everything was up to date.');
-  printSkips(report, out);
-  for (const p of report.problems) out(`FAILED ${p.image ?? '(feed)'}${p.rule ? ` [${p.rule}]` : ''}: ${p.message}`);
+  printSkips(report, labels, out);
+  for (const p of report.problems) fail(`FAILED ${where(p)}: ${p.error.message}`);
   if (report.outcomes.some((o) => o.rule === 'index' && o.status !== 'skipped')) out(`Repository index: ${report.rootIndexUrl}`);
 }
 
-/** The `--json` document: exactly one object on stdout. */
-export function jsonReport(report: RunReport, dryRun: boolean): string {
+/** The `--json` document: exactly one object on stdout. Each node has its cause as data and in words. */
+export function jsonReport(report: RunReport, labels: LabelsOf, dryRun: boolean): string {
   return JSON.stringify({
     dryRun,
     nodes: report.outcomes.filter(active).map((o) => ({
       rule: o.rule,
       image: o.group,
-      reason: o.reason ?? null,
-      ...(o.changed !== undefined ? { changed: o.changed } : {}),
-      ...(o.ms !== undefined ? { ms: o.ms } : {}),
+      reason: describeStale(o.cause, o, labels),
+      cause: o.cause,
+      ...(o.status === 'ran' ? { changed: o.changed, ms: o.ms } : {}),
     })),
-    failed: report.outcomes
-      .filter((o) => o.status === 'failed')
-      .map((o) => ({ rule: o.rule, image: o.group, error: o.error?.message ?? 'failed' })),
-    problems: report.problems,
+    failed: report.outcomes.flatMap((o) => (o.status === 'failed' ? [{ rule: o.rule, image: o.group, error: errorText(o.error) }] : [])),
+    problems: report.problems.map((p) => ({ image: p.image, ...(p.rule ? { rule: p.rule } : {}), message: p.error.message, code: p.error.code })),
     skipped: [
-      ...report.outcomes.filter((o) => o.status === 'skipped').map((o) => ({ rule: o.rule, image: o.group, reason: o.reason ?? '' })),
+      ...report.outcomes.filter(shownSkip).map((o) => ({ rule: o.rule, image: o.group, reason: describeSkip(o.cause, o, labels), cause: o.cause })),
       ...report.skipped.map((s) => ({ rule: null, image: s.image, reason: s.reason })),
     ],
     rootIndexUrl: report.rootIndexUrl,
     exitCode: report.exitCode,
   });
+}
+
+function where(p: RunReport['problems'][number]): string {
+  return `${p.image ?? '(feed)'}${p.rule ? ` [${p.rule}]` : ''}`;
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
 }

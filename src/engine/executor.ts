@@ -7,31 +7,28 @@
  * digests, so a dependency that reran and produced identical outputs leaves it up to date.
  * In a dry run nothing runs; a node below a stale one is reported as would-run "after" it.
  */
-import { toToastyError } from '../util/errors.js';
 import { silentLog, type Log } from '../util/log.js';
-import type { BuildGraph } from './graph.js';
+import { refOf, type BuildGraph, type GraphNode } from './graph.js';
 import type { Manifest } from './manifest.js';
 import { assess, sameResult } from './planner.js';
-import type { EngineEvent, Invocation, NodeOutcome, NodeResult, NodeSpec } from './types.js';
+import type { AnyInvocation, EngineEvent, NodeOutcome, NodeRef, NodeResult, SkipCause, StaleCause } from './types.js';
 
 export interface ExecuteOptions<C> {
-  graph: BuildGraph<C>;
+  graph: BuildGraph;
   manifest: Manifest;
   ctx: C;
   log?: Log;
   dryRun?: boolean;
   /** Nodes to rebuild even when up to date. */
-  force?: (spec: NodeSpec<C>) => boolean;
+  force?: (node: NodeRef) => boolean;
   /** How many nodes may run at once (default 1). */
   jobs?: number;
   onEvent?: (e: EngineEvent) => void;
   /**
-   * Nodes that may not run in this invocation (a stage command runs one cut of the graph):
-   * when stale they are reported as skipped with the reason, and their dependents wait.
+   * Nodes that may not run in this invocation (a stage command runs one cut of the graph),
+   * with a word for why: when stale they are reported as held, and their dependents wait.
    */
-  frozen?: (spec: NodeSpec<C>) => boolean;
-  /** Stop starting new nodes once aborted (running ones finish). */
-  signal?: AbortSignal;
+  hold?: (node: NodeRef) => string | null;
 }
 
 interface Settled {
@@ -45,9 +42,9 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
   const jobs = Math.max(1, opts.jobs ?? 1);
   const emit = opts.onEvent ?? (() => {});
   const order = graph.order();
-  const position = new Map(order.map((spec, i) => [spec.id, i]));
+  const position = new Map(order.map((node, i) => [node.id, i]));
   // Assessing a node is cheap I/O: many at once hide the file-system latency. Running one is
-  // the real work: at most `jobs`, granted in graph order so images still finish one by one.
+  // the real work: at most `jobs`, granted in graph order so groups still finish one by one.
   const assessWidth = Math.max(jobs, 32);
   const runSlots = new PrioritySlots(jobs);
   const settled = new Map<string, Settled>();
@@ -55,96 +52,101 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
   const started = new Set<string>();
   emit({ type: 'plan-start', total: order.length });
 
-  const runNode = async (spec: NodeSpec<C>): Promise<Settled> => {
-    const deps = new Map<string, NodeResult>();
-    for (const d of spec.deps) {
-      const s = settled.get(d)!;
-      if (s.outcome.status === 'failed' || s.outcome.status === 'skipped') {
-        if (spec.rule.partialDeps) continue;
-        return skip(spec, `${d} ${s.outcome.status === 'failed' ? 'failed' : 'was skipped'}`);
+  /** The dependency results the node's rule reads, or why it cannot be assessed now. */
+  const gatherDeps = (node: GraphNode): { deps: AnyInvocation['deps'] } | { settled: Settled } => {
+    const deps: Record<string, NodeResult | ReadonlyMap<string, NodeResult>> = {};
+    for (const link of node.links) {
+      const results = new Map<string, NodeResult>();
+      for (const dep of link.nodes) {
+        const s = settled.get(dep.id)!;
+        const status = s.outcome.status;
+        if (status === 'failed' || status === 'skipped') {
+          if (link.dep.kind === 'every-group' && link.dep.partial) continue;
+          return { settled: skip(node, { kind: status === 'failed' ? 'dependency-failed' : 'dependency-skipped', dep }) };
+        }
+        if (status === 'would-run') return { settled: { outcome: { ...refOf(node), status: 'would-run', cause: { kind: 'after', dep } } } };
+        results.set(dep.group ?? '', s.result!);
       }
-      if (s.outcome.status === 'would-run') {
-        return { outcome: { ...base(spec), status: 'would-run', reason: `after ${d}` } };
-      }
-      deps.set(d, s.result!);
+      deps[link.name] = link.dep.kind === 'same-group' ? results.values().next().value! : results;
     }
-    const previous = manifest.get(spec.id)?.result ?? null;
-    const inv: Invocation<C> = { node: spec, ctx, deps, previous, log, dryRun: Boolean(opts.dryRun) };
+    return { deps };
+  };
+
+  const runNode = async (node: GraphNode): Promise<Settled> => {
+    const gathered = gatherDeps(node);
+    if ('settled' in gathered) return gathered.settled;
+    const previous = manifest.get(node.id)?.result ?? null;
+    const nodeRef = refOf(node);
+    const inv: AnyInvocation = { node: nodeRef, group: node.group, ctx, deps: gathered.deps, previous, log, dryRun: Boolean(opts.dryRun) };
     const t0 = performance.now();
+    let cause: StaleCause | null = null;
     try {
-      const a = await assess(inv, manifest, opts.force?.(spec) ?? false);
-      if (!a.stale) return { outcome: { ...base(spec), status: 'fresh' }, result: a.result };
-      if (opts.frozen?.(spec)) return skip(spec, `left for its own stage (${a.reason})`);
-      if (opts.dryRun) return { outcome: { ...base(spec), status: 'would-run', reason: a.reason } };
-      inv.inputs = a.inputs;
-      await runSlots.acquire(position.get(spec.id)!);
-      emit({ type: 'node-start', id: spec.id, rule: spec.rule.name, group: spec.group, reason: a.reason });
+      const a = await assess(node.rule, inv, node.id, manifest, opts.force?.(nodeRef) ?? false);
+      if (!a.stale) return { outcome: { ...nodeRef, status: 'fresh' }, result: a.result };
+      cause = a.cause;
+      const hold = opts.hold?.(nodeRef);
+      if (hold) return skip(node, { kind: 'held', hold, stale: a.cause });
+      if (opts.dryRun) return { outcome: { ...nodeRef, status: 'would-run', cause: a.cause } };
+      await runSlots.acquire(position.get(node.id)!);
+      emit({ type: 'node-start', node: nodeRef, cause: a.cause });
       const tRun = performance.now();
       let result: NodeResult;
       try {
-        if (opts.signal?.aborted) throw new Error('run aborted');
-        result = await spec.rule.run(inv);
+        result = await node.rule.run(inv, a.inputs);
       } finally {
         runSlots.release();
       }
-      await manifest.set(spec.id, {
-        rule: spec.rule.name,
-        version: spec.rule.version,
+      await manifest.set(node.id, {
+        rule: node.rule.name,
+        version: node.rule.version,
         key: a.key.key,
         leaves: a.key.leaves(),
         result,
         at: new Date().toISOString(),
       });
       const ms = Math.round(performance.now() - tRun);
-      return { outcome: { ...base(spec), status: 'ran', reason: a.reason, changed: !sameResult(previous, result), ms }, result };
-    } catch (e) {
-      const error = spec.group ? toToastyError(e).forImage(spec.group) : toToastyError(e);
-      return { outcome: { ...base(spec), status: 'failed', error, ms: Math.round(performance.now() - t0) } };
+      return { outcome: { ...nodeRef, status: 'ran', cause: a.cause, changed: !sameResult(previous, result), ms }, result };
+    } catch (error) {
+      // A failure while assessing (reading inputs) counts against the node like a failed run.
+      const ms = Math.round(performance.now() - t0);
+      return { outcome: { ...nodeRef, status: 'failed', ...(cause ? { cause } : {}), error, ms } };
     }
   };
 
   let cursor = 0;
-  const nextReady = (): NodeSpec<C> | null => {
+  const nextReady = (): GraphNode | null => {
     while (cursor < order.length && started.has(order[cursor].id)) cursor++;
     for (let i = cursor; i < order.length; i++) {
-      const spec = order[i];
-      if (started.has(spec.id)) continue;
-      if (spec.deps.every((d) => settled.has(d))) return spec;
+      const node = order[i];
+      if (started.has(node.id)) continue;
+      if (node.links.every((l) => l.nodes.every((d) => settled.has(d.id)))) return node;
     }
     return null;
   };
 
   for (;;) {
-    let spec: NodeSpec<C> | null;
-    while (running.size < assessWidth && !opts.signal?.aborted && (spec = nextReady())) {
-      const s = spec;
-      started.add(s.id);
-      const p = runNode(s).then((res) => {
-        settled.set(s.id, res);
-        running.delete(s.id);
+    let node: GraphNode | null;
+    while (running.size < assessWidth && (node = nextReady())) {
+      const n = node;
+      started.add(n.id);
+      const p = runNode(n).then((res) => {
+        settled.set(n.id, res);
+        running.delete(n.id);
         emit({ type: 'node-end', outcome: res.outcome });
       });
-      running.set(s.id, p);
+      running.set(n.id, p);
     }
     if (running.size === 0) break;
     await Promise.race(running.values());
   }
 
-  // Nodes never started (aborted) are reported as skipped.
-  for (const spec of order) {
-    if (!settled.has(spec.id)) settled.set(spec.id, skip(spec, 'run aborted'));
-  }
-  const outcomes = order.map((s) => settled.get(s.id)!.outcome);
+  const outcomes = order.map((n) => settled.get(n.id)!.outcome);
   emit({ type: 'run-end', outcomes });
   return outcomes;
 }
 
-function base<C>(spec: NodeSpec<C>) {
-  return { id: spec.id, rule: spec.rule.name, group: spec.group };
-}
-
-function skip<C>(spec: NodeSpec<C>, because: string): Settled {
-  return { outcome: { ...base(spec), status: 'skipped', reason: because } };
+function skip(node: GraphNode, cause: SkipCause): Settled {
+  return { outcome: { ...refOf(node), status: 'skipped', cause } };
 }
 
 /** A counting semaphore whose waiters are served lowest priority number first. */

@@ -1,7 +1,6 @@
 export * from './types.js';
-export { BuildGraph } from './graph.js';
-export { Manifest, type ManifestEntry } from './manifest.js';
+export { BuildGraph, nodeId, withDependencies, type GraphNode, type Link } from './graph.js';
+export { Manifest, ManifestDamagedError, type ManifestEntry } from './manifest.js';
 export { execute, type ExecuteOptions } from './executor.js';
-export { assess, sameResult } from './planner.js';
-export { canonicalJson, computeKey, digestBytes, digestFile, digestOutputs, hasher } from './key.js';
-export { acquireLock, readLock, type WorkdirLock } from './lock.js';
+export { canonicalJson, computeKey, digestBytes, digestFile, digestOutputs } from './key.js';
+export { acquireLock, LockHeldError, readLock, type HeldLock, type LockInfo } from './lock.js';

@@ -4,7 +4,7 @@
  */
 import { createReadStream } from 'node:fs';
 import xxhash from 'xxhash-wasm';
-import type { Digest, Json } from './types.js';
+import type { Digest, InputChange } from './types.js';
 
 type Hasher = Awaited<ReturnType<typeof xxhash>>;
 let hasherPromise: Promise<Hasher> | null = null;
@@ -55,14 +55,15 @@ export async function digestFile(file: string): Promise<Digest> {
 }
 
 /** Flatten inputs to `path -> canonical leaf JSON` (paths like `record.wcs_scale[0]`). */
-export function flattenInputs(value: Json, prefix = '', out: Record<string, string> = {}): Record<string, string> {
+export function flattenInputs(value: unknown, prefix = '', out: Record<string, string> = {}): Record<string, string> {
   if (Array.isArray(value)) {
     if (value.length === 0) out[prefix] = '[]';
     value.forEach((v, i) => flattenInputs(v, `${prefix}[${i}]`, out));
   } else if (value && typeof value === 'object') {
-    const keys = Object.keys(value).sort();
+    const obj = value as Record<string, unknown>;
+    const keys = Object.keys(obj).filter((k) => obj[k] !== undefined).sort();
     if (keys.length === 0) out[prefix] = '{}';
-    for (const k of keys) flattenInputs(value[k] as Json, prefix ? `${prefix}.${k}` : k, out);
+    for (const k of keys) flattenInputs(obj[k], prefix ? `${prefix}.${k}` : k, out);
   } else {
     out[prefix] = JSON.stringify(value);
   }
@@ -72,30 +73,41 @@ export function flattenInputs(value: Json, prefix = '', out: Record<string, stri
 export interface NodeKey {
   key: Digest;
   /**
-   * Short digest (or the value itself, when short) of every input leaf, for explaining key
+   * Every input leaf: its JSON when short, else `#` and a short digest, for explaining key
    * changes. Computed on demand: an up-to-date node never needs it.
    */
   leaves(): Record<string, string>;
 }
 
-export async function computeKey(rule: string, version: number, inputs: Json): Promise<NodeKey> {
+/** Leaves longer than this are kept as a digest only. */
+const SHORT_LEAF = 24;
+
+export async function computeKey(rule: string, version: number, inputs: unknown): Promise<NodeKey> {
   const h = await hasher();
   const key = hex(h.h64(`${rule}@${version}\n${canonicalJson(inputs)}`));
   let cached: Record<string, string> | null = null;
   const leaves = () => {
     if (!cached) {
       cached = {};
-      for (const [p, v] of Object.entries(flattenInputs(inputs))) cached[p] = v.length <= 24 ? v : hex(h.h64(v)).slice(0, 12);
+      for (const [p, v] of Object.entries(flattenInputs(inputs))) cached[p] = v.length <= SHORT_LEAF ? v : `#${hex(h.h64(v)).slice(0, 12)}`;
     }
     return cached;
   };
   return { key, leaves };
 }
 
-/** Input paths whose leaf digest differs (added, removed or changed), sorted. */
-export function changedPaths(before: Record<string, string>, after: Record<string, string>): string[] {
-  const out = new Set<string>();
-  for (const [p, d] of Object.entries(after)) if (before[p] !== d) out.add(p);
-  for (const p of Object.keys(before)) if (!(p in after)) out.add(p);
-  return [...out].sort();
+/** Input leaves that differ (added, removed or changed), sorted by path, with short values. */
+export function changedInputs(before: Record<string, string>, after: Record<string, string>): InputChange[] {
+  const paths = new Set<string>();
+  for (const [p, d] of Object.entries(after)) if (before[p] !== d) paths.add(p);
+  for (const p of Object.keys(before)) if (!(p in after)) paths.add(p);
+  const value = (v: string | undefined) => (v === undefined || v.startsWith('#') ? undefined : v);
+  return [...paths].sort().map((p) => {
+    const change: InputChange = { path: p };
+    const b = value(before[p]);
+    const a = value(after[p]);
+    if (b !== undefined) change.before = b;
+    if (a !== undefined) change.after = a;
+    return change;
+  });
 }

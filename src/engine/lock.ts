@@ -1,11 +1,10 @@
 /**
- * An exclusive lock on a work directory, so two toasty runs never interleave. The lock file
- * names its holder; a lock whose process is gone (a killed run) is taken over.
+ * An exclusive lock file, so two runs never share a state directory. The file names its
+ * holder; a lock whose process is gone (a killed run) is taken over.
  */
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ToastyError } from '../util/errors.js';
 
 export interface LockInfo {
   pid: number;
@@ -14,9 +13,21 @@ export interface LockInfo {
   command?: string;
 }
 
-export interface WorkdirLock {
+export interface HeldLock {
   readonly file: string;
   release(): Promise<void>;
+}
+
+/** Another live process holds the lock (or one on another host, which cannot be checked). */
+export class LockHeldError extends Error {
+  constructor(
+    readonly file: string,
+    readonly holder: LockInfo,
+    readonly otherHost: boolean,
+  ) {
+    super(`${file} is held by pid ${holder.pid} on ${holder.host}`);
+    this.name = 'LockHeldError';
+  }
 }
 
 function alive(pid: number): boolean {
@@ -28,9 +39,9 @@ function alive(pid: number): boolean {
   }
 }
 
-export async function acquireLock(dir: string, command = 'toasty'): Promise<WorkdirLock> {
-  await fsp.mkdir(dir, { recursive: true });
-  const file = path.join(dir, '.toasty.lock');
+/** Take the lock `file` for this process; `command` says who holds it, for the next one. */
+export async function acquireLock(file: string, command: string): Promise<HeldLock> {
+  await fsp.mkdir(path.dirname(file), { recursive: true });
   const me: LockInfo = { pid: process.pid, host: os.hostname(), started: new Date().toISOString(), command };
   for (let attempt = 0; attempt < 5; attempt++) {
     try {
@@ -47,18 +58,8 @@ export async function acquireLock(dir: string, command = 'toasty'): Promise<Work
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
     const holder = await readLock(file);
-    if (holder && holder.host === me.host && alive(holder.pid)) {
-      throw new ToastyError(
-        'lock',
-        `work directory ${dir} is in use by another toasty run (pid ${holder.pid}, ${holder.command ?? 'toasty'}, started ${holder.started}); wait for it to finish`,
-      );
-    }
-    if (holder && holder.host !== me.host) {
-      throw new ToastyError(
-        'lock',
-        `work directory ${dir} is locked by pid ${holder.pid} on host ${holder.host} (started ${holder.started}); remove ${file} if that run is gone`,
-      );
-    }
+    if (holder && holder.host === me.host && alive(holder.pid)) throw new LockHeldError(file, holder, false);
+    if (holder && holder.host !== me.host) throw new LockHeldError(file, holder, true);
     // Stale (holder dead) or unreadable lock: take it over. Rename first so only one taker wins.
     const aside = `${file}.stale-${process.pid}`;
     try {
@@ -74,7 +75,7 @@ export async function acquireLock(dir: string, command = 'toasty'): Promise<Work
       /* someone else took it over first; retry */
     }
   }
-  throw new ToastyError('lock', `could not lock work directory ${dir}`);
+  throw new Error(`could not take the lock ${file}: it keeps changing hands`);
 }
 
 export async function readLock(file: string): Promise<LockInfo | null> {

@@ -27,7 +27,21 @@ interface Snapshot {
   nodes: Record<string, ManifestEntry>;
 }
 
-type JournalLine = { set: string; entry: ManifestEntry } | { del: string };
+interface JournalLine {
+  set: string;
+  entry: ManifestEntry;
+}
+
+/** The snapshot exists but cannot be read as a manifest. */
+export class ManifestDamagedError extends Error {
+  constructor(
+    readonly file: string,
+    readonly detail: string,
+  ) {
+    super(`manifest ${file} is damaged (${detail})`);
+    this.name = 'ManifestDamagedError';
+  }
+}
 
 export class Manifest {
   private readonly nodes = new Map<string, ManifestEntry>();
@@ -41,7 +55,7 @@ export class Manifest {
   ) {}
 
   /** Load `<dir>/<name>.json` and replay `<dir>/<name>.journal`. Missing files = empty. */
-  static async load(dir: string, name = 'toasty-manifest'): Promise<Manifest> {
+  static async load(dir: string, name: string): Promise<Manifest> {
     const m = new Manifest(path.join(dir, `${name}.json`), path.join(dir, `${name}.journal`));
     const snap = await readIfExists(m.snapshotPath);
     if (snap) {
@@ -49,22 +63,25 @@ export class Manifest {
       try {
         parsed = JSON.parse(snap) as Snapshot;
       } catch (e) {
-        throw new Error(`manifest ${m.snapshotPath} is not valid JSON (${(e as Error).message}); remove it to rebuild state`);
+        throw new ManifestDamagedError(m.snapshotPath, `not valid JSON: ${(e as Error).message}`);
       }
-      for (const [id, entry] of Object.entries(parsed.nodes ?? {})) m.nodes.set(id, entry);
+      if (!parsed || typeof parsed !== 'object' || typeof parsed.nodes !== 'object' || parsed.nodes === null) {
+        throw new ManifestDamagedError(m.snapshotPath, 'no nodes object');
+      }
+      for (const [id, entry] of Object.entries(parsed.nodes)) m.nodes.set(id, entry);
     }
     const journal = await readIfExists(m.journalPath);
     if (journal) {
       for (const line of journal.split('\n')) {
         if (!line.trim()) continue;
-        let j: JournalLine;
+        let j: JournalLine | null;
         try {
-          j = JSON.parse(line) as JournalLine;
+          j = JSON.parse(line) as JournalLine | null;
         } catch {
           continue; // torn write from a crash: the node simply counts as not finished
         }
-        if ('set' in j) m.nodes.set(j.set, j.entry);
-        else m.nodes.delete(j.del);
+        if (!j || typeof j.set !== 'string' || !j.entry) continue; // not a line this journal writes
+        m.nodes.set(j.set, j.entry);
         m.dirty = true;
       }
     }
@@ -87,11 +104,6 @@ export class Manifest {
   async set(id: string, entry: ManifestEntry): Promise<void> {
     this.nodes.set(id, entry);
     await this.append({ set: id, entry });
-  }
-
-  async delete(id: string): Promise<void> {
-    if (!this.nodes.delete(id)) return;
-    await this.append({ del: id });
   }
 
   private async append(line: JournalLine): Promise<void> {

@@ -1,38 +1,27 @@
 /**
- * Deciding whether one node is stale, and why, in words a person understands.
+ * Deciding whether one node is stale, and why, as data (words are the reporter's business).
  */
-import { changedPaths, computeKey, type NodeKey } from './key.js';
+import { changedInputs, computeKey, type NodeKey } from './key.js';
 import type { Manifest } from './manifest.js';
-import type { Invocation, Json, NodeResult } from './types.js';
+import type { AnyInvocation, AnyRule, NodeResult, StaleCause } from './types.js';
 
 export type Assessment =
   | { stale: false; result: NodeResult }
-  | { stale: true; reason: string; key: NodeKey; inputs: Json };
+  | { stale: true; cause: StaleCause; key: NodeKey; inputs: unknown };
 
-export async function assess<C>(inv: Invocation<C>, manifest: Manifest, forced: boolean): Promise<Assessment> {
-  const { rule } = inv.node;
+/** `inv` is the invocation the rule's functions get; `id` names the node in the manifest. */
+export async function assess(rule: AnyRule, inv: AnyInvocation, id: string, manifest: Manifest, forced: boolean): Promise<Assessment> {
   const inputs = await rule.inputs(inv);
   const key = await computeKey(rule.name, rule.version, inputs);
-  const entry = manifest.get(inv.node.id);
-  if (forced) return { stale: true, reason: 'forced', key, inputs };
-  if (!entry) return { stale: true, reason: rule.newReason ?? 'new', key, inputs };
-  if (entry.version !== rule.version) {
-    return { stale: true, reason: `rule version changed (${entry.version} -> ${rule.version})`, key, inputs };
-  }
-  if (entry.key !== key.key) {
-    const changed = changedPaths(entry.leaves, key.leaves());
-    const reason = changed.length === 0 ? 'inputs changed' : (rule.explain?.(changed) ?? defaultExplain(changed));
-    return { stale: true, reason, key, inputs };
-  }
-  const missing = rule.verify ? await rule.verify(inv, entry.result) : null;
-  if (missing) return { stale: true, reason: missing, key, inputs };
+  const entry = manifest.get(id);
+  const stale = (cause: StaleCause): Assessment => ({ stale: true, cause, key, inputs });
+  if (forced) return stale({ kind: 'forced' });
+  if (!entry) return stale({ kind: 'new' });
+  if (entry.version !== rule.version) return stale({ kind: 'rule-changed', from: entry.version, to: rule.version });
+  if (entry.key !== key.key) return stale({ kind: 'inputs-changed', changes: changedInputs(entry.leaves, key.leaves()) });
+  const problem = rule.verify ? await rule.verify(inv, entry.result) : null;
+  if (problem) return stale({ kind: 'outputs', ...problem });
   return { stale: false, result: entry.result };
-}
-
-export function defaultExplain(changed: string[]): string {
-  const top = [...new Set(changed.map((p) => p.split(/[.[]/)[0]))];
-  const shown = top.slice(0, 3).join(', ');
-  return `${shown}${top.length > 3 ? ', ...' : ''} changed`;
 }
 
 /** Two results are the same when every output digest and the meta facts are equal. */

@@ -1,6 +1,7 @@
 /**
- * Vocabulary of the build engine. The engine is generic: it knows nodes, rules, keys and
- * outputs, never images or WWT. A pipeline supplies rules and a context object `C`.
+ * Vocabulary of the build engine. The engine is generic: it knows rules, nodes, keys, outputs
+ * and groups (whatever a pipeline repeats its rules over), never images or WWT. A pipeline
+ * supplies rules and a context object `C`.
  */
 import type { Log } from '../util/log.js';
 
@@ -9,82 +10,177 @@ export type Json = null | boolean | number | string | Json[] | { [key: string]: 
 /** Hex content digest (xxh64). */
 export type Digest = string;
 
-/** What a node produced: named outputs with their digests, plus small facts for dependents. */
-export interface NodeResult {
-  outputs: Record<string, Digest>;
-  meta?: Json;
+/**
+ * What a node produced: named outputs with their digests, plus small facts for dependents
+ * (`meta`, typed by the producing rule; it must survive a JSON round trip).
+ */
+export type NodeResult<M = unknown> = { outputs: Record<string, Digest> } & (undefined extends M ? { meta?: M } : { meta: M });
+
+/**
+ * `each`: one node per group, all of whose same-group dependencies are in that group.
+ * `one`: a single node for the whole graph (it may depend on every group's node of a rule).
+ */
+export type Scope = 'each' | 'one';
+
+/** A dependency on the node of `rule` in the same group (only for `each` rules). */
+export interface SameGroupDep<R extends AnyRule = AnyRule> {
+  readonly kind: 'same-group';
+  readonly rule: R;
 }
 
+/**
+ * A dependency on every group's node of `rule`. With `partial`, the dependent still runs
+ * when some of them failed or were skipped; those are then absent from the map.
+ */
+export interface EveryGroupDep<R extends AnyRule = AnyRule> {
+  readonly kind: 'every-group';
+  readonly rule: R;
+  readonly partial: boolean;
+}
+
+export type Dep = SameGroupDep | EveryGroupDep;
+export type Deps = Readonly<Record<string, Dep>>;
+
+/** The meta type a rule's results carry. */
+export type MetaOf<R> = R extends { run(...args: never[]): Promise<NodeResult<infer M>> } ? M : never;
+
+/** Dependency results as a rule sees them: one result, or a map from group to result. */
+export type DepResults<D extends Deps> = {
+  readonly [K in keyof D]: D[K] extends EveryGroupDep<infer R>
+    ? ReadonlyMap<string, NodeResult<MetaOf<R>>>
+    : D[K] extends SameGroupDep<infer R>
+      ? NodeResult<MetaOf<R>>
+      : never;
+};
+
+export type GroupOf<S extends Scope> = S extends 'each' ? string : null;
+
 /** Everything a rule's functions get for one node. */
-export interface Invocation<C> {
-  readonly node: NodeSpec<C>;
+export interface Invocation<C, M, D extends Deps, S extends Scope> {
+  readonly node: NodeRef;
+  /** The node's group (for `each` rules), or null. */
+  readonly group: GroupOf<S>;
   readonly ctx: C;
-  /** Results of the node's dependencies (fresh from this run or recorded in the manifest). */
-  readonly deps: ReadonlyMap<string, NodeResult>;
+  /** Results of the declared dependencies (fresh from this run or recorded in the manifest). */
+  readonly deps: DepResults<D>;
   /** What this node produced last time, if the manifest knows. */
-  readonly previous: NodeResult | null;
+  readonly previous: NodeResult<M> | null;
   readonly log: Log;
-  /** The node's inputs as computed for its key (set before `run`). */
-  inputs?: Json;
   /** True in a dry run: functions must not change anything. */
   readonly dryRun: boolean;
 }
 
-export interface Rule<C> {
+/** A recorded output that is no longer where it should be (from a rule's `verify`). */
+export interface OutputProblem {
+  problem: 'missing' | 'differs' | 'pending';
+  /** Where the outputs live, in the rule's words (e.g. `repository`, `work directory`). */
+  where: string;
+  files: string[];
+}
+
+/**
+ * How a person calls one top-level field of a rule's inputs, for explaining a key change.
+ * `detail: 'fields'` lists the changed sub-fields; `'values'` also shows old -> new values.
+ */
+export interface InputLabel {
+  label: string;
+  detail?: 'fields' | 'values';
+}
+
+export interface Rule<C, M = unknown, D extends Deps = Deps, S extends Scope = Scope, I = unknown> {
   readonly name: string;
   /** Bump when the rule's action changes its outputs for the same inputs. */
   readonly version: number;
+  readonly scope: S;
+  /** What the rule reads from other rules, by reference: the graph's edges come from here. */
+  readonly deps: D;
+  /** Names for the top-level fields of `inputs`, used when explaining why a node is stale. */
+  readonly inputLabels?: Readonly<Record<string, InputLabel>>;
   /**
-   * Run even when some dependencies failed or were skipped; those are then absent from
-   * `deps` (an index that must list whatever did get published).
+   * Exactly the inputs the action reads, as JSON data. Hashed canonically together with the
+   * rule name and version into the node's key; dependencies' results are usually part of it.
    */
-  readonly partialDeps?: boolean;
-  /** Reason shown when the manifest has never seen the node (e.g. "new image"). */
-  readonly newReason?: string;
-  /**
-   * Exactly the inputs the action reads, as data. Hashed canonically together with the rule
-   * name and version into the node's key; dependencies' results are usually part of it.
-   */
-  inputs(inv: Invocation<C>): Json | Promise<Json>;
-  /** Produce the outputs. Throw (ideally a ToastyError) on failure. */
-  run(inv: Invocation<C>): Promise<NodeResult>;
-  /** Cheap check that the recorded outputs are still in place: a reason if not, else null. */
-  verify?(inv: Invocation<C>, recorded: NodeResult): Promise<string | null>;
-  /** Human wording for a key change, given the changed input paths (e.g. `record.title`). */
-  explain?(changed: string[]): string;
+  inputs(inv: Invocation<C, M, D, S>): I | Promise<I>;
+  /** Produce the outputs from `inputs` (what `inputs()` returned for this node). Throw on failure. */
+  run(inv: Invocation<C, M, D, S>, inputs: I): Promise<NodeResult<M>>;
+  /** Cheap check that the recorded outputs are still in place: what is wrong, or null. */
+  verify?(inv: Invocation<C, M, D, S>, recorded: NodeResult<M>): OutputProblem | null | Promise<OutputProblem | null>;
 }
 
-export interface NodeSpec<C> {
-  /** Unique id, conventionally `rule:group`. */
+// biome-ignore lint/suspicious/noExplicitAny: a rule of any context, meta and dependencies
+export type AnyRule = Rule<any, any, any, any, any>;
+/** The invocation the engine builds for a rule it knows only as `AnyRule`. */
+export type AnyInvocation = Parameters<AnyRule['inputs']>[0];
+
+/**
+ * Rule constructor for a pipeline whose context is `C` and whose results carry meta `M`
+ * (`ruleFor<Ctx, TileMeta>()({...})`). It infers the inputs and dependency types from the
+ * definition, so `inv.deps.x` is typed by the rule that produces `x`, and reading a
+ * dependency that is not declared does not compile.
+ */
+export function ruleFor<C, M = undefined>() {
+  return <I, const D extends Deps = Record<never, never>, const S extends Scope = 'each'>(rule: Rule<C, M, D, S, I>): Rule<C, M, D, S, I> =>
+    rule;
+}
+
+/** Declare a dependency on the same group's node of `rule`. */
+export function sameGroup<R extends AnyRule>(rule: R): SameGroupDep<R> {
+  return { kind: 'same-group', rule };
+}
+
+/** Declare a dependency on every group's node of `rule`. */
+export function everyGroup<R extends AnyRule>(rule: R, opts: { partial?: boolean } = {}): EveryGroupDep<R> {
+  return { kind: 'every-group', rule, partial: opts.partial ?? false };
+}
+
+/** How a node is named in outcomes and the manifest: its rule and group. */
+export interface NodeRef {
   readonly id: string;
-  readonly rule: Rule<C>;
-  /** What the node is about (an image id), or null for whole-graph nodes. */
+  readonly rule: string;
   readonly group: string | null;
-  readonly deps: readonly string[];
 }
 
-export type NodeStatus =
-  | 'fresh' // up to date, nothing done
-  | 'ran' // ran this time
-  | 'would-run' // dry run: stale
-  | 'failed'
-  | 'skipped'; // a dependency failed
-
-export interface NodeOutcome {
-  id: string;
-  rule: string;
-  group: string | null;
-  status: NodeStatus;
-  /** Why it ran / would run / was skipped. */
-  reason?: string;
-  /** After running: true when the outputs differ from the previous run (false = early cutoff). */
-  changed?: boolean;
-  error?: Error;
-  ms?: number;
+export interface InputChange {
+  path: string;
+  /** The leaf's JSON when it was short enough to keep, else absent (only a digest is kept). */
+  before?: string;
+  after?: string;
 }
+
+/** Why a node is stale. */
+export type StaleCause =
+  | { kind: 'new' }
+  | { kind: 'forced' }
+  | { kind: 'rule-changed'; from: number; to: number }
+  | { kind: 'inputs-changed'; changes: InputChange[] }
+  | ({ kind: 'outputs' } & OutputProblem)
+  /** Dry run: a dependency is stale, so this node may run after it. */
+  | { kind: 'after'; dep: NodeRef };
+
+/** Why a node did not run although it might have had to. */
+export type SkipCause =
+  | { kind: 'dependency-failed'; dep: NodeRef }
+  | { kind: 'dependency-skipped'; dep: NodeRef }
+  /** The run holds this node back (the pipeline's `hold` said why); it is stale for `stale`. */
+  | { kind: 'held'; hold: string; stale: StaleCause };
+
+export type Cause = StaleCause | SkipCause;
+
+export type NodeOutcome = NodeRef &
+  (
+    | { status: 'fresh' }
+    | { status: 'would-run'; cause: StaleCause }
+    /** `changed`: the outputs differ from the previous run's (false = early cutoff). */
+    | { status: 'ran'; cause: StaleCause; changed: boolean; ms: number }
+    /** `cause` is absent when the node failed before it could be assessed (reading its inputs). */
+    | { status: 'failed'; cause?: StaleCause; error: unknown; ms: number }
+    | { status: 'skipped'; cause: SkipCause }
+  );
+
+export type NodeStatus = NodeOutcome['status'];
 
 export type EngineEvent =
   | { type: 'plan-start'; total: number }
-  | { type: 'node-start'; id: string; rule: string; group: string | null; reason: string }
+  | { type: 'node-start'; node: NodeRef; cause: StaleCause }
   | { type: 'node-end'; outcome: NodeOutcome }
   | { type: 'run-end'; outcomes: NodeOutcome[] };

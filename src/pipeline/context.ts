@@ -1,10 +1,12 @@
 /**
  * What every pipeline rule gets: the work dir, the repository, the config, the records, and
- * the knobs of this run. Rules in /rules read from here and never from globals.
+ * the knobs of this run. Rules in /rules read from here and never from globals, and define
+ * themselves with `pipelineRule` so the engine types their dependencies.
  */
-import type { Log } from '../util/log.js';
+import { ruleFor } from '../engine/types.js';
 import type { Repository } from '../storage/types.js';
-import type { AstroPixRecord } from '../sources/astropix.js';
+import type { Log } from '../util/log.js';
+import type { AstroPixRecord } from '../wwt/wcs.js';
 import type { PipelineConfig } from './config.js';
 import type { Workdir } from './workdir.js';
 
@@ -21,9 +23,9 @@ export interface PipelineContext {
   repo: Repository;
   config: PipelineConfig;
   /** The current record of each image in the graph (from the feed, or the cached copy). */
-  records: Map<string, AstroPixRecord>;
+  records: ReadonlyMap<string, AstroPixRecord>;
   /** Ids whose `<id>/index.wtml` was in the repository when the run started. */
-  publishedAtStart: Set<string>;
+  publishedAtStart: ReadonlySet<string>;
   log: Log;
   /** Refuse images with more pixels than this (decompression bombs, runaway memory). */
   maxPixels: number;
@@ -32,7 +34,12 @@ export interface PipelineContext {
   download: DownloadSettings;
 }
 
-export const imageOf = (group: string | null): string => {
-  if (group === null) throw new Error('per-image rule used on a whole-graph node');
-  return group;
-};
+/** Define a pipeline rule whose results carry meta `M`: `pipelineRule<TileMeta>()({...})`. */
+export const pipelineRule = <M = undefined>() => ruleFor<PipelineContext, M>();
+
+/** The record of an image in the graph (every graph group has one). */
+export function recordOf(ctx: PipelineContext, id: string): AstroPixRecord {
+  const record = ctx.records.get(id);
+  if (!record) throw new Error(`no feed record for ${id}`);
+  return record;
+}

@@ -9,6 +9,16 @@
 import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { exists } from '../util/fs.js';
+import type { AstroPixRecord } from '../wwt/wcs.js';
+
+/** The feed record cached beside each downloaded image. */
+export const RECORD_FILE = 'astropix.json';
+/** Field the cached record gains: the name the image was cached under. */
+const CACHED_IMAGE_FIELD = 'toasty_cached_image_name';
+
+/** The engine's manifest (`<name>.json` + `<name>.journal`) and the run lock, in the work dir. */
+export const MANIFEST_NAME = 'toasty-manifest';
+export const LOCK_FILE = '.toasty.lock';
 
 export type Area = 'cache_todo' | 'cache_done' | 'out_todo' | 'out_done';
 
@@ -47,6 +57,25 @@ export class Workdir {
     // dominated the time to plan an up-to-date run.
     for (const area of areas) if (existsSync(path.join(this.dir(area, id), name))) return true;
     return false;
+  }
+
+  /** The feed record cached with an image (as the feed sent it), or null if none is readable. */
+  async cachedRecord(id: string): Promise<AstroPixRecord | null> {
+    const dir = await this.cacheDir(id);
+    if (!dir) return null;
+    try {
+      const rec = JSON.parse(await fsp.readFile(path.join(dir, RECORD_FILE), 'utf8')) as unknown;
+      if (!rec || typeof rec !== 'object' || Array.isArray(rec)) return null;
+      const { [CACHED_IMAGE_FIELD]: _name, ...record } = rec as AstroPixRecord;
+      return record;
+    } catch {
+      return null;
+    }
+  }
+
+  /** The record to cache beside `image`. */
+  static cachedRecordText(record: AstroPixRecord, image: string): string {
+    return `${JSON.stringify({ ...record, [CACHED_IMAGE_FIELD]: image }, null, 2)}\n`;
   }
 
   /** Ids that have a folder in `area`. */

@@ -18,7 +18,11 @@ export type ErrorCode =
   | 'wtml' // a WTML document could not be parsed
   | 'storage' // the repository (local folder or Azure) failed
   | 'lock' // another toasty run holds the work directory
+  | 'state' // the work directory's build state cannot be read
   | 'internal';
+
+/** Codes that stop a whole command before or instead of per-image work: exit status 2. */
+const WHOLE_RUN: ReadonlySet<ErrorCode> = new Set(['usage', 'config', 'storage', 'lock', 'state']);
 
 export class ToastyError extends Error {
   readonly code: ErrorCode;
@@ -37,6 +41,11 @@ export class ToastyError extends Error {
     this.code = code;
     this.imageId = opts.imageId;
     this.field = opts.field;
+  }
+
+  /** 2 for usage, configuration, repository and work-directory problems; 1 otherwise. */
+  get exitStatus(): 1 | 2 {
+    return WHOLE_RUN.has(this.code) ? 2 : 1;
   }
 
   /** Copy of this error bound to an image id (keeps code, field and message). */

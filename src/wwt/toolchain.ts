@@ -1,0 +1,61 @@
+/**
+ * The versions of the pixel toolchain (sharp, libvips and the codecs it links) plus the
+ * encoder settings: everything besides the image that shapes a study's bytes. Read without
+ * loading sharp where possible (its prebuilt libvips package lists its versions), so planning
+ * an up-to-date run stays fast.
+ */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { STUDY_ENCODING } from './encoding.js';
+
+export interface PixelToolchain {
+  sharp: string;
+  libvips: string;
+  /** The codecs that write PNG and JPEG, and colour conversion. */
+  libpng: string;
+  zlib: string;
+  mozjpeg: string;
+  lcms: string;
+  encoding: typeof STUDY_ENCODING;
+}
+
+const require = createRequire(import.meta.url);
+let cached: Promise<PixelToolchain> | null = null;
+
+export function pixelToolchain(): Promise<PixelToolchain> {
+  cached ??= readToolchain();
+  return cached;
+}
+
+async function readToolchain(): Promise<PixelToolchain> {
+  const sharpEntry = require.resolve('sharp');
+  // sharp's package.json is not exported; it sits above its dist/ folder.
+  const sharpDir = path.resolve(path.dirname(sharpEntry), '..');
+  const sharp = (JSON.parse(readFileSync(path.join(sharpDir, 'package.json'), 'utf8')) as { version: string }).version;
+  const libs = prebuiltLibvipsVersions(sharpDir) ?? (await import('sharp')).default.versions;
+  const v = libs as Record<string, string | undefined>;
+  return {
+    sharp,
+    libvips: v.vips ?? 'unknown',
+    libpng: v.png ?? v.spng ?? 'unknown',
+    zlib: v['zlib-ng'] ?? v.zlib ?? 'unknown',
+    mozjpeg: v.mozjpeg ?? 'unknown',
+    lcms: v.lcms ?? 'unknown',
+    encoding: STUDY_ENCODING,
+  };
+}
+
+/** The version list of the prebuilt libvips package sharp uses on this platform, if any. */
+function prebuiltLibvipsVersions(sharpDir: string): Record<string, string> | null {
+  const from = createRequire(path.join(sharpDir, 'package.json'));
+  // npm installs the one package matching this platform's C library (glibc or musl).
+  for (const libc of ['', 'musl']) {
+    try {
+      return from(`@img/sharp-libvips-${process.platform}${libc}-${process.arch}/versions`) as Record<string, string>;
+    } catch {
+      /* not this one */
+    }
+  }
+  return null; // a globally installed libvips: ask sharp itself
+}
