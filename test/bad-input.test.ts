@@ -143,6 +143,25 @@ test('a missing config file is a configuration error (exit 2)', async () => {
   }
 });
 
+test('a damaged manifest: exit 2 with one line naming it, no stack trace, the lock released', async () => {
+  const f = await Fixture.create({ kind: 'local' });
+  try {
+    assert.is((await f.run('make')).code, 0);
+    const file = path.join(f.workdir, 'toasty-manifest.json');
+    for (const damage of ['{"format": 1, "nodes": {"tile:x"', 'null', 'garbage']) {
+      await fsp.writeFile(file, damage);
+      const r = await f.run('make');
+      assert.is(r.code, 2, r.stderr);
+      assert.match(r.stderr, /toasty-manifest\.json .*damaged/);
+      assert.not.match(r.stderr, /\n\s+at /, 'no stack trace');
+      assert.not.match(r.stderr, /remove it/, 'no advice that silently stops updates');
+      assert.is(await fsp.access(path.join(f.workdir, '.toasty.lock')).then(() => true, () => false), false, 'lock released');
+    }
+  } finally {
+    await f.close();
+  }
+});
+
 test('reindex skips a folder whose index.wtml is unparseable, with a warning', async () => {
   const f = await Fixture.create({ kind: 'local' });
   try {

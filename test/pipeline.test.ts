@@ -80,6 +80,11 @@ for (const [label, kind] of KINDS) {
       r = await f.run('pipeline-fetch-inputs');
       assert.is(r.code, 0, r.stderr);
       assert.equal(await ls(path.join(f.workdir, 'cache_todo')), [], 'a second fetch caches nothing');
+
+      // The stage commands and make agree on every node, the root index included.
+      r = await f.run('make', '--dry-run', '--json');
+      assert.is(r.code, 0, r.stderr);
+      assert.equal(ran(r), [], 'make plans nothing after the four stages');
     } finally {
       await f.close();
     }
@@ -106,6 +111,10 @@ for (const [label, kind] of KINDS) {
       assert.is(r.code, 0, r.stderr);
       assert.ok(ran(r).includes(`wtml:${IDS.ngc253}`));
       assert.is(r.json!.nodes.find((n) => n.rule === 'wtml')!.reason, 'publish_url_prefix changed');
+      for (const n of r.json!.nodes.filter((x) => x.rule === 'wtml')) {
+        assert.is(n.cause.kind, 'inputs-changed');
+        assert.equal(n.cause.changes?.map((c) => c.path), ['publish_url_prefix']);
+      }
       assert.equal(await hashTree(f.workdir), before, 'dry run leaves the work dir byte-identical');
       if (repoBefore) assert.equal(await hashTree(f.repoArgs[0].slice('--local='.length)), repoBefore);
 
@@ -127,7 +136,7 @@ for (const [label, kind] of KINDS) {
       // --force: the image's whole chain plus the index.
       r = await f.run('make', '--json', '--force', 'nrao_*');
       assert.equal(ran(r), [`fetch:${IDS.ngc253}`, `tile:${IDS.ngc253}`, `wtml:${IDS.ngc253}`, `upload:${IDS.ngc253}`, 'index:-']);
-      assert.ok(r.json!.nodes.every((n) => n.reason === 'forced'));
+      assert.ok(r.json!.nodes.every((n) => n.reason === 'forced' && n.cause.kind === 'forced'));
 
       // A changed record field: fetch (no re-download) and wtml, upload, index.
       const recs = await f.baseRecords();
@@ -158,3 +167,60 @@ for (const [label, kind] of KINDS) {
   });
   s.run();
 }
+
+const local = suite('pipeline [local]: index and keys');
+
+local('alternating --only runs with plain runs never rewrite an unchanged root index', async () => {
+  const f = await Fixture.create({ kind: 'local' });
+  try {
+    let r = await f.run('make', '--json');
+    assert.is(r.code, 0, r.stderr);
+    const index = await f.text('index.wtml');
+    for (const args of [['--only', 'nrao_*'], [], ['--only', IDS.ngc7552]]) {
+      r = await f.run('make', '--json', ...args);
+      assert.is(r.code, 0, r.stderr);
+      assert.equal(ran(r), [], `make ${args.join(' ')} runs nothing`);
+    }
+    assert.is(await f.text('index.wtml'), index);
+    // --only still limits the work: a changed title reruns only the selected image.
+    const recs = await f.baseRecords();
+    recs[0].title = 'Retitled';
+    recs[1].title = 'Retitled too';
+    f.setRecords(recs);
+    r = await f.run('make', '--json', '--only', 'nrao_*');
+    assert.equal(ran(r), [`fetch:${IDS.ngc253}`, `wtml:${IDS.ngc253}`, `upload:${IDS.ngc253}`, 'index:-']);
+    const skipped = (r.json!.skipped as Array<{ image: string }>).map((x) => x.image);
+    assert.ok(!skipped.includes(IDS.ngc7552), `nothing is reported about the image --only left out: ${r.stdout}`);
+  } finally {
+    await f.close();
+  }
+});
+
+local('the tile key holds the pixel toolchain; a different one re-tiles and says which', async () => {
+  const f = await Fixture.create({ kind: 'local' });
+  try {
+    let r = await f.run('make');
+    assert.is(r.code, 0, r.stderr);
+    const manifestFile = path.join(f.workdir, 'toasty-manifest.json');
+    const manifest = JSON.parse(await fsp.readFile(manifestFile, 'utf8'));
+    const tile = manifest.nodes[`tile:${IDS.ngc253}`];
+    assert.is(tile.leaves['toolchain.libvips'], JSON.stringify(sharp.versions.vips));
+    assert.is(tile.leaves['toolchain.sharp'], JSON.stringify(sharp.versions.sharp));
+    assert.ok('toolchain.encoding.tilePng.compressionLevel' in tile.leaves);
+    // As if the tiles had been made by an older libvips.
+    tile.key = '0000000000000000';
+    tile.leaves['toolchain.libvips'] = '"8.0.0"';
+    await fsp.writeFile(manifestFile, JSON.stringify(manifest));
+    r = await f.run('make', '--dry-run', '--json');
+    assert.is(r.code, 0, r.stderr);
+    const node = r.json!.nodes.find((n) => n.rule === 'tile')!;
+    assert.is(node.image, IDS.ngc253);
+    assert.is(node.reason, `pixel toolchain changed (libvips 8.0.0 -> ${sharp.versions.vips})`);
+    r = await f.run('make', '--json');
+    assert.equal(ran(r).slice(0, 1), [`tile:${IDS.ngc253}`]);
+  } finally {
+    await f.close();
+  }
+});
+
+local.run();

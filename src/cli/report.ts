@@ -4,7 +4,7 @@
  * describe.ts.
  */
 import type { EngineEvent, NodeOutcome } from '../engine/types.js';
-import { HELD_NOT_SELECTED, type RunReport } from '../pipeline/run.js';
+import type { RunReport } from '../pipeline/run.js';
 import type { Log } from '../util/log.js';
 import { describeSkip, describeStale, type LabelsOf } from './describe.js';
 
@@ -12,8 +12,7 @@ type Active = Extract<NodeOutcome, { status: 'ran' | 'would-run' }>;
 type Skipped = Extract<NodeOutcome, { status: 'skipped' }>;
 
 const active = (o: NodeOutcome): o is Active => o.status === 'ran' || o.status === 'would-run';
-/** Held back because --only left the image out: the user asked not to hear about those. */
-const shownSkip = (o: NodeOutcome): o is Skipped => o.status === 'skipped' && !(o.cause.kind === 'held' && o.cause.hold === HELD_NOT_SELECTED);
+const skipped = (o: NodeOutcome): o is Skipped => o.status === 'skipped';
 
 /** Live lines while nodes run. */
 export function eventPrinter(log: Log, labels: LabelsOf): (e: EngineEvent) => void {
@@ -36,7 +35,7 @@ export function printPlan(report: RunReport, labels: LabelsOf, out: (line: strin
 }
 
 function printSkips(report: RunReport, labels: LabelsOf, out: (line: string) => void) {
-  for (const o of report.outcomes.filter(shownSkip)) out(`  skipped ${o.rule} ${o.group ?? ''}: ${describeSkip(o.cause, o, labels)}`);
+  for (const o of report.outcomes.filter(skipped)) out(`  skipped ${o.rule} ${o.group ?? ''}: ${describeSkip(o.cause, o, labels)}`);
   for (const s of report.skipped) out(`  not processed: ${s.image}: ${s.reason}`);
 }
 
@@ -66,7 +65,7 @@ export function jsonReport(report: RunReport, labels: LabelsOf, dryRun: boolean)
     failed: report.outcomes.flatMap((o) => (o.status === 'failed' ? [{ rule: o.rule, image: o.group, error: errorText(o.error) }] : [])),
     problems: report.problems.map((p) => ({ image: p.image, ...(p.rule ? { rule: p.rule } : {}), message: p.error.message, code: p.error.code })),
     skipped: [
-      ...report.outcomes.filter(shownSkip).map((o) => ({ rule: o.rule, image: o.group, reason: describeSkip(o.cause, o, labels), cause: o.cause })),
+      ...report.outcomes.filter(skipped).map((o) => ({ rule: o.rule, image: o.group, reason: describeSkip(o.cause, o, labels), cause: o.cause })),
       ...report.skipped.map((s) => ({ rule: null, image: s.image, reason: s.reason })),
     ],
     rootIndexUrl: report.rootIndexUrl,

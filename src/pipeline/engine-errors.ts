@@ -13,7 +13,7 @@ export function engineErrorToToasty(e: unknown, workdir: string): unknown {
   if (e instanceof ManifestDamagedError) {
     return new ToastyError(
       'state',
-      `the build record of work directory ${workdir} is damaged: ${e.file} (${e.detail}). Restore it from a backup, or start a new work directory and rebuild the images with --force`,
+      `${e.file} is damaged (${e.detail}): this work directory's record of what it built cannot be read. Restore it from a backup, or start a new work directory and rebuild its images with --force`,
       { cause: e },
     );
   }

@@ -114,10 +114,13 @@ export async function runPipeline(opts: RunOptions): Promise<RunReport> {
       force: forcedNodes(opts),
       hold: heldNodes(stageRules, opts.only),
     });
-    const problems = [...gathered.problems, ...nodeProblems(outcomes)];
+    // Images --only left out were held (so the index saw a plain run's inputs); the report
+    // is about the images asked for.
     const selected = opts.only?.length ? globsMatcher(opts.only) : () => true;
+    const reported = outcomes.filter((o) => o.group === null || selected(o.group));
+    const problems = [...gathered.problems, ...nodeProblems(reported)];
     return {
-      outcomes,
+      outcomes: reported,
       problems,
       skipped: [...gathered.skipped, ...chosen.skipped].filter((s) => selected(s.image)),
       rootIndexUrl: `${run.config.publishUrlPrefix}index.wtml`,

@@ -28,7 +28,10 @@ export interface ToastyRun {
   stdout: string;
   stderr: string;
   /** Parsed stdout when --json was given. */
-  json?: { nodes: Array<{ rule: string; image: string | null; reason: string }>; [k: string]: unknown };
+  json?: {
+    nodes: Array<{ rule: string; image: string | null; reason: string; cause: { kind: string; changes?: Array<{ path: string }> } }>;
+    [k: string]: unknown;
+  };
 }
 
 let azurite: AzuriteHandle | null = null;
