@@ -1,5 +1,6 @@
 /**
- * Options shared by the pipeline commands: the data-repository arguments (spec 8.1) and the
+ * Options shared by the pipeline commands: the data-repository arguments (a local folder, or an
+ * Azure container named by the variable holding its connection string) and the
  * work directory, as one base class every pipeline command extends.
  */
 import { Command, Option } from 'clipanion';

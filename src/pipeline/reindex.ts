@@ -1,10 +1,11 @@
 /**
- * Rebuild the repository's root index.wtml (spec 8.6): every folder that has a parseable
+ * Rebuild the repository's root index.wtml: every folder that has a parseable
  * index.wtml contributes its Place, newest XLastUpdated first (ties by id).
  */
 import type { Repository } from '../storage/types.js';
 import { silentLog, type Log } from '../util/log.js';
 import { toToastyError } from '../util/errors.js';
+import { forEachLimit } from '../util/pool.js';
 import { compareNewestFirst } from '../wwt/datetime.js';
 import { parseWtml, writeWtml, type WtmlPlace } from '../wwt/wtml.js';
 import type { PipelineConfig } from './config.js';
@@ -23,27 +24,22 @@ export async function buildRootIndex(repo: Repository, config: PipelineConfig, o
   const folders = (await repo.list('')).filter((e) => e.isFolder).map((e) => e.name);
   const found: Array<{ id: string; place: WtmlPlace }> = [];
   const skipped: ReindexResult['skipped'] = [];
-  let next = 0;
-  const worker = async () => {
-    while (next < folders.length) {
-      const id = folders[next++];
-      const data = await repo.get(`${id}/index.wtml`);
-      if (!data) {
-        skipped.push({ id, reason: 'no index.wtml (not completely published)' });
-        continue;
-      }
-      try {
-        const place = parseWtml(data.toString('utf8')).children[0];
-        if (!place) throw new Error('its folder has no Place');
-        found.push({ id, place });
-      } catch (e) {
-        const reason = `index.wtml is unreadable: ${toToastyError(e).message}`;
-        skipped.push({ id, reason });
-        log.warn(`reindex: skipping ${id}: ${reason}`);
-      }
+  await forEachLimit(folders, opts.concurrency ?? 8, async (id) => {
+    const data = await repo.get(`${id}/index.wtml`);
+    if (!data) {
+      skipped.push({ id, reason: 'no index.wtml (not completely published)' });
+      return;
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(opts.concurrency ?? 8, Math.max(1, folders.length)) }, worker));
+    try {
+      const place = parseWtml(data.toString('utf8')).children[0];
+      if (!place) throw new Error('its folder has no Place');
+      found.push({ id, place });
+    } catch (e) {
+      const reason = `index.wtml is unreadable: ${toToastyError(e).message}`;
+      skipped.push({ id, reason });
+      log.warn(`reindex: skipping ${id}: ${reason}`);
+    }
+  });
   found.sort((a, b) => compareNewestFirst(a.place.xLastUpdated, b.place.xLastUpdated) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const text = writeWtml({
     name: config.folderName,
