@@ -11,7 +11,10 @@ import { describeSkip, describeStale } from '../src/cli/describe.js';
 import { digestBytes } from '../src/engine/key.js';
 import { sameGroup, type NodeRef, type SkipCause, type StaleCause } from '../src/engine/types.js';
 import { pipelineRule } from '../src/pipeline/context.js';
-import { HELD_FOR_STAGE, inputLabelsOf, runPipeline } from '../src/pipeline/run.js';
+import { loadConfig } from '../src/pipeline/config.js';
+import { HELD_FOR_STAGE, chooseImages, gatherRecords, inputLabelsOf, runPipeline, surveyRepository } from '../src/pipeline/run.js';
+import { Workdir } from '../src/pipeline/workdir.js';
+import { silentLog } from '../src/util/log.js';
 import { Fixture, IDS, ROOT } from './helpers/pipeline-fixture.js';
 
 const s = suite('engine seams');
@@ -100,6 +103,36 @@ void tileRule;
       await fsp.rm(dir, { recursive: true, force: true });
     }
   })();
+});
+
+s('the steps of a run work without the binary: records, repository survey, image choice', async () => {
+  const f = await Fixture.create({ kind: 'local' });
+  try {
+    const { config } = await loadConfig(f.repo);
+    const workdir = new Workdir(f.workdir);
+    const gathered = await gatherRecords('make', config, workdir, { log: silentLog });
+    assert.equal([...gathered.records.keys()].sort(), Object.values(IDS).sort());
+    assert.equal(await gatherRecords('publish', config, workdir, { log: silentLog }), { records: new Map(), problems: [], skipped: [] }, 'nothing cached yet');
+    await f.repo.put(`${IDS.ngc253}/index.wtml`, '<Folder/>');
+    await f.repo.put(`${IDS.ngc7552}/skip.flag`, 'rejected');
+    await f.repo.put('someone_else/index.wtml', '<Folder/>');
+    const survey = await surveyRepository(f.repo);
+    assert.equal([...survey.published].sort(), [IDS.ngc253, 'someone_else'].sort());
+    const choose = (opts: { ours?: string[]; forced?: string[] }) =>
+      chooseImages(gathered.records, survey, f.repo, { ours: (id) => (opts.ours ?? []).includes(id), forced: (id) => (opts.forced ?? []).includes(id) });
+    let chosen = await choose({});
+    assert.equal([...chosen.records.keys()], []);
+    assert.equal(chosen.skipped.sort((a, b) => (a.image < b.image ? -1 : 1)), [
+      { image: IDS.ngc7552, reason: 'skip.flag in the repository' },
+      { image: IDS.ngc253, reason: 'already published' },
+    ]);
+    chosen = await choose({ forced: [IDS.ngc253] });
+    assert.equal([...chosen.records.keys()], [IDS.ngc253], 'forcing takes over a published image');
+    chosen = await choose({ ours: Object.values(IDS) });
+    assert.equal([...chosen.records.keys()].sort(), Object.values(IDS).sort(), 'images this work dir built stay ours');
+  } finally {
+    await f.close();
+  }
 });
 
 s('every cause has words, the inputs named by the rule', () => {
