@@ -2,8 +2,8 @@
  * wtml:<id> — write index_rel.wtml (relative URLs) and index.wtml (absolute URLs under
  * publish_url_prefix) for a tiled or untiled study.
  *
- * Key: the record, the study's shape from the tile rule, and publish_url_prefix; so a new
- * prefix rewrites only the WTML (the tiles are untouched).
+ * Key: the record, the study's shape from the tile rule, publish_url_prefix and the XML
+ * writer's version; so a new prefix rewrites only the WTML (the tiles are untouched).
  */
 import path from 'node:path';
 import { digestBytes, digestOutputs } from '../src/engine/key.js';
@@ -11,6 +11,7 @@ import { sameGroup } from '../src/engine/types.js';
 import { pipelineRule, recordOf } from '../src/pipeline/context.js';
 import { writeFileAtomic } from '../src/util/fs.js';
 import { studyWtml, type StudyShape } from '../src/wwt/study.js';
+import { wtmlToolchain } from '../src/wwt/toolchain.js';
 import { tileRule } from './tile.js';
 
 const INDEX = 'index.wtml';
@@ -30,6 +31,7 @@ export const wtmlRule = pipelineRule()({
     study: { label: 'study shape' },
     tiles: { label: 'tiles' },
     record: { label: 'feed record', detail: 'fields' },
+    toolchain: { label: 'WTML writer', detail: 'values' },
   },
   async inputs(inv) {
     const tile = inv.deps.tile;
@@ -39,6 +41,7 @@ export const wtmlRule = pipelineRule()({
       // A summary of the tiles, so new pixels also refresh the WTML (and everything after it).
       tiles: await digestOutputs(tile.outputs),
       publish_url_prefix: inv.ctx.config.publishUrlPrefix,
+      toolchain: wtmlToolchain(),
     };
   },
   async verify(inv) {

@@ -7,7 +7,7 @@ import sharp from 'sharp';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseWtml } from '../src/wwt/wtml.js';
-import { Fixture, IDS, PREFIX, hashTree, ran, stopSharedAzurite, type RepoKind } from './helpers/pipeline-fixture.js';
+import { Fixture, IDS, PREFIX, ROOT, hashTree, ran, stopSharedAzurite, type RepoKind } from './helpers/pipeline-fixture.js';
 
 const KINDS: Array<[string, RepoKind]> = [
   ['local', { kind: 'local' }],
@@ -207,6 +207,8 @@ local('the tile key holds the pixel toolchain; a different one re-tiles and says
     assert.is(tile.leaves['toolchain.libvips'], JSON.stringify(sharp.versions.vips));
     assert.is(tile.leaves['toolchain.sharp'], JSON.stringify(sharp.versions.sharp));
     assert.ok('toolchain.encoding.tilePng.compressionLevel' in tile.leaves);
+    const xmlbuilder2 = JSON.parse(await fsp.readFile(path.join(ROOT, 'node_modules', 'xmlbuilder2', 'package.json'), 'utf8')).version;
+    assert.is(manifest.nodes[`wtml:${IDS.ngc253}`].leaves['toolchain.xmlbuilder2'], JSON.stringify(xmlbuilder2), 'the WTML key sees its XML writer');
     // As if the tiles had been made by an older libvips.
     tile.key = '0000000000000000';
     tile.leaves['toolchain.libvips'] = '"8.0.0"';

@@ -1,8 +1,8 @@
 /**
- * The versions of the pixel toolchain (sharp, libvips and the codecs it links) plus the
- * encoder settings: everything besides the image that shapes a study's bytes. Read without
- * loading sharp where possible (its prebuilt libvips package lists its versions), so planning
- * an up-to-date run stays fast.
+ * The libraries that shape a study's bytes besides its inputs, for the rules' keys: the pixel
+ * toolchain (sharp, libvips and the codecs it links, plus the encoder settings) and the XML
+ * writer behind the WTML. Read from package metadata without loading sharp where possible (its
+ * prebuilt libvips package lists its versions), so planning an up-to-date run stays fast.
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -59,3 +59,15 @@ function prebuiltLibvipsVersions(sharpDir: string): Record<string, string> | nul
   }
   return null; // a globally installed libvips: ask sharp itself
 }
+
+/** The XML writer the WTML goes through: a new version may escape or indent differently. */
+export function wtmlToolchain(): { xmlbuilder2: string } {
+  if (!wtmlVersion) {
+    // Its package.json sits above lib/.
+    const dir = path.resolve(path.dirname(require.resolve('xmlbuilder2')), '..');
+    const { version } = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { version: string };
+    wtmlVersion = { xmlbuilder2: version };
+  }
+  return wtmlVersion;
+}
+let wtmlVersion: { xmlbuilder2: string } | null = null;
