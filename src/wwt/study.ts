@@ -5,7 +5,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { digestFile } from '../engine/key.js';
+import { digestFile } from '../util/digest.js';
 import { silentLog, type Log } from '../util/log.js';
 import { openImage, DEFAULT_MAX_PIXELS } from './image.js';
 import { writeStudyPyramid, writeUntiledImage } from './pyramid.js';
