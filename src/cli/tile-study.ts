@@ -5,7 +5,7 @@ import { Command, Option } from 'clipanion';
 import { makeSiblingTempDir, replaceDir, writeFileAtomic } from '../util/fs.js';
 import { ToastyError } from '../util/errors.js';
 import { consoleLog } from '../util/log.js';
-import type { AstroPixRecord } from '../sources/astropix.js';
+import type { AstroPixRecord } from '../wwt/wcs.js';
 import { uniqueId } from '../sources/ids.js';
 import { exitCodeFor } from './exit.js';
 

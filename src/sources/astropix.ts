@@ -6,9 +6,11 @@
  * and WTML code read the fields they need and report missing ones by name.
  */
 import { ToastyError } from '../util/errors.js';
+import type { AstroPixRecord } from '../wwt/wcs.js';
 import { caseFoldKey, quoteRaw, requireStringField, uniqueId } from './ids.js';
 
-export type AstroPixRecord = Record<string, unknown>;
+// The record type belongs to the WCS code that reads it; callers of the feed parser get it here too.
+export type { AstroPixRecord };
 
 /** Where AstroPix keeps downsampled copies when a record has no `resource_url`. */
 export const ASTROPIX_ARCHIVE_BASE = 'http://astropix.ipac.caltech.edu/archive/';

@@ -9,12 +9,11 @@
 import { promises as fsp } from 'node:fs';
 import sharp, { type Metadata, type Sharp } from 'sharp';
 import { ToastyError } from '../util/errors.js';
+import { describeNonImage, sniffImageFormat, SNIFF_BYTES, type ImageFormat } from '../util/image-format.js';
 
 /** Refuse images with more pixels than this unless told otherwise (24000x24000 fits). */
 export { DEFAULT_MAX_PIXELS } from './limits.js';
 import { DEFAULT_MAX_PIXELS } from './limits.js';
-
-export type ImageFormat = 'jpeg' | 'png' | 'tiff';
 
 export interface ImageInfo {
   width: number;
@@ -60,36 +59,10 @@ function imageError(message: string, cause?: unknown): ToastyError {
   return new ToastyError('image', message, cause === undefined ? {} : { cause });
 }
 
-/** Name the format from its magic bytes, so refusals are specific and only 3 decoders ever run. */
-function sniff(head: Uint8Array): { format: ImageFormat } | { other: string } {
-  const b = (i: number) => head[i] ?? -1;
-  const ascii = (from: number, to: number) => String.fromCharCode(...head.subarray(from, to));
-  if (b(0) === 0xff && b(1) === 0xd8 && b(2) === 0xff) return { format: 'jpeg' };
-  if (b(0) === 0x89 && ascii(1, 4) === 'PNG' && b(4) === 0x0d && b(5) === 0x0a) return { format: 'png' };
-  if ((ascii(0, 2) === 'II' && (b(2) === 42 || b(2) === 43) && b(3) === 0) || (ascii(0, 2) === 'MM' && b(2) === 0 && (b(3) === 42 || b(3) === 43))) {
-    return { format: 'tiff' };
-  }
-  if (ascii(0, 4) === 'GIF8') return { other: 'GIF' };
-  if (ascii(0, 4) === 'RIFF' && ascii(8, 12) === 'WEBP') return { other: 'WebP' };
-  if (ascii(4, 8) === 'ftyp') return { other: 'HEIF/AVIF' };
-  if (ascii(0, 2) === 'BM') return { other: 'BMP' };
-  if (ascii(0, 9) === 'SIMPLE  =') return { other: 'FITS' };
-  if (b(0) === 0 && b(1) === 0 && b(2) === 0 && b(3) === 0x0c && ascii(4, 8) === 'jP  ') return { other: 'JPEG 2000' };
-  if (b(0) === 0xff && b(1) === 0x4f && b(2) === 0xff && b(3) === 0x51) return { other: 'JPEG 2000 codestream' };
-  if (b(0) === 0x25 && ascii(1, 4) === 'PDF') return { other: 'PDF' };
-  const text = ascii(0, Math.min(head.length, 64)).replace(/^\uFEFF/, '').trimStart().toLowerCase();
-  if (text.startsWith('<!doctype html') || text.startsWith('<html') || text.startsWith('<head') || text.startsWith('<body')) {
-    return { other: 'HTML (an error page instead of an image?)' };
-  }
-  if (text.startsWith('<?xml') || text.startsWith('<svg')) return { other: 'XML/SVG' };
-  if (head.length > 0 && head.every((c) => c === 9 || c === 10 || c === 13 || (c >= 32 && c < 127))) return { other: 'text' };
-  return { other: 'unrecognised data' };
-}
-
 async function readHead(input: string | Buffer): Promise<Uint8Array> {
   if (Buffer.isBuffer(input)) {
     if (input.length === 0) throw imageError('image is empty (0 bytes)');
-    return input.subarray(0, 64);
+    return input.subarray(0, SNIFF_BYTES);
   }
   let fh: fsp.FileHandle;
   try {
@@ -101,7 +74,7 @@ async function readHead(input: string | Buffer): Promise<Uint8Array> {
     const st = await fh.stat();
     if (!st.isFile()) throw imageError(`image path is not a file: ${input}`);
     if (st.size === 0) throw imageError(`image file is empty (0 bytes): ${input}`);
-    const head = Buffer.alloc(64);
+    const head = Buffer.alloc(SNIFF_BYTES);
     const { bytesRead } = await fh.read(head, 0, head.length, 0);
     return head.subarray(0, bytesRead);
   } finally {
@@ -151,18 +124,19 @@ export async function explainDecodeFailure(input: string | Buffer, e: unknown, o
 export async function openImage(input: string | Buffer, opts: OpenImageOptions = {}): Promise<ImageInfo> {
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
   const head = await readHead(input);
-  const kind = sniff(head);
-  if ('other' in kind) throw imageError(`unsupported image format: ${kind.other}; only JPEG, PNG and TIFF are accepted`);
+  // Only three decoders ever run, and a refusal names what the file looks like instead.
+  const format = sniffImageFormat(head);
+  if (!format) throw imageError(`unsupported image format: ${describeNonImage(head)}; only JPEG, PNG and TIFF are accepted`);
 
   let meta: Metadata;
   try {
     // Header only; the pixel limit is checked below with a clearer message.
     meta = await sharp(input, { limitInputPixels: false, failOn: FAIL_ON }).metadata();
   } catch (e) {
-    throw imageError(`unreadable ${kind.format.toUpperCase()} header: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`, e);
+    throw imageError(`unreadable ${format.toUpperCase()} header: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`, e);
   }
-  if (meta.format !== kind.format) {
-    throw imageError(`file looks like ${kind.format.toUpperCase()} but decodes as ${String(meta.format)}`);
+  if (meta.format !== format) {
+    throw imageError(`file looks like ${format.toUpperCase()} but decodes as ${String(meta.format)}`);
   }
   const { width, height } = meta;
   if (!(width > 0 && height > 0)) throw imageError(`image declares an empty size ${width}x${height}`);
@@ -171,12 +145,12 @@ export async function openImage(input: string | Buffer, opts: OpenImageOptions =
   }
 
   if (meta.depth === 'float' || meta.depth === 'double' || meta.depth === 'complex' || meta.depth === 'dpcomplex') {
-    throw imageError(`floating-point ${kind.format.toUpperCase()} samples (${meta.depth}) are not supported; export 8- or 16-bit integers`);
+    throw imageError(`floating-point ${format.toUpperCase()} samples (${meta.depth}) are not supported; export 8- or 16-bit integers`);
   }
 
   const notes: string[] = [];
   const pages = meta.pages ?? 1;
-  if (pages > 1) notes.push(`${pages}-page ${kind.format.toUpperCase()}: using page 0 only`);
+  if (pages > 1) notes.push(`${pages}-page ${format.toUpperCase()}: using page 0 only`);
   if (meta.orientation !== undefined && meta.orientation !== 1) {
     notes.push(`EXIF orientation ${meta.orientation} ignored: pixels are used as stored`);
   }
@@ -190,7 +164,7 @@ export async function openImage(input: string | Buffer, opts: OpenImageOptions =
   const info: ImageInfo = {
     width,
     height,
-    format: kind.format,
+    format,
     channels: meta.channels,
     hasAlpha: meta.hasAlpha,
     bitDepth,
