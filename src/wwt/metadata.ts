@@ -5,10 +5,8 @@
 import { ToastyError, isToastyError } from '../util/errors.js';
 import { xLastUpdatedFromRecord } from './datetime.js';
 import { skyPlacement, type AstroPixRecord, type SkyPlacement, type WcsHeaders } from './wcs.js';
+import { THUMBNAIL_NAME } from './study-files.js';
 import { explorerFolder, type WtmlFolder, type WtmlImageSet, type WtmlPlace } from './wtml.js';
-
-/** Name of the thumbnail next to the tiles (spec 4). */
-export const THUMBNAIL_NAME = 'thumb.jpg';
 
 /** Text of a record field; AstroPix writes strings, but tolerate numbers and null. */
 function recordText(record: AstroPixRecord, field: string): string {

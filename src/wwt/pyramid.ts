@@ -19,7 +19,8 @@ import { ToastyError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { silentLog, type Log, type Progress } from '../util/log.js';
 import { explainDecodeFailure, normalisedImage, openImage, DEFAULT_MAX_PIXELS } from './image.js';
-import { studyTiling, tileFileName, tileRanges, totalTileCount, TILE_SIZE, type TileRange } from './tiling.js';
+import { tileFileName } from './study-files.js';
+import { studyTiling, tileRanges, totalTileCount, TILE_SIZE, type TileRange } from './tiling.js';
 
 export interface PyramidOptions {
   /** Mirror the image left-right before tiling (mirrored-parity WCS). */
@@ -119,13 +120,19 @@ function tileAlphaAllZero(strip: Buffer, stripRowBytes: number, offset: number):
   return true;
 }
 
+interface TilePosition {
+  level: number;
+  x: number;
+  y: number;
+}
+
 /**
  * Encodes tiles to PNG files, at most `concurrency` at a time; `add` waits for a free slot.
  * Tiles are cut from their strip by libvips (no copy), so a strip must not change while its
  * tiles are in flight: it goes back to the pool only when its last tile is written.
  */
 class TileWriter {
-  readonly files: string[] = [];
+  readonly written: TilePosition[] = [];
   private readonly inflight = new Set<Promise<void>>();
   private failure: unknown = null;
 
@@ -137,16 +144,16 @@ class TileWriter {
   ) {}
 
   /** Queue one tile; resolves once it is queued, with `done` settling when it is written. */
-  async add(strip: Buffer, stripWidth: number, column: number, name: string): Promise<{ done: Promise<void> }> {
+  async add(strip: Buffer, stripWidth: number, column: number, tile: TilePosition): Promise<{ done: Promise<void> }> {
     while (this.inflight.size >= this.concurrency) await Promise.race(this.inflight);
     this.throwIfFailed();
     const job: Promise<void> = sharp(strip, { raw: { width: stripWidth, height: TILE_SIZE, channels: 4 } })
       .extract({ left: column * TILE_SIZE, top: 0, width: TILE_SIZE, height: TILE_SIZE })
       .png({ compressionLevel: this.compressionLevel, adaptiveFiltering: false, palette: false })
-      .toFile(path.join(this.outDir, name))
+      .toFile(path.join(this.outDir, tileFileName(tile.level, tile.x, tile.y)))
       .then(
         () => {
-          this.files.push(name);
+          this.written.push(tile);
           this.progress.tick();
         },
         (e: unknown) => {
@@ -238,7 +245,7 @@ class Cascade {
     for (let i = 0; i < cols; i++) {
       // Opaque sources always have alpha >= 63 somewhere in a populated tile.
       if (this.withAlpha && tileAlphaAllZero(strip, width * BYTES_PER_PIXEL, i * TILE_ROW_BYTES)) continue;
-      jobs.push((await this.writer.add(strip, width, i, tileFileName(level, r.x0 + i, row))).done);
+      jobs.push((await this.writer.add(strip, width, i, { level, x: r.x0 + i, y: row })).done);
     }
     if (level > 0) await this.fold(level, row, strip);
     this.pool.releaseAfter(strip, jobs);
@@ -393,7 +400,7 @@ export async function writeStudyPyramid(input: string | Buffer, outDir: string, 
       throw new DecoderFailed(e);
     });
     await writer.drain();
-    const files = sortTileNames(writer.files);
+    const files = sortTiles(writer.written).map((t) => tileFileName(t.level, t.x, t.y));
     return { width, height, tileLevels: tiling.tileLevels, tileCount: files.length, files };
   } catch (e) {
     if (!(e instanceof DecoderFailed)) throw e;
@@ -422,12 +429,9 @@ async function checkScratchHeader(source: GrowingFile, width: number, height: nu
   }
 }
 
-function sortTileNames(names: string[]): string[] {
-  const key = (n: string) => n.match(/^L(\d+)X(\d+)Y(\d+)\.png$/)!.slice(1).map(Number) as [number, number, number];
-  return names
-    .map((n) => ({ n, k: key(n) }))
-    .sort((a, b) => a.k[0] - b.k[0] || a.k[2] - b.k[2] || a.k[1] - b.k[1])
-    .map((e) => e.n);
+/** By level, then row, then column. */
+function sortTiles(tiles: TilePosition[]): TilePosition[] {
+  return [...tiles].sort((a, b) => a.level - b.level || a.y - b.y || a.x - b.x);
 }
 
 export interface UntiledOptions {

@@ -13,6 +13,7 @@ import { writeThumbnail } from './thumbnail.js';
 import { needsTiling, studyTiling } from './tiling.js';
 import { mirrorAstropixRecord, needsMirror, parseAstropixWcs, skyPlacement, wcsHeaders, type AstroPixRecord, type SkyPlacement } from './wcs.js';
 import { studyFolder, untetheredStudyFolder } from './metadata.js';
+import { THUMBNAIL_NAME, UNTILED_IMAGE_NAME } from './study-files.js';
 import { absolutizeStudyUrls, writeWtml, type WtmlFolder } from './wtml.js';
 
 /** Facts about a study that its WTML depends on. */
@@ -29,9 +30,6 @@ export interface StudyPixels extends StudyShape {
   /** Every file written (tiles or image.jpg, thumb.jpg) with its digest. */
   files: Record<string, string>;
 }
-
-export const THUMB_NAME = 'thumb.jpg';
-export const UNTILED_NAME = 'image.jpg';
 
 /**
  * Check that the record's WCS places an image of this size in WWT (throws ToastyError 'wcs'
@@ -66,9 +64,9 @@ export async function writeStudyPixels(
   if (tiled) {
     await writeStudyPyramid(imagePath, outDir, { flipX, maxPixels, log });
   } else {
-    await writeUntiledImage(imagePath, path.join(outDir, UNTILED_NAME), { flipX, maxPixels });
+    await writeUntiledImage(imagePath, path.join(outDir, UNTILED_IMAGE_NAME), { flipX, maxPixels });
   }
-  await writeThumbnail(imagePath, path.join(outDir, THUMB_NAME), { flipX });
+  await writeThumbnail(imagePath, path.join(outDir, THUMBNAIL_NAME), { flipX });
   const files: Record<string, string> = {};
   for (const name of (await fsp.readdir(outDir)).sort()) {
     if (name.startsWith('.')) continue;

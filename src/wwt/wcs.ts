@@ -6,6 +6,7 @@
  * describe the JPEG as if row 1 were at the bottom, so the headers are flipped vertically.
  */
 import { ToastyError } from '../util/errors.js';
+import { TILE_URL_TEMPLATE, UNTILED_IMAGE_NAME } from './study-files.js';
 
 /** One AstroPix feed record as parsed from JSON (values are mostly strings). */
 export type AstroPixRecord = Record<string, unknown>;
@@ -83,10 +84,6 @@ export interface SkyPlacement {
   /** Sky position (degrees, RA in [0, 360)) of the image centre. */
   center: { ra: number; dec: number };
 }
-
-/** URL template of the study tiles (LXY scheme, spec 1.8) and the untiled image name (spec 3). */
-export const TILE_URL_TEMPLATE = 'L{1}X{2}Y{3}.png';
-export const UNTILED_IMAGE_NAME = 'image.jpg';
 
 const DEG = Math.PI / 180;
 const RAD = 180 / Math.PI;
