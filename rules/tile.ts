@@ -12,7 +12,7 @@ import { digestFile } from '../src/engine/key.js';
 import { makeSiblingTempDir, replaceDir } from '../src/util/fs.js';
 import { ToastyError } from '../src/util/errors.js';
 import { imageOf, type PipelineContext } from '../src/pipeline/context.js';
-import type { StudyShape } from '../src/wwt/study.js';
+import type { StudyShape } from '../src/wwt/study-wtml.js';
 import { parseAstropixWcs } from '../src/wwt/wcs.js';
 import { TILING_THRESHOLD } from '../src/wwt/tiling.js';
 
@@ -60,7 +60,7 @@ export const tileRule: Rule<PipelineContext> = {
     const fetched = inv.deps.get(`fetch:${id}`)!;
     const { dir, file } = await cachedImage(ctx, id, fetched.meta as { image: string });
     // Loaded on demand: planning an up-to-date run never needs the pixel libraries.
-    const { writeStudyPixels } = await import('../src/wwt/study.js');
+    const { writeStudyPixels } = await import('../src/wwt/study-pixels.js');
     const target = ctx.workdir.dir('out_todo', id);
     const tmp = await makeSiblingTempDir(target);
     let pixels;

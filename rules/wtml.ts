@@ -10,7 +10,7 @@ import type { Rule } from '../src/engine/types.js';
 import { digestBytes, digestOutputs } from '../src/engine/key.js';
 import { writeFileAtomic } from '../src/util/fs.js';
 import { imageOf, type PipelineContext } from '../src/pipeline/context.js';
-import type { StudyShape } from '../src/wwt/study.js';
+import type { StudyShape } from '../src/wwt/study-wtml.js';
 import { fieldsOf } from './fetch.js';
 
 function shapeOf(meta: unknown): StudyShape {
@@ -49,7 +49,7 @@ export const wtmlRule: Rule<PipelineContext> = {
   async run(inv) {
     const { ctx } = inv;
     const id = imageOf(inv.node.group);
-    const { studyWtml } = await import('../src/wwt/study.js');
+    const { studyWtml } = await import('../src/wwt/study-wtml.js');
     const { indexRel, index } = studyWtml({
       uniqueId: id,
       record: ctx.records.get(id)!,

@@ -54,8 +54,9 @@ export class TileStudyCommand extends Command {
       }
       const maxPixels = this.maxPixels ? Number(this.maxPixels) : undefined;
       if (maxPixels !== undefined && !(maxPixels > 0)) throw new ToastyError('usage', '--max-pixels must be a positive number');
-      // Loaded here, not at start-up: every other command starts faster without sharp.
-      const { studyWtml, writeStudyPixels } = await import('../wwt/study.js');
+      // Loaded here, not at start-up: every other command starts faster without sharp and the
+      // WTML writer.
+      const [{ writeStudyPixels }, { studyWtml }] = await Promise.all([import('../wwt/study-pixels.js'), import('../wwt/study-wtml.js')]);
       const outdir = path.resolve(this.outdir);
       const tmp = await makeSiblingTempDir(outdir);
       try {

@@ -1,0 +1,47 @@
+/**
+ * A study's pixels: the tile pyramid or image.jpg, plus thumb.jpg, each file with its digest.
+ * Loads sharp, so callers that may not need pixels (the CLI, the tile rule) import it lazily.
+ */
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { digestFile } from '../util/digest.js';
+import { silentLog, type Log } from '../util/log.js';
+import { openImage, DEFAULT_MAX_PIXELS } from './image.js';
+import { writeStudyPyramid, writeUntiledImage } from './pyramid.js';
+import { THUMBNAIL_NAME, UNTILED_IMAGE_NAME } from './study-files.js';
+import { placeStudy, type StudyPixels } from './study-wtml.js';
+import { writeThumbnail } from './thumbnail.js';
+import { needsTiling, studyTiling } from './tiling.js';
+import type { AstroPixRecord } from './wcs.js';
+
+/**
+ * Write the study's pixels into `outDir` (which must exist and be empty). With a record the
+ * WCS is validated first, so an image WWT cannot place is refused before tiling.
+ */
+export async function writeStudyPixels(
+  imagePath: string,
+  outDir: string,
+  opts: { record?: AstroPixRecord | null; maxPixels?: number; log?: Log } = {},
+): Promise<StudyPixels> {
+  const log = opts.log ?? silentLog;
+  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const info = await openImage(imagePath, { maxPixels });
+  const tiled = needsTiling(info.width, info.height);
+  const tileLevels = tiled ? studyTiling(info.width, info.height).tileLevels : 0;
+  let flipX = false;
+  if (opts.record) {
+    flipX = placeStudy(opts.record, { width: info.width, height: info.height, tiled, tileLevels }).flipX;
+  }
+  if (tiled) {
+    await writeStudyPyramid(imagePath, outDir, { flipX, maxPixels, log });
+  } else {
+    await writeUntiledImage(imagePath, path.join(outDir, UNTILED_IMAGE_NAME), { flipX, maxPixels });
+  }
+  await writeThumbnail(imagePath, path.join(outDir, THUMBNAIL_NAME), { flipX });
+  const files: Record<string, string> = {};
+  for (const name of (await fsp.readdir(outDir)).sort()) {
+    if (name.startsWith('.')) continue;
+    files[name] = await digestFile(path.join(outDir, name));
+  }
+  return { width: info.width, height: info.height, tiled, tileLevels, flipX, files };
+}
