@@ -16,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import sharp from 'sharp';
+import { openImage } from '../src/wwt/image.js';
 import { writeStudyPyramid, DEFAULT_COMPRESSION_LEVEL } from '../src/wwt/pyramid.js';
 import { totalTileCount } from '../src/wwt/tiling.js';
 
@@ -95,7 +96,7 @@ async function child(job: string, input: string, outDir: string, level: number):
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   if (job === 'toasty') {
-    await writeStudyPyramid(input, outDir, { compressionLevel: level });
+    await writeStudyPyramid(await openImage(input), outDir, { compressionLevel: level });
   } else {
     sharp.concurrency(os.availableParallelism());
     await sharp(input, { limitInputPixels: false })

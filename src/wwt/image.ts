@@ -1,6 +1,7 @@
 /**
  * Opening source images: a header-only probe that refuses what the study pipeline cannot or
- * should not decode, and the one sharp pipeline every pixel writer starts from (spec 1 step 7).
+ * should not decode and returns the `SourceImage` every writer takes, and the one sharp
+ * pipeline every pixel writer starts from (spec 1 step 7).
  *
  * Rules that matter for WWT: pixels are used as stored (EXIF orientation is never applied,
  * because the AstroPix WCS refers to the stored grid); everything becomes 8-bit sRGB, with
@@ -36,6 +37,18 @@ export interface ImageInfo {
   exifOrientation?: number;
   /** Human-readable remarks (page choice, ignored orientation, conversions). */
   notes: string[];
+}
+
+/**
+ * An image opened for the study writers: what the header probe found, plus what was opened and
+ * under which pixel limit. The writers take this object instead of a path and options of their
+ * own, so every decode of one study reads the same input under the same limit.
+ */
+export interface SourceImage extends ImageInfo {
+  /** The file path or bytes that were probed. */
+  readonly input: string | Buffer;
+  /** The limit the header was checked against; every decode of this image enforces it too. */
+  readonly maxPixels: number;
 }
 
 export interface OpenImageOptions {
@@ -98,17 +111,17 @@ export function decodeError(e: unknown, what = 'image'): ToastyError {
 }
 
 /**
- * `decodeError` for a failed decode of `input`. libvips keeps one process-wide error buffer,
+ * `decodeError` for a failed decode of `image`. libvips keeps one process-wide error buffer,
  * so when other images are being processed at the same time the message can be lost
  * ("Unknown error"); the decode is then repeated alone (streaming, no pixels kept) to recover
  * the real reason.
  */
-export async function explainDecodeFailure(input: string | Buffer, e: unknown, opts: NormaliseOptions = {}): Promise<ToastyError> {
+export async function explainDecodeFailure(image: SourceImage, e: unknown, opts: NormaliseOptions = {}): Promise<ToastyError> {
   if (e instanceof ToastyError) return e;
   const msg = e instanceof Error ? e.message.trim() : String(e);
   if (msg !== '' && !/^unknown error$/i.test(msg)) return decodeError(e);
   try {
-    await normalisedImage(input, opts).stats();
+    await normalisedImage(image, opts).stats();
   } catch (again) {
     const m = again instanceof Error ? again.message.trim() : '';
     if (m !== '' && !/^unknown error$/i.test(m)) return decodeError(again);
@@ -117,11 +130,12 @@ export async function explainDecodeFailure(input: string | Buffer, e: unknown, o
 }
 
 /**
- * Probe an image from its header only: size, format and sample layout. Refuses empty files,
- * formats other than JPEG/PNG/TIFF, unreadable headers, and anything declaring more than
- * `maxPixels` pixels, before a single pixel is decoded (a decompression bomb costs nothing).
+ * Open an image for the writers, probing its header only: size, format and sample layout.
+ * Refuses empty files, formats other than JPEG/PNG/TIFF, unreadable headers, and anything
+ * declaring more than `maxPixels` pixels, before a single pixel is decoded (a decompression
+ * bomb costs nothing).
  */
-export async function openImage(input: string | Buffer, opts: OpenImageOptions = {}): Promise<ImageInfo> {
+export async function openImage(input: string | Buffer, opts: OpenImageOptions = {}): Promise<SourceImage> {
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
   const head = await readHead(input);
   // Only three decoders ever run, and a refusal names what the file looks like instead.
@@ -161,7 +175,9 @@ export async function openImage(input: string | Buffer, opts: OpenImageOptions =
     notes.push('embedded ICC profile converted to sRGB');
   }
 
-  const info: ImageInfo = {
+  const image: SourceImage = {
+    input,
+    maxPixels,
     width,
     height,
     format,
@@ -175,34 +191,33 @@ export async function openImage(input: string | Buffer, opts: OpenImageOptions =
     page: 0,
     notes,
   };
-  if (meta.orientation !== undefined) info.exifOrientation = meta.orientation;
+  if (meta.orientation !== undefined) image.exifOrientation = meta.orientation;
 
   if (opts.verify) {
     try {
       // stats() pulls every pixel through the decoder without keeping them.
-      await normalisedImage(input, { maxPixels }).stats();
+      await normalisedImage(image).stats();
     } catch (e) {
       throw decodeError(e);
     }
   }
-  return info;
+  return image;
 }
 
 export interface NormaliseOptions {
   /** Mirror left-right (for studies whose WCS has the mirrored parity). */
   flipX?: boolean;
-  maxPixels?: number;
 }
 
 /**
  * The sharp pipeline every writer starts from: page 0, stored orientation, optional
  * horizontal flop, 8-bit sRGB (grey, palette, 16-bit and CMYK converted; an embedded ICC
  * profile is converted to sRGB by sharp's default), alpha kept if present. Decoding fails on
- * truncated or corrupt data and on more than `maxPixels` pixels.
+ * truncated or corrupt data and on more pixels than the image was opened with.
  */
-export function normalisedImage(input: string | Buffer, opts: NormaliseOptions = {}): Sharp {
-  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
-  let img = sharp(input, {
+export function normalisedImage(image: SourceImage, opts: NormaliseOptions = {}): Sharp {
+  const { maxPixels } = image;
+  let img = sharp(image.input, {
     failOn: FAIL_ON,
     limitInputPixels: Number.isFinite(maxPixels) ? Math.max(1, Math.floor(maxPixels)) : false,
     page: 0,

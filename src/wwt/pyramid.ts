@@ -18,14 +18,13 @@ import sharp from 'sharp';
 import { ToastyError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { silentLog, type Log, type Progress } from '../util/log.js';
-import { explainDecodeFailure, normalisedImage, openImage, DEFAULT_MAX_PIXELS } from './image.js';
+import { explainDecodeFailure, normalisedImage, type SourceImage } from './image.js';
 import { tileFileName } from './study-files.js';
 import { studyTiling, tileRanges, totalTileCount, TILE_SIZE, type TileRange } from './tiling.js';
 
 export interface PyramidOptions {
   /** Mirror the image left-right before tiling (mirrored-parity WCS). */
   flipX?: boolean;
-  maxPixels?: number;
   log?: Log;
   /** PNG encodes queued at once (default: twice the libuv pool size, at least 8). */
   concurrency?: number;
@@ -354,13 +353,11 @@ function defaultConcurrency(): number {
  * tiles: the image floor-centred in its padded power-of-two square, only populated tiles,
  * transparent outside, coarser levels by the truncating 2x2 mean (spec 1-2).
  */
-export async function writeStudyPyramid(input: string | Buffer, outDir: string, opts: PyramidOptions = {}): Promise<PyramidResult> {
+export async function writeStudyPyramid(image: SourceImage, outDir: string, opts: PyramidOptions = {}): Promise<PyramidResult> {
   const log = opts.log ?? silentLog;
-  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
   const compressionLevel = opts.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL;
   const concurrency = Math.max(1, Math.floor(opts.concurrency ?? defaultConcurrency()));
-  const info = await openImage(input, { maxPixels });
-  const { width, height } = info;
+  const { width, height } = image;
   const tiling = studyTiling(width, height);
   const ranges = tileRanges(width, height);
   const deep = ranges[tiling.tileLevels]!;
@@ -376,7 +373,7 @@ export async function writeStudyPyramid(input: string | Buffer, outDir: string, 
   const progress = log.progress('tiles', totalTileCount(width, height));
   const writer = new TileWriter(outDir, concurrency, compressionLevel, progress);
   // Decode once, padded to whole populated tiles with transparent black, into the scratch file.
-  const decoding = normalisedImage(input, { flipX: opts.flipX, maxPixels })
+  const decoding = normalisedImage(image, { flipX: opts.flipX })
     .ensureAlpha()
     .extend({
       left: padLeft,
@@ -389,7 +386,7 @@ export async function writeStudyPyramid(input: string | Buffer, outDir: string, 
   const source = new GrowingFile(scratch, decoding);
   try {
     await checkScratchHeader(source, stripWidth, rows * TILE_SIZE);
-    const cascade = new Cascade(ranges, writer, info.hasAlpha, new StripPool());
+    const cascade = new Cascade(ranges, writer, image.hasAlpha, new StripPool());
     const stripBytes = cascade.deepestStripBytes();
     for (let i = 0; i < rows; i++) {
       const strip = cascade.pool.take(stripBytes, false);
@@ -405,7 +402,7 @@ export async function writeStudyPyramid(input: string | Buffer, outDir: string, 
   } catch (e) {
     if (!(e instanceof DecoderFailed)) throw e;
     await writer.settle();
-    throw await explainDecodeFailure(input, e.reason, { flipX: opts.flipX, maxPixels });
+    throw await explainDecodeFailure(image, e.reason, { flipX: opts.flipX });
   } finally {
     // Nothing may still be writing when we return: neither tiles nor the decoder.
     await writer.settle();
@@ -436,7 +433,6 @@ function sortTiles(tiles: TilePosition[]): TilePosition[] {
 
 export interface UntiledOptions {
   flipX?: boolean;
-  maxPixels?: number;
   /** JPEG quality (default 90). */
   quality?: number;
 }
@@ -447,22 +443,16 @@ export const UNTILED_JPEG_QUALITY = 90;
  * Write a small (untiled) image as one JPEG (spec 3): decoded pixels re-encoded, normalised
  * like the tiles, alpha dropped (not composited), written atomically.
  */
-export async function writeUntiledImage(
-  input: string | Buffer,
-  outPath: string,
-  opts: UntiledOptions = {},
-): Promise<{ width: number; height: number }> {
-  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
-  const info = await openImage(input, { maxPixels });
+export async function writeUntiledImage(image: SourceImage, outPath: string, opts: UntiledOptions = {}): Promise<{ width: number; height: number }> {
   let jpeg: Buffer;
   try {
-    jpeg = await normalisedImage(input, { flipX: opts.flipX, maxPixels })
+    jpeg = await normalisedImage(image, { flipX: opts.flipX })
       .removeAlpha()
       .jpeg({ quality: opts.quality ?? UNTILED_JPEG_QUALITY })
       .toBuffer();
   } catch (e) {
-    throw await explainDecodeFailure(input, e, { flipX: opts.flipX, maxPixels });
+    throw await explainDecodeFailure(image, e, { flipX: opts.flipX });
   }
   await writeFileAtomic(outPath, jpeg);
-  return { width: info.width, height: info.height };
+  return { width: image.width, height: image.height };
 }

@@ -6,7 +6,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { digestFile } from '../util/digest.js';
 import { silentLog, type Log } from '../util/log.js';
-import { openImage, DEFAULT_MAX_PIXELS } from './image.js';
+import { openImage } from './image.js';
 import { writeStudyPyramid, writeUntiledImage } from './pyramid.js';
 import { THUMBNAIL_NAME, UNTILED_IMAGE_NAME } from './study-files.js';
 import { placeStudy, type StudyPixels } from './study-wtml.js';
@@ -16,7 +16,8 @@ import type { AstroPixRecord } from './wcs.js';
 
 /**
  * Write the study's pixels into `outDir` (which must exist and be empty). With a record the
- * WCS is validated first, so an image WWT cannot place is refused before tiling.
+ * WCS is validated first, so an image WWT cannot place is refused before tiling. The image is
+ * opened once, with `maxPixels`, and every writer decodes it under that same limit.
  */
 export async function writeStudyPixels(
   imagePath: string,
@@ -24,24 +25,24 @@ export async function writeStudyPixels(
   opts: { record?: AstroPixRecord | null; maxPixels?: number; log?: Log } = {},
 ): Promise<StudyPixels> {
   const log = opts.log ?? silentLog;
-  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
-  const info = await openImage(imagePath, { maxPixels });
-  const tiled = needsTiling(info.width, info.height);
-  const tileLevels = tiled ? studyTiling(info.width, info.height).tileLevels : 0;
+  const image = await openImage(imagePath, { maxPixels: opts.maxPixels });
+  const { width, height } = image;
+  const tiled = needsTiling(width, height);
+  const tileLevels = tiled ? studyTiling(width, height).tileLevels : 0;
   let flipX = false;
   if (opts.record) {
-    flipX = placeStudy(opts.record, { width: info.width, height: info.height, tiled, tileLevels }).flipX;
+    flipX = placeStudy(opts.record, { width, height, tiled, tileLevels }).flipX;
   }
   if (tiled) {
-    await writeStudyPyramid(imagePath, outDir, { flipX, maxPixels, log });
+    await writeStudyPyramid(image, outDir, { flipX, log });
   } else {
-    await writeUntiledImage(imagePath, path.join(outDir, UNTILED_IMAGE_NAME), { flipX, maxPixels });
+    await writeUntiledImage(image, path.join(outDir, UNTILED_IMAGE_NAME), { flipX });
   }
-  await writeThumbnail(imagePath, path.join(outDir, THUMBNAIL_NAME), { flipX });
+  await writeThumbnail(image, path.join(outDir, THUMBNAIL_NAME), { flipX });
   const files: Record<string, string> = {};
   for (const name of (await fsp.readdir(outDir)).sort()) {
     if (name.startsWith('.')) continue;
     files[name] = await digestFile(path.join(outDir, name));
   }
-  return { width: info.width, height: info.height, tiled, tileLevels, flipX, files };
+  return { width, height, tiled, tileLevels, flipX, files };
 }
