@@ -17,7 +17,8 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { ToastyError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { silentLog, type Log, type Progress } from '../util/log.js';
+import { silentLog, type Log } from '../util/log.js';
+import { forEachLimit } from '../util/pool.js';
 import { explainDecodeFailure, normalisedImage, type SourceImage } from './image.js';
 import { tileFileName } from './study-files.js';
 import { studyTiling, tileRanges, totalTileCount, TILE_SIZE, type TileRange } from './tiling.js';
@@ -125,62 +126,13 @@ interface TilePosition {
   y: number;
 }
 
-/**
- * Encodes tiles to PNG files, at most `concurrency` at a time; `add` waits for a free slot.
- * Tiles are cut from their strip by libvips (no copy), so a strip must not change while its
- * tiles are in flight: it goes back to the pool only when its last tile is written.
- */
-class TileWriter {
-  readonly written: TilePosition[] = [];
-  private readonly inflight = new Set<Promise<void>>();
-  private failure: unknown = null;
-
-  constructor(
-    private readonly outDir: string,
-    private readonly concurrency: number,
-    private readonly compressionLevel: number,
-    private readonly progress: Progress,
-  ) {}
-
-  /** Queue one tile; resolves once it is queued, with `done` settling when it is written. */
-  async add(strip: Buffer, stripWidth: number, column: number, tile: TilePosition): Promise<{ done: Promise<void> }> {
-    while (this.inflight.size >= this.concurrency) await Promise.race(this.inflight);
-    this.throwIfFailed();
-    const job: Promise<void> = sharp(strip, { raw: { width: stripWidth, height: TILE_SIZE, channels: 4 } })
-      .extract({ left: column * TILE_SIZE, top: 0, width: TILE_SIZE, height: TILE_SIZE })
-      .png({ compressionLevel: this.compressionLevel, adaptiveFiltering: false, palette: false })
-      .toFile(path.join(this.outDir, tileFileName(tile.level, tile.x, tile.y)))
-      .then(
-        () => {
-          this.written.push(tile);
-          this.progress.tick();
-        },
-        (e: unknown) => {
-          this.failure ??= e;
-        },
-      )
-      .finally(() => this.inflight.delete(job));
-    this.inflight.add(job);
-    return { done: job };
-  }
-
-  /** Wait for every tile in flight; throw if any failed. */
-  async drain(): Promise<void> {
-    await this.settle();
-    this.throwIfFailed();
-  }
-
-  /** Wait for every tile in flight, ignoring failures (cleanup after an error). */
-  async settle(): Promise<void> {
-    while (this.inflight.size > 0) await Promise.allSettled(this.inflight);
-  }
-
-  private throwIfFailed(): void {
-    if (this.failure !== null) {
-      const e = this.failure;
-      throw new ToastyError('storage', `cannot write tile in ${this.outDir}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-    }
-  }
+/** One tile to encode: a 256-pixel-wide column of a strip, and its place in the pyramid. */
+interface TileJob extends TilePosition {
+  strip: Buffer;
+  stripWidth: number;
+  column: number;
+  /** Call once the tile is encoded (or has failed), so the strip can be recycled. */
+  release: () => void;
 }
 
 /**
@@ -197,20 +149,34 @@ class StripPool {
     return zeroed ? Buffer.alloc(bytes) : Buffer.allocUnsafe(bytes);
   }
 
-  /** Give `strip` back once every job in `busy` has settled. */
-  releaseAfter(strip: Buffer, busy: Promise<unknown>[]): void {
-    void Promise.allSettled(busy).then(() => {
+  /**
+   * Keep `strip` out of the pool until every user has let go. The caller is the first user
+   * (`release` when done); `hold` adds one and returns that user's release. Tiles are cut from
+   * their strip by libvips without a copy, so a strip must not change while its tiles encode.
+   */
+  lease(strip: Buffer): { hold: () => () => void; release: () => void } {
+    let users = 1;
+    const release = () => {
+      if (--users > 0) return;
       let list = this.free.get(strip.length);
       if (!list) this.free.set(strip.length, (list = []));
       list.push(strip);
-    });
+    };
+    return {
+      hold: () => {
+        users++;
+        return release;
+      },
+      release,
+    };
   }
 }
 
 /**
  * The strip-by-strip cascade. `push(level, row, strip)` takes one complete 256-row strip of a
- * level (that level's populated columns only, RGBA), writes its tiles and folds it 2x2 into
- * the parent level's pending strip, which is pushed in turn once both halves are in.
+ * level (that level's populated columns only, RGBA), yields its tiles for encoding and folds it
+ * 2x2 into the parent level's pending strip, which is pushed in turn once both halves are in.
+ * A generator, so strips are read and folded only as fast as their tiles are encoded.
  */
 class Cascade {
   /** Parent strips being filled, index = level; a zeroed one is taken after each push. */
@@ -218,7 +184,6 @@ class Cascade {
 
   constructor(
     private readonly ranges: TileRange[],
-    private readonly writer: TileWriter,
     /** The source has alpha: skip all-transparent tiles and zero alpha-0 pixels. */
     private readonly withAlpha: boolean,
     readonly pool: StripPool,
@@ -236,22 +201,22 @@ class Cascade {
     return this.stripWidth(this.ranges.length - 1) * TILE_SIZE * BYTES_PER_PIXEL;
   }
 
-  async push(level: number, row: number, strip: Buffer): Promise<void> {
+  *push(level: number, row: number, strip: Buffer): Generator<TileJob> {
     const r = this.ranges[level]!;
     const width = this.stripWidth(level);
     const cols = r.x1 - r.x0 + 1;
-    const jobs: Promise<void>[] = [];
+    const lease = this.pool.lease(strip);
     for (let i = 0; i < cols; i++) {
       // Opaque sources always have alpha >= 63 somewhere in a populated tile.
       if (this.withAlpha && tileAlphaAllZero(strip, width * BYTES_PER_PIXEL, i * TILE_ROW_BYTES)) continue;
-      jobs.push((await this.writer.add(strip, width, i, { level, x: r.x0 + i, y: row })).done);
+      yield { strip, stripWidth: width, column: i, level, x: r.x0 + i, y: row, release: lease.hold() };
     }
-    if (level > 0) await this.fold(level, row, strip);
-    this.pool.releaseAfter(strip, jobs);
+    if (level > 0) yield* this.fold(level, row, strip);
+    lease.release();
   }
 
   /** Shrink `strip` into its half of the parent strip; push the parent when it is complete. */
-  private async fold(level: number, row: number, strip: Buffer): Promise<void> {
+  private *fold(level: number, row: number, strip: Buffer): Generator<TileJob> {
     const r = this.ranges[level]!;
     const width = this.stripWidth(level);
     const parentLevel = level - 1;
@@ -269,7 +234,7 @@ class Cascade {
     );
     if ((row & 1) === 1 || row === r.y1) {
       this.pending[parentLevel] = null;
-      await this.push(parentLevel, row >> 1, parent);
+      yield* this.push(parentLevel, row >> 1, parent);
     }
   }
 }
@@ -356,7 +321,7 @@ function defaultConcurrency(): number {
 export async function writeStudyPyramid(image: SourceImage, outDir: string, opts: PyramidOptions = {}): Promise<PyramidResult> {
   const log = opts.log ?? silentLog;
   const compressionLevel = opts.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL;
-  const concurrency = Math.max(1, Math.floor(opts.concurrency ?? defaultConcurrency()));
+  const concurrency = opts.concurrency ?? defaultConcurrency();
   const { width, height } = image;
   const tiling = studyTiling(width, height);
   const ranges = tileRanges(width, height);
@@ -371,7 +336,21 @@ export async function writeStudyPyramid(image: SourceImage, outDir: string, opts
   const scratch = path.join(opts.scratchDir ?? outDir, `.decoded-${process.pid}-${randomBytes(4).toString('hex')}.v`);
   log.debug(`pyramid ${width}x${height}: ${tiling.tileLevels + 1} levels, deepest ${cols}x${rows} tiles`);
   const progress = log.progress('tiles', totalTileCount(width, height));
-  const writer = new TileWriter(outDir, concurrency, compressionLevel, progress);
+  const written: TilePosition[] = [];
+  const encode = async (t: TileJob) => {
+    try {
+      await sharp(t.strip, { raw: { width: t.stripWidth, height: TILE_SIZE, channels: 4 } })
+        .extract({ left: t.column * TILE_SIZE, top: 0, width: TILE_SIZE, height: TILE_SIZE })
+        .png({ compressionLevel, adaptiveFiltering: false, palette: false })
+        .toFile(path.join(outDir, tileFileName(t.level, t.x, t.y)));
+    } catch (e) {
+      throw new ToastyError('storage', `cannot write tile in ${outDir}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    } finally {
+      t.release();
+    }
+    written.push({ level: t.level, x: t.x, y: t.y });
+    progress.tick();
+  };
   // Decode once, padded to whole populated tiles with transparent black, into the scratch file.
   const decoding = normalisedImage(image, { flipX: opts.flipX })
     .ensureAlpha()
@@ -384,28 +363,29 @@ export async function writeStudyPyramid(image: SourceImage, outDir: string, opts
     })
     .toFile(scratch);
   const source = new GrowingFile(scratch, decoding);
-  try {
+  const cascade = new Cascade(ranges, image.hasAlpha, new StripPool());
+  async function* tiles(): AsyncGenerator<TileJob> {
     await checkScratchHeader(source, stripWidth, rows * TILE_SIZE);
-    const cascade = new Cascade(ranges, writer, image.hasAlpha, new StripPool());
     const stripBytes = cascade.deepestStripBytes();
     for (let i = 0; i < rows; i++) {
       const strip = cascade.pool.take(stripBytes, false);
       await source.read(strip, VIPS_HEADER_BYTES + i * stripBytes);
-      await cascade.push(tiling.tileLevels, deep.y0 + i, strip);
+      yield* cascade.push(tiling.tileLevels, deep.y0 + i, strip);
     }
+  }
+  try {
+    // Returns only once no tile is being written any more, also when one failed.
+    await forEachLimit(tiles(), concurrency, encode);
     await decoding.catch((e: unknown) => {
       throw new DecoderFailed(e);
     });
-    await writer.drain();
-    const files = sortTiles(writer.written).map((t) => tileFileName(t.level, t.x, t.y));
+    const files = sortTiles(written).map((t) => tileFileName(t.level, t.x, t.y));
     return { width, height, tileLevels: tiling.tileLevels, tileCount: files.length, files };
   } catch (e) {
     if (!(e instanceof DecoderFailed)) throw e;
-    await writer.settle();
     throw await explainDecodeFailure(image, e.reason, { flipX: opts.flipX });
   } finally {
-    // Nothing may still be writing when we return: neither tiles nor the decoder.
-    await writer.settle();
+    // Nothing may still be writing when we return: the decoder neither.
     await decoding.catch(() => {});
     await source.close();
     progress.done();
