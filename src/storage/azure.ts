@@ -82,7 +82,7 @@ export function scrubSecrets(text: string, secrets: readonly string[] = []): str
 }
 
 /** Normalise an Azure path prefix: '\\' -> '/', no empty, leading or trailing segments. */
-export function normalizePathPrefix(prefix: string | undefined): string[] {
+function normalizePathPrefix(prefix: string | undefined): string[] {
   if (!prefix) return [];
   const segs = prefix.replace(/\\/g, '/').split('/').filter((s) => s !== '');
   for (const s of segs) {

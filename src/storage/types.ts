@@ -69,12 +69,6 @@ export function itemPathSegments(itemPath: string, what = 'item path'): string[]
   return segs;
 }
 
-/** Validate an item path and return it unchanged. */
-export function checkItemPath(itemPath: string): string {
-  itemPathSegments(itemPath);
-  return itemPath;
-}
-
 /** Folder argument of `list`: '' is the root, otherwise an item path. */
 export function folderSegments(folder: string): string[] {
   return folder === '' ? [] : itemPathSegments(folder, 'folder');

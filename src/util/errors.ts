@@ -1,5 +1,5 @@
 /**
- * Typed errors and result values used at module edges.
+ * Typed errors used at module edges.
  *
  * Every failure that a curator may see carries a stable `code`, and where it applies the
  * image id and the record/config field at fault, so messages can name both.
@@ -66,7 +66,3 @@ export function toToastyError(e: unknown, fallback: ErrorCode = 'internal'): Toa
   return new ToastyError(fallback, msg, { cause: e });
 }
 
-export type Result<T, E = ToastyError> = { ok: true; value: T } | { ok: false; error: E };
-
-export const ok = <T>(value: T): Result<T, never> => ({ ok: true, value });
-export const err = <E>(error: E): Result<never, E> => ({ ok: false, error });
