@@ -1,7 +1,7 @@
 /**
  * Repository in an Azure Blob Storage container (`--azure-conn-env=VAR --azure-container=NAME
  * [--azure-path-prefix=P]`). Blob name = prefix segments + item path, joined with '/', with no
- * leading '/' (the 2020 code wrote one for an empty prefix, spec 8.1).
+ * leading '/' (the 2020 code wrote one for an empty prefix).
  *
  * Secrets: SDK errors can carry request URLs with SAS query strings and the connection string
  * holds the account key. Every error leaving this file is a fresh ToastyError built from

@@ -10,7 +10,7 @@ export type ErrorCode =
   | 'config' // toasty-pipeline-config.yaml missing or invalid
   | 'feed' // the AstroPix feed could not be fetched or parsed
   | 'record' // one feed record is invalid (missing/non-numeric field, bad date...)
-  | 'not-actionable' // a record the pipeline deliberately skips (spec 8.2)
+  | 'not-actionable' // a record the pipeline deliberately skips (image_id with "/", non-TAN projection)
   | 'unsafe-id' // an id that cannot be used as a path segment
   | 'download' // fetching an image failed (HTTP status, timeout, wrong content)
   | 'image' // the image could not be decoded or is unsupported / too large

@@ -1,7 +1,7 @@
 /**
  * Opening source images: a header-only probe that refuses what the study pipeline cannot or
  * should not decode and returns the `SourceImage` every writer takes, and the one sharp
- * pipeline every pixel writer starts from (spec 1 step 7).
+ * pipeline every pixel writer starts from.
  *
  * Rules that matter for WWT: pixels are used as stored (EXIF orientation is never applied,
  * because the AstroPix WCS refers to the stored grid); everything becomes 8-bit sRGB, with

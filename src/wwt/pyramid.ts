@@ -1,5 +1,5 @@
 /**
- * Study tile pyramid writer (spec sections 1-2) and the untiled `image.jpg` (section 3).
+ * Study tile pyramid writer and the untiled `image.jpg` for images too small to tile.
  *
  * Memory stays flat whatever the image size: libvips decodes the image once, already padded
  * to the populated tile rows/columns, into an uncompressed scratch file (libvips' own `.v`
@@ -57,7 +57,8 @@ const LITTLE_ENDIAN = os.endianness() === 'LE';
  * Write the 2x2 truncating mean of `src` (RGBA, `srcWidth` px wide, `srcRows` rows, both even)
  * into `dst` (`dstWidth` px wide) from row `dstRow`, column `dstCol`. Per channel including
  * alpha: floor(sum / 4), not premultiplied. With `zeroTransparent`, pixels whose alpha is 0
- * count as (0,0,0,0) whatever their colour (spec 2).
+ * count as (0,0,0,0) whatever their colour, so colour hidden under transparency never shows
+ * in coarser levels.
  *
  * Works on whole pixels as 32-bit words: the even and odd bytes are summed in separate 16-bit
  * lanes (4 x 255 fits), shifted right by 2 and masked back into bytes.
@@ -314,9 +315,10 @@ function defaultConcurrency(): number {
 }
 
 /**
- * Write the study tile pyramid of `input` into `outDir` as flat `L{level}X{x}Y{y}.png` RGBA
- * tiles: the image floor-centred in its padded power-of-two square, only populated tiles,
- * transparent outside, coarser levels by the truncating 2x2 mean (spec 1-2).
+ * Write the study tile pyramid of `image` into `outDir` as flat RGBA PNG tiles (names from
+ * `tileFileName`): the image floor-centred in its padded power-of-two square, only populated
+ * tiles, transparent outside, coarser levels by the truncating 2x2 mean, tiles whose alpha is
+ * all zero left out.
  */
 export async function writeStudyPyramid(image: SourceImage, outDir: string, opts: PyramidOptions = {}): Promise<PyramidResult> {
   const log = opts.log ?? silentLog;
@@ -420,7 +422,7 @@ export interface UntiledOptions {
 export const UNTILED_JPEG_QUALITY = 90;
 
 /**
- * Write a small (untiled) image as one JPEG (spec 3): decoded pixels re-encoded, normalised
+ * Write a small (untiled) image as one JPEG: decoded pixels re-encoded, normalised
  * like the tiles, alpha dropped (not composited), written atomically.
  */
 export async function writeUntiledImage(image: SourceImage, outPath: string, opts: UntiledOptions = {}): Promise<{ width: number; height: number }> {

@@ -1,5 +1,5 @@
 /**
- * Study thumbnails (spec 4): centre-crop to the 96:45 aspect, shrink to fit 96x45 (never
+ * Study thumbnails: centre-crop to the 96:45 aspect, shrink to fit 96x45 (never
  * enlarge), JPEG RGB. The crop box and final size are normative and follow the reference's
  * float arithmetic, including Python's round-half-to-even; the resampling is not.
  */

@@ -1,5 +1,5 @@
 /**
- * Study tiling geometry (spec section 1): where an image sits in its padded power-of-two
+ * Study tiling geometry: where an image sits in its padded power-of-two
  * square and which 256x256 tiles it populates at each level (their names are in study-files).
  * Pure integer arithmetic; no pixels here.
  */
