@@ -89,6 +89,21 @@ test('forEachLimit: every item once, never more than the limit in flight, items 
   const seen: string[] = [];
   await forEachLimit(later(), 0, (s) => void seen.push(s));
   assert.equal(seen, ['a', 'b']);
+  // More workers than items, and an iterator whose answers arrive out of order: one worker
+  // seeing the end must not make another drop the item it was handed.
+  let calls = 0;
+  const outOfOrder: AsyncIterable<string> = {
+    [Symbol.asyncIterator]: () => ({
+      next: () =>
+        calls++ === 0
+          ? new Promise<IteratorResult<string>>((r) => setTimeout(() => r({ value: 'late', done: false }), 5))
+          : Promise.resolve<IteratorResult<string>>({ value: undefined, done: true }),
+    }),
+  };
+  const few: string[] = [];
+  await forEachLimit(outOfOrder, 4, (s) => void few.push(s));
+  await forEachLimit(['x'], 4, (s) => void few.push(s));
+  assert.equal(few, ['late', 'x']);
   await forEachLimit([], 4, () => assert.unreachable('no items'));
 });
 

@@ -29,11 +29,11 @@ export async function forEachLimit<T>(
   const fail = (e: unknown) => {
     if (failure.length === 0) failure.push(e);
   };
+  const halted = () => failure.length > 0 || opts.signal?.aborted === true;
   let exhausted = false;
-  const stopped = () => exhausted || failure.length > 0 || opts.signal?.aborted === true;
 
   const worker = async () => {
-    while (!stopped()) {
+    while (!exhausted && !halted()) {
       let item: T;
       try {
         const r = await iter.next();
@@ -46,8 +46,9 @@ export async function forEachLimit<T>(
         fail(e);
         return;
       }
-      // Another call may have failed while this one waited for its item.
-      if (stopped()) return;
+      // Another call may have failed while this one waited for its item (the end of the items
+      // reached meanwhile is no reason to drop it).
+      if (halted()) return;
       try {
         await fn(item);
       } catch (e) {
