@@ -16,7 +16,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import sharp from 'sharp';
-import { writeStudyPyramid, DEFAULT_COMPRESSION_LEVEL } from '../src/wwt/pyramid.js';
+import { openImage } from '../src/wwt/image.js';
+import { STUDY_ENCODING } from '../src/wwt/encoding.js';
+import { writeStudyPyramid } from '../src/wwt/pyramid.js';
 import { totalTileCount } from '../src/wwt/tiling.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -95,7 +97,7 @@ async function child(job: string, input: string, outDir: string, level: number):
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   if (job === 'toasty') {
-    await writeStudyPyramid(input, outDir, { compressionLevel: level });
+    await writeStudyPyramid(await openImage(input), outDir, { compressionLevel: level });
   } else {
     sharp.concurrency(os.availableParallelism());
     await sharp(input, { limitInputPixels: false })
@@ -146,7 +148,7 @@ const fmt = (r: JobResult) =>
 export async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
   const sizes = (arg('--sizes') ?? (quick ? '4000x3000' : '16000x12000,24000x24000')).split(',').map((s) => s.split('x').map(Number) as [number, number]);
-  const level = Number(arg('--level') ?? DEFAULT_COMPRESSION_LEVEL);
+  const level = Number(arg('--level') ?? STUDY_ENCODING.tilePng.compressionLevel);
   const repeat = Number(arg('--repeat') ?? 1);
   const withVips = !process.argv.includes('--no-vips');
   await fsp.mkdir(OUT, { recursive: true });

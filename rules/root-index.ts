@@ -8,9 +8,8 @@
 import { digestBytes, digestOutputs } from '../src/engine/key.js';
 import { everyGroup } from '../src/engine/types.js';
 import { pipelineRule } from '../src/pipeline/context.js';
+import { ROOT_INDEX } from '../src/pipeline/config.js';
 import { uploadRule } from './upload.js';
-
-export const ROOT_INDEX = 'index.wtml';
 
 export interface RootIndexMeta {
   count: number;

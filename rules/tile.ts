@@ -14,8 +14,8 @@ import { sameGroup } from '../src/engine/types.js';
 import { pipelineRule, recordOf, type PipelineContext } from '../src/pipeline/context.js';
 import { ToastyError } from '../src/util/errors.js';
 import { makeSiblingTempDir, replaceDir } from '../src/util/fs.js';
-import type { StudyShape } from '../src/wwt/study.js';
-import { THUMB_NAME } from '../src/wwt/study.js';
+import { THUMBNAIL_NAME } from '../src/wwt/study-files.js';
+import type { StudyShape } from '../src/wwt/study-wtml.js';
 import { TILING_THRESHOLD } from '../src/wwt/tiling.js';
 import { pixelToolchain } from '../src/wwt/toolchain.js';
 import { parseAstropixWcs } from '../src/wwt/wcs.js';
@@ -60,13 +60,13 @@ export const tileRule = pipelineRule<TileMeta>()({
     };
   },
   async verify(inv) {
-    return (await inv.ctx.workdir.has('out', inv.group, THUMB_NAME)) ? null : { problem: 'missing', where: 'work directory', files: [THUMB_NAME] };
+    return (await inv.ctx.workdir.has('out', inv.group, THUMBNAIL_NAME)) ? null : { problem: 'missing', where: 'work directory', files: [THUMBNAIL_NAME] };
   },
   async run(inv, inputs) {
     const { ctx, group: id } = inv;
     const { dir, file } = await cachedImage(ctx, id, inv.deps.fetch.meta.image);
     // Loaded on demand: planning an up-to-date run never needs the pixel libraries.
-    const { writeStudyPixels } = await import('../src/wwt/study.js');
+    const { writeStudyPixels } = await import('../src/wwt/study-pixels.js');
     const target = ctx.workdir.dir('out_todo', id);
     const tmp = await makeSiblingTempDir(target);
     let pixels: Awaited<ReturnType<typeof writeStudyPixels>>;

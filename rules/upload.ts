@@ -11,10 +11,9 @@ import { pipelineRule } from '../src/pipeline/context.js';
 import { putMany, type PutItem } from '../src/storage/parallel.js';
 import { ToastyError } from '../src/util/errors.js';
 import { moveFile } from '../src/util/fs.js';
+import { INDEX_WTML } from '../src/wwt/study-files.js';
 import { tileRule } from './tile.js';
 import { wtmlRule } from './wtml.js';
-
-const INDEX = 'index.wtml';
 
 export interface UploadMeta {
   repository: string;
@@ -31,7 +30,7 @@ export const uploadRule = pipelineRule<UploadMeta>()({
   },
   async verify(inv) {
     const id = inv.group;
-    if (!inv.ctx.publishedAtStart.has(id)) return { problem: 'missing', where: 'repository', files: [`${id}/${INDEX}`] };
+    if (!inv.ctx.publishedAtStart.has(id)) return { problem: 'missing', where: 'repository', files: [`${id}/${INDEX_WTML}`] };
     const pending = await inv.ctx.workdir.pendingOutputs(id);
     if (pending.length) return { problem: 'pending', where: 'out_todo', files: pending };
     return null;
@@ -42,10 +41,10 @@ export const uploadRule = pipelineRule<UploadMeta>()({
     // Trust what an earlier upload to this same repository recorded, unless the repository
     // has since lost the image (then everything goes up again).
     const sameRepo = prev?.meta.repository === ctx.repo.description;
-    const lost = prev !== null && !(await ctx.repo.exists(`${id}/${INDEX}`));
+    const lost = prev !== null && !(await ctx.repo.exists(`${id}/${INDEX_WTML}`));
     const already = sameRepo && !lost ? prev.outputs : {};
     const names = Object.keys(files)
-      .filter((n) => n !== INDEX)
+      .filter((n) => n !== INDEX_WTML)
       .sort();
     const items: PutItem[] = [];
     const toMove: string[] = [];
@@ -88,10 +87,10 @@ export const uploadRule = pipelineRule<UploadMeta>()({
         await putMany(ctx.repo, again, ctx.uploadConcurrency);
       }
       // Last: the file whose presence tells readers the image is complete.
-      const index = await ctx.workdir.outFile(id, INDEX);
-      if (!index) throw new ToastyError('storage', `${INDEX} is missing from the work directory`, { imageId: id });
-      await ctx.repo.putFile(`${id}/${INDEX}`, index);
-      await done({ path: `${id}/${INDEX}`, file: index });
+      const index = await ctx.workdir.outFile(id, INDEX_WTML);
+      if (!index) throw new ToastyError('storage', `${INDEX_WTML} is missing from the work directory`, { imageId: id });
+      await ctx.repo.putFile(`${id}/${INDEX_WTML}`, index);
+      await done({ path: `${id}/${INDEX_WTML}`, file: index });
     } finally {
       progress.done();
     }

@@ -10,12 +10,10 @@ import { digestBytes, digestOutputs } from '../src/engine/key.js';
 import { sameGroup } from '../src/engine/types.js';
 import { pipelineRule, recordOf } from '../src/pipeline/context.js';
 import { writeFileAtomic } from '../src/util/fs.js';
-import { studyWtml, type StudyShape } from '../src/wwt/study.js';
+import { INDEX_REL_WTML, INDEX_WTML } from '../src/wwt/study-files.js';
+import { studyWtml, type StudyShape } from '../src/wwt/study-wtml.js';
 import { wtmlToolchain } from '../src/wwt/toolchain.js';
 import { tileRule } from './tile.js';
-
-const INDEX = 'index.wtml';
-const INDEX_REL = 'index_rel.wtml';
 
 function shapeOf(m: StudyShape): StudyShape {
   return { width: m.width, height: m.height, tiled: m.tiled, tileLevels: m.tileLevels, flipX: m.flipX };
@@ -46,7 +44,7 @@ export const wtmlRule = pipelineRule()({
   },
   async verify(inv) {
     // index.wtml is written after index_rel.wtml: its presence vouches for both.
-    return (await inv.ctx.workdir.has('out', inv.group, INDEX)) ? null : { problem: 'missing', where: 'work directory', files: [INDEX] };
+    return (await inv.ctx.workdir.has('out', inv.group, INDEX_WTML)) ? null : { problem: 'missing', where: 'work directory', files: [INDEX_WTML] };
   },
   async run(inv, inputs) {
     const { ctx, group: id } = inv;
@@ -54,8 +52,8 @@ export const wtmlRule = pipelineRule()({
     if (index === null) throw new Error('publish_url_prefix is empty');
     const dir = ctx.workdir.dir('out_todo', id);
     // index_rel.wtml first: index.wtml is the file whose presence means "complete".
-    await writeFileAtomic(path.join(dir, INDEX_REL), indexRel);
-    await writeFileAtomic(path.join(dir, INDEX), index);
-    return { outputs: { [INDEX_REL]: await digestBytes(indexRel), [INDEX]: await digestBytes(index) } };
+    await writeFileAtomic(path.join(dir, INDEX_REL_WTML), indexRel);
+    await writeFileAtomic(path.join(dir, INDEX_WTML), index);
+    return { outputs: { [INDEX_REL_WTML]: await digestBytes(indexRel), [INDEX_WTML]: await digestBytes(index) } };
   },
 });

@@ -8,7 +8,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AzureRepository } from '../src/storage/azure.js';
 import { parseWtml } from '../src/wwt/wtml.js';
-import { tileFileName, tilesPerLevel } from '../src/wwt/tiling.js';
+import { tileFileName } from '../src/wwt/study-files.js';
+import { tilesPerLevel } from '../src/wwt/tiling.js';
 import { DEV_ACCOUNT_KEY, devConnectionString, startAzurite } from './helpers/azurite.js';
 import { Fixture, IDS, runToasty, sharedAzurite, stopSharedAzurite } from './helpers/pipeline-fixture.js';
 

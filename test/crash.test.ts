@@ -7,7 +7,8 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseWtml } from '../src/wwt/wtml.js';
-import { tileFileName, tilesPerLevel } from '../src/wwt/tiling.js';
+import { tileFileName } from '../src/wwt/study-files.js';
+import { tilesPerLevel } from '../src/wwt/tiling.js';
 import { Fixture, IDS, ran, runToasty, type ToastyRun } from './helpers/pipeline-fixture.js';
 
 const SIZES: Record<string, [number, number]> = {

@@ -15,7 +15,7 @@ import {
   sizeLadder,
   type AstroPixRecord,
 } from '../src/sources/astropix.js';
-import { downloadImage, fetchFeedText, redactUrl, sniffImageFormat, type HttpOptions } from '../src/sources/http.js';
+import { downloadImage, fetchFeedText, redactUrl, type HttpOptions } from '../src/sources/http.js';
 import { caseFoldKey, checkSafeId, uniqueId } from '../src/sources/ids.js';
 import { ToastyError } from '../src/util/errors.js';
 import {
@@ -525,18 +525,6 @@ test('messages redact credentials and signature-like query parameters', async ()
   const e = await failure(downloadImage(`${srv.baseUrl}/missing.jpg?sig=TOPSECRET&v=1`, dest(), fast));
   assert.not.ok(e.message.includes('TOPSECRET'), e.message);
   assert.ok(e.message.includes('/missing.jpg?sig=REDACTED&v=1'), e.message);
-});
-
-test('image magic numbers', () => {
-  const b = (...x: number[]) => new Uint8Array(x);
-  assert.is(sniffImageFormat(b(0xff, 0xd8, 0xff, 0xe0)), 'jpeg');
-  assert.is(sniffImageFormat(b(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a)), 'png');
-  assert.is(sniffImageFormat(b(0x49, 0x49, 0x2a, 0x00)), 'tiff');
-  assert.is(sniffImageFormat(b(0x4d, 0x4d, 0x00, 0x2a)), 'tiff');
-  assert.is(sniffImageFormat(b(0x49, 0x49, 0x2b, 0x00)), 'tiff');
-  assert.is(sniffImageFormat(b(0x89, 0x50, 0x4e, 0x47)), null);
-  assert.is(sniffImageFormat(Buffer.from('GIF89a')), null);
-  assert.is(sniffImageFormat(b()), null);
 });
 
 // ---------------------------------------------------------------------------------------------

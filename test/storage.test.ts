@@ -14,8 +14,8 @@ import * as assert from 'uvu/assert';
 import { AzureRepository, scrubSecrets } from '../src/storage/azure.js';
 import { contentTypeFor } from '../src/storage/content-type.js';
 import { LocalRepository } from '../src/storage/local.js';
-import { describeArgs, openRepository } from '../src/storage/open.js';
 import { putMany, type PutItem } from '../src/storage/parallel.js';
+import { openRepositoryLazily } from '../src/storage/select.js';
 import type { Repository } from '../src/storage/types.js';
 import { ToastyError } from '../src/util/errors.js';
 import { DEV_ACCOUNT_KEY, devConnectionString, freePort, startAzurite, type AzuriteHandle } from './helpers/azurite.js';
@@ -31,18 +31,6 @@ async function rejects(p: Promise<unknown>, code: string): Promise<ToastyError> 
     return e as ToastyError;
   }
   assert.unreachable(`expected rejection with code ${code}`);
-  throw new Error('unreachable');
-}
-
-function throwsSync(fn: () => unknown, code: string): ToastyError {
-  try {
-    fn();
-  } catch (e) {
-    assert.instance(e, ToastyError, `expected a ToastyError, got ${String(e)}`);
-    assert.is((e as ToastyError).code, code, (e as Error).message);
-    return e as ToastyError;
-  }
-  assert.unreachable(`expected a throw with code ${code}`);
   throw new Error('unreachable');
 }
 
@@ -280,54 +268,53 @@ scrub.run();
 
 // ---------------------------------------------------------------------------------------------
 
-const open = suite('openRepository / describeArgs');
+const open = suite('openRepositoryLazily');
 const conn = 'DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=' + DEV_ACCOUNT_KEY + ';BlobEndpoint=http://127.0.0.1:9/devstoreaccount1;';
 
-open('neither kind given', () => {
-  const e = throwsSync(() => openRepository({}, {}), 'usage');
+open('neither kind given', async () => {
+  const e = await rejects(openRepositoryLazily({}, {}), 'usage');
   assert.match(e.message, /--local/);
   assert.match(e.message, /--azure-conn-env/);
 });
-open('both kinds given: pick one', () => {
+open('both kinds given: pick one', async () => {
   for (const az of [{ azureConnEnv: 'V', azureContainer: 'c-1' }, { azureContainer: 'c-1' }, { azurePathPrefix: 'p' }]) {
-    const e = throwsSync(() => openRepository({ local: '/tmp/x', ...az }, { V: conn }), 'usage');
+    const e = await rejects(openRepositoryLazily({ local: '/tmp/x', ...az }, { V: conn }), 'usage');
     assert.match(e.message, /pick one/);
   }
 });
-open('conn-env without container and container without conn-env', () => {
-  assert.match(throwsSync(() => openRepository({ azureConnEnv: 'V' }, { V: conn }), 'usage').message, /--azure-container/);
-  assert.match(throwsSync(() => openRepository({ azureContainer: 'c-1' }, { V: conn }), 'usage').message, /--azure-conn-env/);
+open('conn-env without container and container without conn-env', async () => {
+  assert.match((await rejects(openRepositoryLazily({ azureConnEnv: 'V' }, { V: conn }), 'usage')).message, /--azure-container/);
+  assert.match((await rejects(openRepositoryLazily({ azureContainer: 'c-1' }, { V: conn }), 'usage')).message, /--azure-conn-env/);
 });
-open('unset or empty variable is named, value never shown', () => {
-  const unset = throwsSync(() => openRepository({ azureConnEnv: 'TOASTY_CONN', azureContainer: 'c-1' }, {}), 'usage');
+open('unset or empty variable is named, value never shown', async () => {
+  const unset = await rejects(openRepositoryLazily({ azureConnEnv: 'TOASTY_CONN', azureContainer: 'c-1' }, {}), 'usage');
   assert.match(unset.message, /TOASTY_CONN/);
   assert.match(unset.message, /not set/);
-  const empty = throwsSync(() => openRepository({ azureConnEnv: 'TOASTY_CONN', azureContainer: 'c-1' }, { TOASTY_CONN: '  ' }), 'usage');
+  const empty = await rejects(openRepositoryLazily({ azureConnEnv: 'TOASTY_CONN', azureContainer: 'c-1' }, { TOASTY_CONN: '  ' }), 'usage');
   assert.match(empty.message, /TOASTY_CONN/);
   assert.match(empty.message, /empty/);
   // Someone pasting the connection string itself instead of a variable name.
-  const pasted = throwsSync(() => openRepository({ azureConnEnv: conn, azureContainer: 'c-1' }, {}), 'usage');
+  const pasted = await rejects(openRepositoryLazily({ azureConnEnv: conn, azureContainer: 'c-1' }, {}), 'usage');
   assertNoSecrets(pasted.message);
 });
-open('bad connection string and bad container name are usage errors without secrets', () => {
-  const e = throwsSync(() => openRepository({ azureConnEnv: 'V', azureContainer: 'c-1' }, { V: 'AccountKey=' + DEV_ACCOUNT_KEY }), 'usage');
+open('bad connection string and bad container name are usage errors without secrets', async () => {
+  const e = await rejects(openRepositoryLazily({ azureConnEnv: 'V', azureContainer: 'c-1' }, { V: 'AccountKey=' + DEV_ACCOUNT_KEY }), 'usage');
   assert.match(e.message, /\$V/);
   assertNoSecrets(e.message);
-  throwsSync(() => openRepository({ azureConnEnv: 'V', azureContainer: 'Bad_Name' }, { V: conn }), 'usage');
+  await rejects(openRepositoryLazily({ azureConnEnv: 'V', azureContainer: 'Bad_Name' }, { V: conn }), 'usage');
 });
-open('opens the right backend with a secret-free description', () => {
-  const local = openRepository({ local: 'some/dir' }, {});
+open('opens the right backend with a secret-free description', async () => {
+  const local = await openRepositoryLazily({ local: 'some/dir' }, {});
   assert.instance(local, LocalRepository);
   assert.is(local.description, `local folder ${path.resolve('some/dir')}`);
-  const az = openRepository({ azureConnEnv: 'V', azureContainer: 'c-1', azurePathPrefix: '/feeds//nrao/' }, { V: conn });
+  assert.is((await openRepositoryLazily({ local: '/data/wwt' }, {})).description, 'local folder /data/wwt');
+  const az = await openRepositoryLazily({ azureConnEnv: 'V', azureContainer: 'c-1', azurePathPrefix: '/feeds//nrao/' }, { V: conn });
   assert.instance(az, AzureRepository);
   assert.is((az as AzureRepository).pathPrefix, 'feeds/nrao');
   assert.match(az.description, /Azure container c-1/);
   assert.match(az.description, /prefix feeds\/nrao/);
   assert.match(az.description, /127\.0\.0\.1:9/);
   assertNoSecrets(az.description);
-  assert.is(describeArgs({ local: '/data/wwt' }), 'local folder /data/wwt');
-  assert.is(describeArgs({ azureConnEnv: 'V', azureContainer: 'c-1', azurePathPrefix: 'feeds/nrao/' }), 'Azure container c-1 (prefix feeds/nrao) via $V');
 });
 open.run();
 

@@ -1,12 +1,15 @@
 // One image -> a study, through the library and through `toasty tile-study`: the
-// positive-parity mirror twin, untethered studies, and no half-written output folder.
+// positive-parity mirror twin, untethered studies, no half-written output folder, and
+// --max-pixels reaching every writer.
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import sharp from 'sharp';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { studyWtml, writeStudyPixels } from '../src/wwt/study.js';
+import { writeStudyPixels } from '../src/wwt/study-pixels.js';
+import { studyWtml } from '../src/wwt/study-wtml.js';
 import { parseWtml } from '../src/wwt/wtml.js';
 import { mirrorAstropixRecord } from '../src/wwt/wcs.js';
 import { ROOT, TESTDATA, runToasty } from './helpers/pipeline-fixture.js';
@@ -94,6 +97,60 @@ test('toasty tile-study: placed with a record, untethered without, nothing left 
     assert.match(r.stderr, /error:/);
     assert.not.ok(await fsp.access(out3).then(() => true, () => false), 'no half-written study');
     assert.equal((await fsp.readdir(dir)).filter((n) => n.startsWith('.')), [], 'no temp folders left');
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('--max-pixels reaches every writer: an image above the default limit is tiled or re-encoded, and thumbnailed', async () => {
+  const dir = await tmp();
+  try {
+    // The child's default limit is lowered to 10000 pixels, so these small images stand for
+    // images above the real default of 1e9; --max-pixels 100000 then admits them.
+    const hook = pathToFileURL(path.join(ROOT, 'test', 'helpers', 'lower-default-limit.mjs')).href;
+    const env = {
+      NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${hook}`.trim(),
+      TOASTY_TEST_DEFAULT_MAX_PIXELS: '10000',
+    };
+    const colour = { r: 51, g: 102, b: 153 };
+    const wide = path.join(dir, 'wide.png'); // 2100x20 = 42000 pixels: tiled (wider than 2048)
+    await sharp({ create: { width: 2100, height: 20, channels: 3, background: colour } }).png().toFile(wide);
+    const small = path.join(dir, 'small.png'); // 300x200 = 60000 pixels: one image.jpg
+    await sharp({ create: { width: 300, height: 200, channels: 3, background: colour } }).png().toFile(small);
+
+    // Without --max-pixels the lowered default refuses the image: the hook is in force.
+    let r = await runToasty(['tile-study', small, path.join(dir, 'refused')], env);
+    assert.is(r.code, 1, r.stderr);
+    assert.match(r.stderr, /above the limit of 10000/);
+
+    const near = (px: Buffer, at: number, what: string) => {
+      const got = [px[at]!, px[at + 1]!, px[at + 2]!];
+      assert.ok(Math.abs(got[0]! - colour.r) <= 3 && Math.abs(got[1]! - colour.g) <= 3 && Math.abs(got[2]! - colour.b) <= 3, `${what}: ${got}`);
+    };
+    const thumbOf = async (out: string, size: [number, number]) => {
+      const { data, info } = await sharp(path.join(out, 'thumb.jpg')).raw().toBuffer({ resolveWithObject: true });
+      assert.equal([info.width, info.height, info.channels], [...size, 3]);
+      near(data, ((info.height >> 1) * info.width + (info.width >> 1)) * 3, 'thumbnail centre');
+    };
+
+    const tiled = path.join(dir, 'tiled');
+    r = await runToasty(['tile-study', wide, tiled, '--max-pixels', '100000'], env);
+    assert.is(r.code, 0, r.stderr);
+    // 2100x20 at x0 = 998, y0 = 2038 of a 4096 square: level 4 columns 3..12 of rows 7..8,
+    // then 6x2, 4x2, 2x2 and 1 parents.
+    assert.is((await fsp.readdir(tiled)).filter((n) => n.endsWith('.png')).length, 45);
+    const root = await sharp(path.join(tiled, 'L0X0Y0.png')).raw().toBuffer({ resolveWithObject: true });
+    assert.equal([root.info.width, root.info.height, root.info.channels], [256, 256, 4]);
+    await thumbOf(tiled, [43, 20]);
+
+    const untiled = path.join(dir, 'untiled');
+    r = await runToasty(['tile-study', small, untiled, '--max-pixels', '100000'], env);
+    assert.is(r.code, 0, r.stderr);
+    assert.equal((await fsp.readdir(untiled)).sort(), ['image.jpg', 'index_rel.wtml', 'thumb.jpg']);
+    const image = await sharp(path.join(untiled, 'image.jpg')).raw().toBuffer({ resolveWithObject: true });
+    assert.equal([image.info.width, image.info.height], [300, 200]);
+    near(image.data, (100 * 300 + 150) * 3, 'image.jpg centre');
+    await thumbOf(untiled, [96, 45]);
   } finally {
     await fsp.rm(dir, { recursive: true, force: true });
   }

@@ -67,7 +67,7 @@ async function listDir(dir: string): Promise<string[]> {
 /** Writer output vs the plain reference implementation: same files, same decoded pixels. */
 async function assertMatchesReference(input: Buffer, rgba: Buffer, width: number, height: number, opts: { flipX?: boolean } = {}) {
   const dir = outDir();
-  const res = await writeStudyPyramid(input, dir, opts);
+  const res = await writeStudyPyramid(await openImage(input), dir, opts);
   const ref = referencePyramid(rgba, width, height);
   assert.equal([...res.files].sort(), [...ref.keys()].sort(), `${width}x${height} tile set`);
   assert.equal((await listDir(dir)), [...ref.keys()].sort(), 'nothing else in the folder');
@@ -84,7 +84,7 @@ for (const c of V.pyramid_pixel_cases) {
   test(`pyramid_pixel_cases ${c.width}x${c.height} formula ${c.pixel_formula}: files, hashes, samples`, async () => {
     const png = await rawToPng(formulaPixels(c.pixel_formula as Formula, c.width, c.height), c.width, c.height, 3);
     const dir = outDir();
-    const res = await writeStudyPyramid(png, dir);
+    const res = await writeStudyPyramid(await openImage(png), dir);
     assert.equal(res.files, c.files);
     assert.is(res.tileCount, c.files.length);
     assert.is(res.tileLevels, c.tile_levels);
@@ -168,9 +168,9 @@ test('flipX: tiles of a flopped input with flipX equal the tiles of the original
   const a = outDir();
   const b = outDir();
   const c = outDir();
-  await writeStudyPyramid(original, a);
-  await writeStudyPyramid(flopped, b, { flipX: true });
-  await writeStudyPyramid(flopped, c);
+  await writeStudyPyramid(await openImage(original), a);
+  await writeStudyPyramid(await openImage(flopped), b, { flipX: true });
+  await writeStudyPyramid(await openImage(flopped), c);
   const ha = await tileHashes(a);
   assert.equal(await tileHashes(b), ha);
   assert.not.equal(await tileHashes(c), ha, 'without flipX the mirrored input gives different tiles');
@@ -180,7 +180,7 @@ test('flipX: tiles of a flopped input with flipX equal the tiles of the original
 
 test('real JPEG NGC253ALMA (2166x2129): 157 tiles, level-4 tiles 3..12, pixels placed as decoded', async () => {
   const dir = outDir();
-  const res = await writeStudyPyramid(NGC253, dir);
+  const res = await writeStudyPyramid(await openImage(NGC253), dir);
   assert.equal([res.width, res.height, res.tileLevels, res.tileCount], [2166, 2129, 4, 157]);
   const names = await listDir(dir);
   assert.is(names.length, 157, 'no scratch or stray files left');
@@ -234,7 +234,7 @@ test('16-bit PNG is reduced to 8 bits', async () => {
   const info = await openImage(png);
   assert.is(info.bitDepth, 16);
   const dir = outDir();
-  const res = await writeStudyPyramid(png, dir);
+  const res = await writeStudyPyramid(await openImage(png), dir);
   assert.equal(res.files, ['L0X0Y0.png']);
   const tile = (await decodeTile(path.join(dir, 'L0X0Y0.png'))).rgba;
   // x0 = floor((256-20)/2) = 118, y0 = 123.
@@ -258,7 +258,7 @@ test('CMYK JPEG is converted to sRGB', async () => {
   const info = await openImage(jpeg);
   assert.equal([info.space, info.channels, info.hasAlpha], ['cmyk', 4, false]);
   const dir = outDir();
-  await writeStudyPyramid(jpeg, dir);
+  await writeStudyPyramid(await openImage(jpeg), dir);
   const tile = (await decodeTile(path.join(dir, 'L0X0Y0.png'))).rgba;
   const o = (128 * 256 + 128) * 4;
   const [r, g, b, a] = tile.subarray(o, o + 4);
@@ -266,7 +266,7 @@ test('CMYK JPEG is converted to sRGB', async () => {
   // Through the CMYK profile and back, not the CMYK bytes read as RGBA (~0,128,190 / K 55).
   assert.ok(Math.abs(r! - 200) < 35 && Math.abs(g! - 100) < 35 && Math.abs(b! - 50) < 35, `got ${r},${g},${b}`);
   const thumb = path.join(outDir(), 'thumb.jpg');
-  await writeThumbnail(jpeg, thumb);
+  await writeThumbnail(await openImage(jpeg), thumb);
   assert.equal((await sharp(thumb).metadata()).channels, 3);
 });
 
@@ -293,7 +293,7 @@ test('EXIF orientation is reported but not applied', async () => {
   assert.ok(info.notes.some((n) => /orientation 6 ignored/.test(n)));
   const stored = await sharp(jpeg).raw().toBuffer(); // sharp does not rotate unless asked
   const dir = outDir();
-  const res = await writeStudyPyramid(jpeg, dir);
+  const res = await writeStudyPyramid(await openImage(jpeg), dir);
   assert.equal([res.width, res.height], [300, 200]);
   for (const t of deepestLevelTiles(w, h)) {
     const tile = (await decodeTile(path.join(dir, `L${t.level}X${t.x}Y${t.y}.png`))).rgba;
@@ -308,7 +308,7 @@ test('EXIF orientation is reported but not applied', async () => {
     }
   }
   const jpgPath = path.join(outDir(), 'image.jpg');
-  await writeUntiledImage(jpeg, jpgPath);
+  await writeUntiledImage(await openImage(jpeg), jpgPath);
   const meta = await sharp(jpgPath).metadata();
   assert.equal([meta.width, meta.height, meta.orientation], [300, 200, undefined]);
 });
@@ -321,7 +321,7 @@ test('multi-page TIFF: page 0 is used and the choice is reported', async () => {
   assert.equal([info.format, info.pages, info.page, info.width, info.height], ['tiff', 3, 0, 40, 30]);
   assert.ok(info.notes.some((n) => /3-page TIFF: using page 0/.test(n)));
   const dir = outDir();
-  const res = await writeStudyPyramid(tiff, dir);
+  const res = await writeStudyPyramid(await openImage(tiff), dir);
   assert.equal([res.width, res.height], [40, 30]);
   const tile = (await decodeTile(path.join(dir, 'L0X0Y0.png'))).rgba;
   // Tile pixel (128,128) is image pixel (20,15) of page 0: x0 = 108, y0 = 113.
@@ -338,13 +338,13 @@ test('empty, missing, text, HTML and GIF inputs are refused with a clear reason'
   await fsp.writeFile(empty, '');
   await expectImageError(openImage(empty), /empty \(0 bytes\)/);
   await expectImageError(openImage(Buffer.alloc(0)), /empty \(0 bytes\)/);
-  await expectImageError(writeStudyPyramid(empty, outDir()), /empty/);
-  await expectImageError(writeThumbnail(empty, path.join(work, 't.jpg')), /empty/);
+  await expectImageError(openImage(empty).then((img) => writeStudyPyramid(img, outDir())), /empty/);
+  await expectImageError(openImage(empty).then((img) => writeThumbnail(img, path.join(work, 't.jpg'))), /empty/);
   await expectImageError(openImage(path.join(work, 'missing.jpg')), /cannot read image file/);
   const html = path.join(work, 'page.jpg');
   await fsp.writeFile(html, '<!DOCTYPE html>\n<html><body>404 Not Found</body></html>\n');
   await expectImageError(openImage(html), /unsupported image format: HTML/);
-  await expectImageError(writeUntiledImage(html, path.join(work, 'i.jpg')), /unsupported image format/);
+  await expectImageError(openImage(html).then((img) => writeUntiledImage(img, path.join(work, 'i.jpg'))), /unsupported image format/);
   await expectImageError(openImage(Buffer.from('just some text\n')), /unsupported image format: text/);
   const gif = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#f00' } }).gif().toBuffer();
   await expectImageError(openImage(gif), /unsupported image format: GIF; only JPEG, PNG and TIFF/);
@@ -359,13 +359,13 @@ test('truncated JPEG and PNG fail to decode instead of turning grey', async () =
   assert.equal([info.width, info.height], [2166, 2129]);
   await expectImageError(openImage(cut, { verify: true }), /truncated or corrupt/);
   const dir = outDir();
-  await expectImageError(writeStudyPyramid(cut, dir), /truncated or corrupt/);
+  await expectImageError(openImage(cut).then((img) => writeStudyPyramid(img, dir)), /truncated or corrupt/);
   assert.equal((await listDir(dir)).filter((n) => n.startsWith('.')), [], 'scratch file removed');
-  await expectImageError(writeUntiledImage(cut, path.join(work, 'cut.jpg')), /truncated or corrupt/);
-  await expectImageError(writeThumbnail(cut, path.join(work, 'cut-thumb.jpg')), /truncated or corrupt/);
+  await expectImageError(openImage(cut).then((img) => writeUntiledImage(img, path.join(work, 'cut.jpg'))), /truncated or corrupt/);
+  await expectImageError(openImage(cut).then((img) => writeThumbnail(img, path.join(work, 'cut-thumb.jpg'))), /truncated or corrupt/);
   const png = await rawToPng(formulaPixels('B', 400, 300), 400, 300, 3);
   const cutPng = png.subarray(0, Math.floor(png.length / 2));
-  await expectImageError(writeStudyPyramid(cutPng, outDir()), /truncated or corrupt|cannot decode/);
+  await expectImageError(openImage(cutPng).then((img) => writeStudyPyramid(img, outDir())), /truncated or corrupt|cannot decode/);
   await expectImageError(openImage(cutPng, { verify: true }), /truncated or corrupt|cannot decode/);
   // The intact file passes verification.
   await openImage(full, { verify: true });
@@ -378,17 +378,39 @@ test('decompression bombs (tiny files declaring 100000x100000) are refused from 
   const started = performance.now();
   await expectImageError(openImage(bombPng), /100000x100000 = 10000000000 pixels, above the limit of 1000000000/);
   const dir = outDir();
-  await expectImageError(writeStudyPyramid(bombPng, dir), /above the limit/);
+  await expectImageError(openImage(bombPng).then((img) => writeStudyPyramid(img, dir)), /above the limit/);
   assert.equal(await listDir(dir), [], 'nothing written');
-  await expectImageError(writeThumbnail(bombPng, path.join(work, 'b.jpg')), /above the limit/);
+  await expectImageError(openImage(bombPng).then((img) => writeThumbnail(img, path.join(work, 'b.jpg'))), /above the limit/);
   const jpeg = await sharp(formulaPixels('A', 16, 16), { raw: { width: 16, height: 16, channels: 3 } }).jpeg().toBuffer();
   const bombJpeg = patchJpegSize(jpeg, 65000, 65000);
   await expectImageError(openImage(bombJpeg), /65000x65000 .* above the limit/);
-  await expectImageError(writeUntiledImage(bombJpeg, path.join(work, 'b2.jpg')), /above the limit/);
+  await expectImageError(openImage(bombJpeg).then((img) => writeUntiledImage(img, path.join(work, 'b2.jpg'))), /above the limit/);
   assert.ok(performance.now() - started < 3000, 'refused without decoding');
   assert.is(DEFAULT_MAX_PIXELS, 1e9);
   await expectImageError(openImage(small, { maxPixels: 255 }), /16x16 = 256 pixels, above the limit of 255/);
-  await expectImageError(writeStudyPyramid(small, outDir(), { maxPixels: 255 }), /above the limit/);
+  await expectImageError(openImage(small, { maxPixels: 255 }).then((img) => writeStudyPyramid(img, outDir())), /above the limit/);
+});
+
+test('every writer decodes under the limit its image was opened with', async () => {
+  const png = await rawToPng(formulaPixels('A', 40, 30), 40, 30, 3);
+  const image = await openImage(png, { maxPixels: 1200 });
+  assert.is(image.maxPixels, 1200);
+  const dir = outDir();
+  await fsp.mkdir(dir);
+  // At exactly its size the limit admits the image: real files from all three writers.
+  const res = await writeStudyPyramid(image, dir);
+  assert.equal(res.files, ['L0X0Y0.png']);
+  await writeUntiledImage(image, path.join(dir, 'image.jpg'));
+  await writeThumbnail(image, path.join(dir, 'thumb.jpg'));
+  const jpg = await sharp(path.join(dir, 'image.jpg')).metadata();
+  const thumb = await sharp(path.join(dir, 'thumb.jpg')).metadata();
+  assert.equal([jpg.width, jpg.height, thumb.width, thumb.height], [40, 30, 40, 19]);
+  // The same image carrying a lower limit: each decoder enforces the image's limit, not a
+  // default of its own.
+  const lower = { ...image, maxPixels: 1199 };
+  await expectImageError(writeStudyPyramid(lower, outDir()), /too large to decode/);
+  await expectImageError(writeUntiledImage(lower, path.join(work, 'low.jpg')), /too large to decode/);
+  await expectImageError(writeThumbnail(lower, path.join(work, 'low-thumb.jpg')), /too large to decode/);
 });
 
 // ---- image.jpg and thumb.jpg ----
@@ -403,14 +425,14 @@ test('untiled image.jpg: same size, RGB, alpha dropped, flipX mirrors', async ()
   }
   const png = await rawToPng(rgba, w, h, 4);
   const out = path.join(outDir(), 'image.jpg');
-  await writeUntiledImage(png, out);
+  await writeUntiledImage(await openImage(png), out);
   const meta = await sharp(out).metadata();
   assert.equal([meta.format, meta.width, meta.height, meta.channels, meta.hasAlpha], ['jpeg', w, h, 3, false]);
   const plain = await sharp(out).raw().toBuffer();
   // Alpha dropped, not composited: the transparent half keeps its colour.
   assert.ok(Math.abs(plain[(40 * w + 10) * 3]! - 20) <= 6, `got ${plain[(40 * w + 10) * 3]}`);
   const flipped = path.join(outDir(), 'image.jpg');
-  await writeUntiledImage(png, flipped, { flipX: true });
+  await writeUntiledImage(await openImage(png), flipped, { flipX: true });
   const fl = await sharp(flipped).raw().toBuffer();
   assert.ok(Math.abs(fl[(40 * w + (w - 1 - 10)) * 3]! - 20) <= 6, 'mirrored');
 });
@@ -421,7 +443,7 @@ for (const c of V.thumbnail_cases) {
       .jpeg()
       .toBuffer();
     const out = path.join(outDir(), 'thumb.jpg');
-    const g = await writeThumbnail(jpeg, out);
+    const g = await writeThumbnail(await openImage(jpeg), out);
     assert.equal(g.crop, c.crop_box_left_top_right_bottom);
     const meta = await sharp(out).metadata();
     assert.equal([meta.format, meta.width, meta.height, meta.channels], ['jpeg', ...c.thumb_size, 3]);
@@ -430,7 +452,7 @@ for (const c of V.thumbnail_cases) {
 
 test('thumbnail of the real image is 96x45; flipX crops the mirrored box', async () => {
   const out = path.join(outDir(), 'thumb.jpg');
-  await writeThumbnail(NGC253, out);
+  await writeThumbnail(await openImage(NGC253), out);
   const meta = await sharp(out).metadata();
   assert.equal([meta.width, meta.height, meta.channels], [96, 45, 3]);
 
@@ -441,8 +463,8 @@ test('thumbnail of the real image is 96x45; flipX crops the mirrored box', async
   for (let i = 0; i < w * h; i++) rgb.set([(i % w) * 4, 100, 255 - (i % w) * 4], i * 3);
   const a = path.join(outDir(), 'thumb.jpg');
   const b = path.join(outDir(), 'thumb.jpg');
-  await writeThumbnail(await rawToPng(rgb, w, h, 3), a);
-  await writeThumbnail(await rawToPng(flopRaw(rgb, w, h, 3), w, h, 3), b, { flipX: true });
+  await writeThumbnail(await openImage(await rawToPng(rgb, w, h, 3)), a);
+  await writeThumbnail(await openImage(await rawToPng(flopRaw(rgb, w, h, 3), w, h, 3)), b, { flipX: true });
   const pa = await sharp(a).raw().toBuffer({ resolveWithObject: true });
   const pb = await sharp(b).raw().toBuffer({ resolveWithObject: true });
   assert.equal([pa.info.width, pa.info.height], [43, 20]);

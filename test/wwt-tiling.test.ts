@@ -5,12 +5,11 @@ import {
   deepestLevelTiles,
   needsTiling,
   studyTiling,
-  tileFileName,
   tilesPerLevel,
   totalTileCount,
-  TILE_URL_TEMPLATE,
   TILING_THRESHOLD,
 } from '../src/wwt/tiling.js';
+import { tileFileName, TILE_URL_TEMPLATE } from '../src/wwt/study-files.js';
 import { roundHalfEven, thumbnailGeometry } from '../src/wwt/thumbnail.js';
 import { loadVectors } from './helpers/vectors.js';
 

@@ -5,8 +5,9 @@ import { Command, Option } from 'clipanion';
 import { makeSiblingTempDir, replaceDir, writeFileAtomic } from '../util/fs.js';
 import { ToastyError } from '../util/errors.js';
 import { consoleLog } from '../util/log.js';
-import type { AstroPixRecord } from '../sources/astropix.js';
+import type { AstroPixRecord } from '../wwt/wcs.js';
 import { uniqueId } from '../sources/ids.js';
+import { INDEX_REL_WTML, THUMBNAIL_NAME, UNTILED_IMAGE_NAME, tileFileName } from '../wwt/study-files.js';
 import { exitCodeFor } from './exit.js';
 
 export class TileStudyCommand extends Command {
@@ -15,8 +16,9 @@ export class TileStudyCommand extends Command {
     category: 'Studies',
     description: 'Tile one image into a WWT study folder',
     details: `
-      Writes OUTDIR with the study: 256x256 PNG tiles \`L{level}X{x}Y{y}.png\` (or \`image.jpg\` for
-      images up to 2048 px on both sides), \`thumb.jpg\` and \`index_rel.wtml\`. With an AstroPix record
+      Writes OUTDIR with the study: 256x256 PNG tiles named by level, column and row (\`${tileFileName(4, 3, 12)}\`
+      is level 4, column 3, row 12), or \`${UNTILED_IMAGE_NAME}\` for images up to 2048 px on both sides;
+      \`${THUMBNAIL_NAME}\` and \`${INDEX_REL_WTML}\`. With an AstroPix record
       (a JSON object as served in an AstroPix feed) the study is placed on the sky from its WCS;
       without one it is written "untethered" (no sky position). Accepts JPEG, PNG and TIFF.
       OUTDIR is replaced only once the study is complete.
@@ -52,8 +54,9 @@ export class TileStudyCommand extends Command {
       }
       const maxPixels = this.maxPixels ? Number(this.maxPixels) : undefined;
       if (maxPixels !== undefined && !(maxPixels > 0)) throw new ToastyError('usage', '--max-pixels must be a positive number');
-      // Loaded here, not at start-up: every other command starts faster without sharp.
-      const { studyWtml, writeStudyPixels } = await import('../wwt/study.js');
+      // Loaded here, not at start-up: every other command starts faster without sharp and the
+      // WTML writer.
+      const [{ writeStudyPixels }, { studyWtml }] = await Promise.all([import('../wwt/study-pixels.js'), import('../wwt/study-wtml.js')]);
       const outdir = path.resolve(this.outdir);
       const tmp = await makeSiblingTempDir(outdir);
       try {
@@ -61,9 +64,9 @@ export class TileStudyCommand extends Command {
         const id = record ? safeId(record) : path.parse(this.image).name;
         const name = this.name ?? (typeof record?.title === 'string' ? record.title : path.parse(this.image).name);
         const { indexRel } = studyWtml({ uniqueId: id, record, shape: pixels, name });
-        await writeFileAtomic(path.join(tmp, 'index_rel.wtml'), indexRel);
+        await writeFileAtomic(path.join(tmp, INDEX_REL_WTML), indexRel);
         await replaceDir(tmp, outdir);
-        const what = pixels.tiled ? `${pixels.tileLevels + 1} tile levels, ${Object.keys(pixels.files).length - 1} tiles` : 'untiled image.jpg';
+        const what = pixels.tiled ? `${pixels.tileLevels + 1} tile levels, ${Object.keys(pixels.files).length - 1} tiles` : `untiled ${UNTILED_IMAGE_NAME}`;
         log.info(`${this.image}: ${pixels.width}x${pixels.height}, ${what}${pixels.flipX ? ' (flopped: positive-parity WCS)' : ''} -> ${outdir}`);
         return 0;
       } catch (e) {

@@ -2,20 +2,10 @@
  * Content keys: canonical JSON of a node's inputs hashed with xxh64, plus file/byte digests.
  * The per-leaf hashes kept in the manifest let the planner say *which* input changed.
  */
-import { createReadStream } from 'node:fs';
-import xxhash from 'xxhash-wasm';
+import { digestBytes, digestFile, hasher, hex64 as hex } from '../util/digest.js';
 import type { Digest, InputChange } from './types.js';
 
-type Hasher = Awaited<ReturnType<typeof xxhash>>;
-let hasherPromise: Promise<Hasher> | null = null;
-
-/** The xxhash-wasm instance (instantiated once). */
-export function hasher(): Promise<Hasher> {
-  hasherPromise ??= xxhash();
-  return hasherPromise;
-}
-
-const hex = (n: bigint) => n.toString(16).padStart(16, '0');
+export { digestBytes, digestFile };
 
 /** JSON with object keys sorted, so equal data always hashes equally. */
 export function canonicalJson(value: unknown): string {
@@ -35,23 +25,9 @@ function sortKeys(v: unknown): unknown {
   return v;
 }
 
-export async function digestBytes(data: Uint8Array | string): Promise<Digest> {
-  const h = await hasher();
-  const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
-  return hex(h.create64().update(bytes).digest());
-}
-
 /** One digest standing for a whole set of named outputs (e.g. every tile of a study). */
 export function digestOutputs(outputs: Record<string, Digest>): Promise<Digest> {
   return digestBytes(canonicalJson(outputs));
-}
-
-export async function digestFile(file: string): Promise<Digest> {
-  const h = (await hasher()).create64();
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
-    h.update(chunk as Buffer);
-  }
-  return hex(h.digest());
 }
 
 /** Flatten inputs to `path -> canonical leaf JSON` (paths like `record.wcs_scale[0]`). */

@@ -1,7 +1,7 @@
 /**
  * Vocabulary of the build engine. The engine is generic: it knows rules, nodes, keys, outputs
- * and groups (whatever a pipeline repeats its rules over), never images or WWT. A pipeline
- * supplies rules and a context object `C`.
+ * and groups (whatever a pipeline repeats its rules over), nothing of what they build. A
+ * pipeline supplies rules and a context object `C`.
  */
 import type { Log } from '../util/log.js';
 

@@ -7,6 +7,8 @@ import { ToastyError } from '../util/errors.js';
 import type { Repository } from '../storage/types.js';
 
 export const CONFIG_NAME = 'toasty-pipeline-config.yaml';
+/** The repository's root index, listing every published image (beside the config). */
+export const ROOT_INDEX = 'index.wtml';
 
 export interface PipelineConfig {
   sourceType: 'astropix';

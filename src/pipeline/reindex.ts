@@ -7,6 +7,7 @@ import { silentLog, type Log } from '../util/log.js';
 import { toToastyError } from '../util/errors.js';
 import { forEachLimit } from '../util/pool.js';
 import { compareNewestFirst } from '../wwt/datetime.js';
+import { INDEX_WTML } from '../wwt/study-files.js';
 import { parseWtml, writeWtml, type WtmlPlace } from '../wwt/wtml.js';
 import type { PipelineConfig } from './config.js';
 
@@ -25,7 +26,7 @@ export async function buildRootIndex(repo: Repository, config: PipelineConfig, o
   const found: Array<{ id: string; place: WtmlPlace }> = [];
   const skipped: ReindexResult['skipped'] = [];
   await forEachLimit(folders, opts.concurrency ?? 8, async (id) => {
-    const data = await repo.get(`${id}/index.wtml`);
+    const data = await repo.get(`${id}/${INDEX_WTML}`);
     if (!data) {
       skipped.push({ id, reason: 'no index.wtml (not completely published)' });
       return;

@@ -22,8 +22,9 @@ import { globsMatcher } from '../util/glob.js';
 import { silentLog, type Log } from '../util/log.js';
 import { forEachLimit } from '../util/pool.js';
 import { DEFAULT_MAX_PIXELS } from '../wwt/limits.js';
+import { INDEX_WTML } from '../wwt/study-files.js';
 import type { AstroPixRecord } from '../wwt/wcs.js';
-import { CONFIG_NAME, loadConfig, type PipelineConfig } from './config.js';
+import { CONFIG_NAME, ROOT_INDEX, loadConfig, type PipelineConfig } from './config.js';
 import type { DownloadSettings, PipelineContext } from './context.js';
 import { engineErrorToToasty } from './engine-errors.js';
 import { LOCK_FILE, MANIFEST_NAME, Workdir } from './workdir.js';
@@ -123,7 +124,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunReport> {
       outcomes: reported,
       problems,
       skipped: [...gathered.skipped, ...chosen.skipped].filter((s) => selected(s.image)),
-      rootIndexUrl: `${run.config.publishUrlPrefix}index.wtml`,
+      rootIndexUrl: `${run.config.publishUrlPrefix}${ROOT_INDEX}`,
       exitCode: problems.length ? 1 : 0,
     };
   } finally {
@@ -217,7 +218,7 @@ export async function surveyRepository(repo: Repository): Promise<RepositorySurv
   const folders = new Set((await repo.list('')).filter((e) => e.isFolder).map((e) => e.name));
   const published = new Set<string>();
   await forEachLimit([...folders], 16, async (id) => {
-    if (await repo.exists(`${id}/index.wtml`)) published.add(id);
+    if (await repo.exists(`${id}/${INDEX_WTML}`)) published.add(id);
   });
   return { folders, published };
 }

@@ -22,6 +22,7 @@ import sharp from 'sharp';
 import { Workdir } from '../pipeline/workdir.js';
 import { ToastyError } from '../util/errors.js';
 import { silentLog, type Log } from '../util/log.js';
+import { INDEX_REL_WTML, UNTILED_IMAGE_NAME } from '../wwt/study-files.js';
 import { absolutizeStudyUrls, parseWtml, writeWtml } from '../wwt/wtml.js';
 
 export type PreviewArea = 'out_todo' | 'out_done';
@@ -160,7 +161,7 @@ async function imageSize(wd: Workdir, id: string, dir: string): Promise<{ width:
     }
   }
   try {
-    const m = await sharp(path.join(dir, 'image.jpg')).metadata();
+    const m = await sharp(path.join(dir, UNTILED_IMAGE_NAME)).metadata();
     if (m.width && m.height) return { width: m.width, height: m.height };
   } catch {
     // a tiled study without its record: size unknown
@@ -195,8 +196,8 @@ export async function listPreviewImages(workdir: string): Promise<{ todo: Previe
         bottomsUp: false,
       };
       try {
-        const place = parseWtml(await fsp.readFile(path.join(dir, 'index_rel.wtml'))).children[0];
-        if (!place) throw new ToastyError('wtml', 'index_rel.wtml has no Place');
+        const place = parseWtml(await fsp.readFile(path.join(dir, INDEX_REL_WTML))).children[0];
+        if (!place) throw new ToastyError('wtml', `${INDEX_REL_WTML} has no Place`);
         const s = place.imageSet;
         Object.assign(base, {
           title: place.name || id,
@@ -258,7 +259,7 @@ export async function startPreviewServer(opts: PreviewServerOptions): Promise<Pr
       if (!AREAS.includes(area) || !isSafeSegment(id, SAFE_ID)) return send(res, 404, 'not found\n');
       let text: string;
       try {
-        text = await fsp.readFile(path.join(workdir, area, id, 'index_rel.wtml'), 'utf8');
+        text = await fsp.readFile(path.join(workdir, area, id, INDEX_REL_WTML), 'utf8');
       } catch {
         return send(res, 404, 'not found\n');
       }

@@ -1,14 +1,16 @@
 /**
- * The AstroPix source (spec 8.2): parse the JSON feed into candidates, decide which records
+ * The AstroPix source: parse the JSON feed into candidates, decide which records
  * are actionable, and work out where each image is downloaded from and cached as.
  *
  * Records are kept as loose JSON objects (AstroPix sends every number as a string); the WCS
  * and WTML code read the fields they need and report missing ones by name.
  */
 import { ToastyError } from '../util/errors.js';
+import type { AstroPixRecord } from '../wwt/wcs.js';
 import { caseFoldKey, quoteRaw, requireStringField, uniqueId } from './ids.js';
 
-export type AstroPixRecord = Record<string, unknown>;
+// The record type belongs to the WCS code that reads it; callers of the feed parser get it here too.
+export type { AstroPixRecord };
 
 /** Where AstroPix keeps downsampled copies when a record has no `resource_url`. */
 export const ASTROPIX_ARCHIVE_BASE = 'http://astropix.ipac.caltech.edu/archive/';
@@ -130,7 +132,7 @@ export interface FeedEntry {
 
 export interface FeedParse {
   entries: FeedEntry[];
-  /** Records deliberately skipped (spec 8.2), with the reason. */
+  /** Records deliberately skipped (an `image_id` with "/", a projection other than TAN), with the reason. */
   notActionable: Array<{ id: string; index: number; reason: string; record: AstroPixRecord }>;
   /** Records that could not be used: bad shape, missing/unsafe id, duplicate, bad URL. */
   rejected: Array<{ id: string | null; index: number; error: ToastyError }>;

@@ -23,6 +23,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { ToastyError, type ErrorCode } from '../util/errors.js';
+import { sniffImageFormat, type ImageFormat } from '../util/image-format.js';
 import { silentLog, type Log } from '../util/log.js';
 
 export interface HttpOptions {
@@ -64,8 +65,6 @@ export const RETRY_DEFAULTS = { retries: 3, retryBaseMs: 250, maxRetryDelayMs: 3
 
 const USER_AGENT = 'toasty (WorldWide Telescope image ingest)';
 
-export type ImageFormat = 'jpeg' | 'png' | 'tiff';
-
 export interface DownloadResult {
   bytes: number;
   contentType: string | null;
@@ -79,20 +78,6 @@ export interface DownloadResult {
 
 // ---------------------------------------------------------------------------------------------
 // Small pure helpers
-
-/** Image format from its magic number, or null. */
-export function sniffImageFormat(head: Uint8Array): ImageFormat | null {
-  const b = head;
-  if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return 'jpeg';
-  const png = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
-  if (b.length >= 8 && png.every((v, i) => b[i] === v)) return 'png';
-  if (b.length >= 4) {
-    // Classic TIFF (42) and BigTIFF (43), little- and big-endian.
-    if (b[0] === 0x49 && b[1] === 0x49 && (b[2] === 0x2a || b[2] === 0x2b) && b[3] === 0x00) return 'tiff';
-    if (b[0] === 0x4d && b[1] === 0x4d && b[2] === 0x00 && (b[3] === 0x2a || b[3] === 0x2b)) return 'tiff';
-  }
-  return null;
-}
 
 const SECRET_PARAM = /^(sig|signature|token|access_token|id_token|code|key|api_key|apikey|password|secret|x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|x-goog-credential)$/i;
 

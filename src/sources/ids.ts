@@ -1,5 +1,6 @@
 /**
- * Unique image ids (spec 8.2) and the safety rules they must pass.
+ * Unique image ids (`publisher_id` + "_" + lower-cased `image_id`) and the safety rules they
+ * must pass.
  *
  * An id becomes a folder name in the work dir (`cache_todo/{id}/`), a blob path segment and
  * part of a published URL, and it comes from a remote feed. So it is checked twice: the raw
@@ -93,7 +94,7 @@ export function requireStringField(record: Record<string, unknown>, field: strin
 
 /**
  * The unique id of an AstroPix record: `publisher_id + "_" + lower(image_id)`, then every `/`
- * becomes `_` (spec 8.2; publisher_id keeps its case). Validated as described above.
+ * becomes `_` (publisher_id keeps its case). Validated as described above.
  */
 export function uniqueId(record: Record<string, unknown>): string {
   const pub = requireStringField(record, 'publisher_id');

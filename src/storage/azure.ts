@@ -1,7 +1,7 @@
 /**
  * Repository in an Azure Blob Storage container (`--azure-conn-env=VAR --azure-container=NAME
  * [--azure-path-prefix=P]`). Blob name = prefix segments + item path, joined with '/', with no
- * leading '/' (the 2020 code wrote one for an empty prefix, spec 8.1).
+ * leading '/' (the 2020 code wrote one for an empty prefix).
  *
  * Secrets: SDK errors can carry request URLs with SAS query strings and the connection string
  * holds the account key. Every error leaving this file is a fresh ToastyError built from
@@ -82,7 +82,7 @@ export function scrubSecrets(text: string, secrets: readonly string[] = []): str
 }
 
 /** Normalise an Azure path prefix: '\\' -> '/', no empty, leading or trailing segments. */
-export function normalizePathPrefix(prefix: string | undefined): string[] {
+function normalizePathPrefix(prefix: string | undefined): string[] {
   if (!prefix) return [];
   const segs = prefix.replace(/\\/g, '/').split('/').filter((s) => s !== '');
   for (const s of segs) {

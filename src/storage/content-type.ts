@@ -1,4 +1,7 @@
-/** HTTP Content-Type for a published item, so browsers and the WWT client get the right type (spec 8.5). */
+/**
+ * HTTP Content-Type for a published item, so browsers and the WWT client get the right type
+ * (the 2020 pipeline set none; PNG, JPEG and XML types are what the files are).
+ */
 
 const BY_EXTENSION: Record<string, string> = {
   png: 'image/png',

@@ -2,6 +2,7 @@
  * Upload many items with a bounded number in flight. Publishing a study is thousands of small
  * tiles; on Azure each is a round trip, so a handful at once is what makes it fast.
  */
+import { forEachLimit } from '../util/pool.js';
 import type { PutOptions, Repository } from './types.js';
 
 export interface PutItem extends PutOptions {
@@ -30,43 +31,19 @@ export async function putMany(
   concurrency = 16,
   opts: PutManyOptions = {},
 ): Promise<number> {
-  const width = Math.max(1, Math.floor(concurrency));
-  const iter: AsyncIterator<PutItem> | Iterator<PutItem> =
-    Symbol.asyncIterator in items ? items[Symbol.asyncIterator]() : items[Symbol.iterator]();
-  let failed: { error: unknown } | null = null;
   let done = 0;
-  let exhausted = false;
-
-  const next = async (): Promise<PutItem | null> => {
-    if (exhausted || failed || opts.signal?.aborted) return null;
-    const r = await iter.next();
-    if (r.done) {
-      exhausted = true;
-      return null;
-    }
-    return r.value;
-  };
-
-  const worker = async () => {
-    for (let item = await next(); item; item = await next()) {
-      try {
-        const { path, data, file, ...putOpts } = item;
-        if ((data === undefined) === (file === undefined)) {
-          throw new TypeError(`putMany item ${path}: give exactly one of data or file`);
-        }
-        if (file !== undefined) await repo.putFile(path, file, putOpts);
-        else await repo.put(path, data!, putOpts);
-        done++;
-        await opts.onDone?.(item);
-      } catch (e) {
-        if (!failed) failed = { error: e };
-        return;
-      }
-    }
-  };
-
-  await Promise.all(Array.from({ length: width }, worker));
-  if (failed) throw (failed as { error: unknown }).error;
-  opts.signal?.throwIfAborted();
+  await forEachLimit(
+    items,
+    concurrency,
+    async (item) => {
+      const { path, data, file, ...putOpts } = item;
+      if (file !== undefined && data === undefined) await repo.putFile(path, file, putOpts);
+      else if (data !== undefined && file === undefined) await repo.put(path, data, putOpts);
+      else throw new TypeError(`putMany item ${path}: give exactly one of data or file`);
+      done++;
+      await opts.onDone?.(item);
+    },
+    { signal: opts.signal },
+  );
   return done;
 }

@@ -24,7 +24,7 @@ export type StorageChoice =
   | { kind: 'local'; root: string }
   | { kind: 'azure'; options: Pick<AzureRepositoryOptions, 'connectionString' | 'container' | 'pathPrefix' | 'connectionSource'> };
 
-export const given = (v: string | undefined): v is string => v !== undefined && v !== '';
+const given = (v: string | undefined): v is string => v !== undefined && v !== '';
 
 const usage = (msg: string, field: string) => new ToastyError('usage', msg, { field });
 

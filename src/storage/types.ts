@@ -1,5 +1,5 @@
 /**
- * The data repository a pipeline publishes into (spec 8.1): a local folder or an Azure Blob
+ * The data repository a pipeline publishes into: a local folder or an Azure Blob
  * container. Both speak in '/'-joined item paths relative to the repository root, e.g.
  * `nrao_nrao_gallery009/L4X3Y3.png` or `index.wtml`.
  */
@@ -67,12 +67,6 @@ export function itemPathSegments(itemPath: string, what = 'item path'): string[]
     if (s === '.' || s === '..') throw bad(`'${s}' segment`);
   }
   return segs;
-}
-
-/** Validate an item path and return it unchanged. */
-export function checkItemPath(itemPath: string): string {
-  itemPathSegments(itemPath);
-  return itemPath;
 }
 
 /** Folder argument of `list`: '' is the root, otherwise an item path. */

@@ -1,5 +1,5 @@
 /**
- * Typed errors and result values used at module edges.
+ * Typed errors used at module edges.
  *
  * Every failure that a curator may see carries a stable `code`, and where it applies the
  * image id and the record/config field at fault, so messages can name both.
@@ -10,7 +10,7 @@ export type ErrorCode =
   | 'config' // toasty-pipeline-config.yaml missing or invalid
   | 'feed' // the AstroPix feed could not be fetched or parsed
   | 'record' // one feed record is invalid (missing/non-numeric field, bad date...)
-  | 'not-actionable' // a record the pipeline deliberately skips (spec 8.2)
+  | 'not-actionable' // a record the pipeline deliberately skips (image_id with "/", non-TAN projection)
   | 'unsafe-id' // an id that cannot be used as a path segment
   | 'download' // fetching an image failed (HTTP status, timeout, wrong content)
   | 'image' // the image could not be decoded or is unsupported / too large
@@ -75,7 +75,3 @@ export function toToastyError(e: unknown, fallback: ErrorCode = 'internal'): Toa
   return new ToastyError(fallback, msg, { cause: e });
 }
 
-export type Result<T, E = ToastyError> = { ok: true; value: T } | { ok: false; error: E };
-
-export const ok = <T>(value: T): Result<T, never> => ({ ok: true, value });
-export const err = <E>(error: E): Result<never, E> => ({ ok: false, error });

@@ -1,6 +1,7 @@
 /**
- * `XLastUpdated`: the record's `last_updated` as Python prints an aware datetime (spec 7.3),
- * and the instant it names, for sorting the root index newest first (spec 8.6).
+ * `XLastUpdated`: the record's `last_updated` as Python prints an aware datetime (what the
+ * reference WTML writer emits), and the instant it names, for sorting the root index newest
+ * first.
  *
  * Text form: `YYYY-MM-DD HH:MM:SS[.ffffff]+HH:MM`. The record's own UTC offset is kept (not
  * converted); naive input means UTC. The fraction appears only when microseconds are non-zero
@@ -92,7 +93,7 @@ export function timestampInstant(ts: AwareTimestamp): number {
 }
 
 /**
- * `XLastUpdated` text from a record's `last_updated` (spec 7.3), e.g.
+ * `XLastUpdated` text from a record's `last_updated`, e.g.
  * `2018-04-12T19:14:41` -> `2018-04-12 19:14:41+00:00`. Missing or unparseable values are a
  * per-image record error naming `last_updated`.
  */

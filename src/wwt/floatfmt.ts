@@ -1,5 +1,5 @@
 /**
- * Number and boolean text as the reference WTML writer prints them (spec 7.3).
+ * Number and boolean text as the reference WTML writer prints them (`True`/`False`, Python float repr).
  *
  * The reference is Python: floats go through `repr` (shortest round-trip digits) with a
  * trailing `.0` removed. JS `String()` picks the same digits but lays them out differently

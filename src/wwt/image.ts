@@ -1,6 +1,7 @@
 /**
  * Opening source images: a header-only probe that refuses what the study pipeline cannot or
- * should not decode, and the one sharp pipeline every pixel writer starts from (spec 1 step 7).
+ * should not decode and returns the `SourceImage` every writer takes, and the one sharp
+ * pipeline every pixel writer starts from.
  *
  * Rules that matter for WWT: pixels are used as stored (EXIF orientation is never applied,
  * because the AstroPix WCS refers to the stored grid); everything becomes 8-bit sRGB, with
@@ -9,12 +10,11 @@
 import { promises as fsp } from 'node:fs';
 import sharp, { type Metadata, type Sharp } from 'sharp';
 import { ToastyError } from '../util/errors.js';
+import { describeNonImage, sniffImageFormat, SNIFF_BYTES, type ImageFormat } from '../util/image-format.js';
 
 /** Refuse images with more pixels than this unless told otherwise (24000x24000 fits). */
 export { DEFAULT_MAX_PIXELS } from './limits.js';
 import { DEFAULT_MAX_PIXELS } from './limits.js';
-
-export type ImageFormat = 'jpeg' | 'png' | 'tiff';
 
 export interface ImageInfo {
   width: number;
@@ -39,6 +39,18 @@ export interface ImageInfo {
   notes: string[];
 }
 
+/**
+ * An image opened for the study writers: what the header probe found, plus what was opened and
+ * under which pixel limit. The writers take this object instead of a path and options of their
+ * own, so every decode of one study reads the same input under the same limit.
+ */
+export interface SourceImage extends ImageInfo {
+  /** The file path or bytes that were probed. */
+  readonly input: string | Buffer;
+  /** The limit the header was checked against; every decode of this image enforces it too. */
+  readonly maxPixels: number;
+}
+
 export interface OpenImageOptions {
   /** Refuse images whose header declares more pixels than this (default 1e9). */
   maxPixels?: number;
@@ -60,36 +72,10 @@ function imageError(message: string, cause?: unknown): ToastyError {
   return new ToastyError('image', message, cause === undefined ? {} : { cause });
 }
 
-/** Name the format from its magic bytes, so refusals are specific and only 3 decoders ever run. */
-function sniff(head: Uint8Array): { format: ImageFormat } | { other: string } {
-  const b = (i: number) => head[i] ?? -1;
-  const ascii = (from: number, to: number) => String.fromCharCode(...head.subarray(from, to));
-  if (b(0) === 0xff && b(1) === 0xd8 && b(2) === 0xff) return { format: 'jpeg' };
-  if (b(0) === 0x89 && ascii(1, 4) === 'PNG' && b(4) === 0x0d && b(5) === 0x0a) return { format: 'png' };
-  if ((ascii(0, 2) === 'II' && (b(2) === 42 || b(2) === 43) && b(3) === 0) || (ascii(0, 2) === 'MM' && b(2) === 0 && (b(3) === 42 || b(3) === 43))) {
-    return { format: 'tiff' };
-  }
-  if (ascii(0, 4) === 'GIF8') return { other: 'GIF' };
-  if (ascii(0, 4) === 'RIFF' && ascii(8, 12) === 'WEBP') return { other: 'WebP' };
-  if (ascii(4, 8) === 'ftyp') return { other: 'HEIF/AVIF' };
-  if (ascii(0, 2) === 'BM') return { other: 'BMP' };
-  if (ascii(0, 9) === 'SIMPLE  =') return { other: 'FITS' };
-  if (b(0) === 0 && b(1) === 0 && b(2) === 0 && b(3) === 0x0c && ascii(4, 8) === 'jP  ') return { other: 'JPEG 2000' };
-  if (b(0) === 0xff && b(1) === 0x4f && b(2) === 0xff && b(3) === 0x51) return { other: 'JPEG 2000 codestream' };
-  if (b(0) === 0x25 && ascii(1, 4) === 'PDF') return { other: 'PDF' };
-  const text = ascii(0, Math.min(head.length, 64)).replace(/^\uFEFF/, '').trimStart().toLowerCase();
-  if (text.startsWith('<!doctype html') || text.startsWith('<html') || text.startsWith('<head') || text.startsWith('<body')) {
-    return { other: 'HTML (an error page instead of an image?)' };
-  }
-  if (text.startsWith('<?xml') || text.startsWith('<svg')) return { other: 'XML/SVG' };
-  if (head.length > 0 && head.every((c) => c === 9 || c === 10 || c === 13 || (c >= 32 && c < 127))) return { other: 'text' };
-  return { other: 'unrecognised data' };
-}
-
 async function readHead(input: string | Buffer): Promise<Uint8Array> {
   if (Buffer.isBuffer(input)) {
     if (input.length === 0) throw imageError('image is empty (0 bytes)');
-    return input.subarray(0, 64);
+    return input.subarray(0, SNIFF_BYTES);
   }
   let fh: fsp.FileHandle;
   try {
@@ -101,7 +87,7 @@ async function readHead(input: string | Buffer): Promise<Uint8Array> {
     const st = await fh.stat();
     if (!st.isFile()) throw imageError(`image path is not a file: ${input}`);
     if (st.size === 0) throw imageError(`image file is empty (0 bytes): ${input}`);
-    const head = Buffer.alloc(64);
+    const head = Buffer.alloc(SNIFF_BYTES);
     const { bytesRead } = await fh.read(head, 0, head.length, 0);
     return head.subarray(0, bytesRead);
   } finally {
@@ -125,17 +111,17 @@ export function decodeError(e: unknown, what = 'image'): ToastyError {
 }
 
 /**
- * `decodeError` for a failed decode of `input`. libvips keeps one process-wide error buffer,
+ * `decodeError` for a failed decode of `image`. libvips keeps one process-wide error buffer,
  * so when other images are being processed at the same time the message can be lost
  * ("Unknown error"); the decode is then repeated alone (streaming, no pixels kept) to recover
  * the real reason.
  */
-export async function explainDecodeFailure(input: string | Buffer, e: unknown, opts: NormaliseOptions = {}): Promise<ToastyError> {
+export async function explainDecodeFailure(image: SourceImage, e: unknown, opts: NormaliseOptions = {}): Promise<ToastyError> {
   if (e instanceof ToastyError) return e;
   const msg = e instanceof Error ? e.message.trim() : String(e);
   if (msg !== '' && !/^unknown error$/i.test(msg)) return decodeError(e);
   try {
-    await normalisedImage(input, opts).stats();
+    await normalisedImage(image, opts).stats();
   } catch (again) {
     const m = again instanceof Error ? again.message.trim() : '';
     if (m !== '' && !/^unknown error$/i.test(m)) return decodeError(again);
@@ -144,25 +130,27 @@ export async function explainDecodeFailure(input: string | Buffer, e: unknown, o
 }
 
 /**
- * Probe an image from its header only: size, format and sample layout. Refuses empty files,
- * formats other than JPEG/PNG/TIFF, unreadable headers, and anything declaring more than
- * `maxPixels` pixels, before a single pixel is decoded (a decompression bomb costs nothing).
+ * Open an image for the writers, probing its header only: size, format and sample layout.
+ * Refuses empty files, formats other than JPEG/PNG/TIFF, unreadable headers, and anything
+ * declaring more than `maxPixels` pixels, before a single pixel is decoded (a decompression
+ * bomb costs nothing).
  */
-export async function openImage(input: string | Buffer, opts: OpenImageOptions = {}): Promise<ImageInfo> {
+export async function openImage(input: string | Buffer, opts: OpenImageOptions = {}): Promise<SourceImage> {
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
   const head = await readHead(input);
-  const kind = sniff(head);
-  if ('other' in kind) throw imageError(`unsupported image format: ${kind.other}; only JPEG, PNG and TIFF are accepted`);
+  // Only three decoders ever run, and a refusal names what the file looks like instead.
+  const format = sniffImageFormat(head);
+  if (!format) throw imageError(`unsupported image format: ${describeNonImage(head)}; only JPEG, PNG and TIFF are accepted`);
 
   let meta: Metadata;
   try {
     // Header only; the pixel limit is checked below with a clearer message.
     meta = await sharp(input, { limitInputPixels: false, failOn: FAIL_ON }).metadata();
   } catch (e) {
-    throw imageError(`unreadable ${kind.format.toUpperCase()} header: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`, e);
+    throw imageError(`unreadable ${format.toUpperCase()} header: ${(e instanceof Error ? e.message : String(e)).split('\n')[0]}`, e);
   }
-  if (meta.format !== kind.format) {
-    throw imageError(`file looks like ${kind.format.toUpperCase()} but decodes as ${String(meta.format)}`);
+  if (meta.format !== format) {
+    throw imageError(`file looks like ${format.toUpperCase()} but decodes as ${String(meta.format)}`);
   }
   const { width, height } = meta;
   if (!(width > 0 && height > 0)) throw imageError(`image declares an empty size ${width}x${height}`);
@@ -171,12 +159,12 @@ export async function openImage(input: string | Buffer, opts: OpenImageOptions =
   }
 
   if (meta.depth === 'float' || meta.depth === 'double' || meta.depth === 'complex' || meta.depth === 'dpcomplex') {
-    throw imageError(`floating-point ${kind.format.toUpperCase()} samples (${meta.depth}) are not supported; export 8- or 16-bit integers`);
+    throw imageError(`floating-point ${format.toUpperCase()} samples (${meta.depth}) are not supported; export 8- or 16-bit integers`);
   }
 
   const notes: string[] = [];
   const pages = meta.pages ?? 1;
-  if (pages > 1) notes.push(`${pages}-page ${kind.format.toUpperCase()}: using page 0 only`);
+  if (pages > 1) notes.push(`${pages}-page ${format.toUpperCase()}: using page 0 only`);
   if (meta.orientation !== undefined && meta.orientation !== 1) {
     notes.push(`EXIF orientation ${meta.orientation} ignored: pixels are used as stored`);
   }
@@ -187,10 +175,12 @@ export async function openImage(input: string | Buffer, opts: OpenImageOptions =
     notes.push('embedded ICC profile converted to sRGB');
   }
 
-  const info: ImageInfo = {
+  const image: SourceImage = {
+    input,
+    maxPixels,
     width,
     height,
-    format: kind.format,
+    format,
     channels: meta.channels,
     hasAlpha: meta.hasAlpha,
     bitDepth,
@@ -201,34 +191,33 @@ export async function openImage(input: string | Buffer, opts: OpenImageOptions =
     page: 0,
     notes,
   };
-  if (meta.orientation !== undefined) info.exifOrientation = meta.orientation;
+  if (meta.orientation !== undefined) image.exifOrientation = meta.orientation;
 
   if (opts.verify) {
     try {
       // stats() pulls every pixel through the decoder without keeping them.
-      await normalisedImage(input, { maxPixels }).stats();
+      await normalisedImage(image).stats();
     } catch (e) {
       throw decodeError(e);
     }
   }
-  return info;
+  return image;
 }
 
 export interface NormaliseOptions {
   /** Mirror left-right (for studies whose WCS has the mirrored parity). */
   flipX?: boolean;
-  maxPixels?: number;
 }
 
 /**
  * The sharp pipeline every writer starts from: page 0, stored orientation, optional
  * horizontal flop, 8-bit sRGB (grey, palette, 16-bit and CMYK converted; an embedded ICC
  * profile is converted to sRGB by sharp's default), alpha kept if present. Decoding fails on
- * truncated or corrupt data and on more than `maxPixels` pixels.
+ * truncated or corrupt data and on more pixels than the image was opened with.
  */
-export function normalisedImage(input: string | Buffer, opts: NormaliseOptions = {}): Sharp {
-  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
-  let img = sharp(input, {
+export function normalisedImage(image: SourceImage, opts: NormaliseOptions = {}): Sharp {
+  const { maxPixels } = image;
+  let img = sharp(image.input, {
     failOn: FAIL_ON,
     limitInputPixels: Number.isFinite(maxPixels) ? Math.max(1, Math.floor(maxPixels)) : false,
     page: 0,

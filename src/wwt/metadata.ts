@@ -1,14 +1,12 @@
 /**
- * AstroPix record + sky placement -> the per-image WTML folder (spec 8.3), with URLs relative
- * to the image folder (`index_rel.wtml`; spec 8.4 makes `index.wtml` from it).
+ * AstroPix record + sky placement -> the per-image WTML folder, with URLs relative to the
+ * image folder (`index_rel.wtml`; prefixing them gives `index.wtml`).
  */
 import { ToastyError, isToastyError } from '../util/errors.js';
 import { xLastUpdatedFromRecord } from './datetime.js';
 import { skyPlacement, type AstroPixRecord, type SkyPlacement, type WcsHeaders } from './wcs.js';
+import { THUMBNAIL_NAME } from './study-files.js';
 import { explorerFolder, type WtmlFolder, type WtmlImageSet, type WtmlPlace } from './wtml.js';
-
-/** Name of the thumbnail next to the tiles (spec 4). */
-export const THUMBNAIL_NAME = 'thumb.jpg';
 
 /** Text of a record field; AstroPix writes strings, but tolerate numbers and null. */
 function recordText(record: AstroPixRecord, field: string): string {
@@ -88,8 +86,8 @@ function buildPlace(placement: SkyPlacement, t: StudyText): WtmlPlace {
 }
 
 /**
- * The per-image folder of spec 8.3 (`index_rel.wtml`): Folder Name = unique id, one Place.
- * Record errors (bad `last_updated`, no CreditsUrl source) carry the image id.
+ * The per-image folder (`index_rel.wtml`): Folder Name = unique id, one Place named by the
+ * record's title, its text from description, image_credit and reference_url. Record errors (bad `last_updated`, no CreditsUrl source) carry the image id.
  */
 export function studyFolder(args: { uniqueId: string; record: AstroPixRecord; placement: SkyPlacement }): WtmlFolder {
   const { uniqueId, record, placement } = args;

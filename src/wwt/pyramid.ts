@@ -1,5 +1,5 @@
 /**
- * Study tile pyramid writer (spec sections 1-2) and the untiled `image.jpg` (section 3).
+ * Study tile pyramid writer and the untiled `image.jpg` for images too small to tile.
  *
  * Memory stays flat whatever the image size: libvips decodes the image once, already padded
  * to the populated tile rows/columns, into an uncompressed scratch file (libvips' own `.v`
@@ -17,14 +17,16 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { ToastyError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { silentLog, type Log, type Progress } from '../util/log.js';
-import { explainDecodeFailure, normalisedImage, openImage, DEFAULT_MAX_PIXELS } from './image.js';
-import { studyTiling, tileFileName, tileRanges, totalTileCount, TILE_SIZE, type TileRange } from './tiling.js';
+import { STUDY_ENCODING } from './encoding.js';
+import { silentLog, type Log } from '../util/log.js';
+import { forEachLimit } from '../util/pool.js';
+import { explainDecodeFailure, normalisedImage, type SourceImage } from './image.js';
+import { tileFileName } from './study-files.js';
+import { studyTiling, tileRanges, totalTileCount, TILE_SIZE, type TileRange } from './tiling.js';
 
 export interface PyramidOptions {
   /** Mirror the image left-right before tiling (mirrored-parity WCS). */
   flipX?: boolean;
-  maxPixels?: number;
   log?: Log;
   /** PNG encodes queued at once (default: twice the libuv pool size, at least 8). */
   concurrency?: number;
@@ -44,8 +46,6 @@ export interface PyramidResult {
   files: string[];
 }
 
-export const DEFAULT_COMPRESSION_LEVEL = 2;
-
 const BYTES_PER_PIXEL = 4;
 const TILE_ROW_BYTES = TILE_SIZE * BYTES_PER_PIXEL;
 /** libvips `.v` files: fixed header, then the pixels, then an XML trailer. */
@@ -56,7 +56,8 @@ const LITTLE_ENDIAN = os.endianness() === 'LE';
  * Write the 2x2 truncating mean of `src` (RGBA, `srcWidth` px wide, `srcRows` rows, both even)
  * into `dst` (`dstWidth` px wide) from row `dstRow`, column `dstCol`. Per channel including
  * alpha: floor(sum / 4), not premultiplied. With `zeroTransparent`, pixels whose alpha is 0
- * count as (0,0,0,0) whatever their colour (spec 2).
+ * count as (0,0,0,0) whatever their colour, so colour hidden under transparency never shows
+ * in coarser levels.
  *
  * Works on whole pixels as 32-bit words: the even and odd bytes are summed in separate 16-bit
  * lanes (4 x 255 fits), shifted right by 2 and masked back into bytes.
@@ -119,62 +120,19 @@ function tileAlphaAllZero(strip: Buffer, stripRowBytes: number, offset: number):
   return true;
 }
 
-/**
- * Encodes tiles to PNG files, at most `concurrency` at a time; `add` waits for a free slot.
- * Tiles are cut from their strip by libvips (no copy), so a strip must not change while its
- * tiles are in flight: it goes back to the pool only when its last tile is written.
- */
-class TileWriter {
-  readonly files: string[] = [];
-  private readonly inflight = new Set<Promise<void>>();
-  private failure: unknown = null;
+interface TilePosition {
+  level: number;
+  x: number;
+  y: number;
+}
 
-  constructor(
-    private readonly outDir: string,
-    private readonly concurrency: number,
-    private readonly compressionLevel: number,
-    private readonly progress: Progress,
-  ) {}
-
-  /** Queue one tile; resolves once it is queued, with `done` settling when it is written. */
-  async add(strip: Buffer, stripWidth: number, column: number, name: string): Promise<{ done: Promise<void> }> {
-    while (this.inflight.size >= this.concurrency) await Promise.race(this.inflight);
-    this.throwIfFailed();
-    const job: Promise<void> = sharp(strip, { raw: { width: stripWidth, height: TILE_SIZE, channels: 4 } })
-      .extract({ left: column * TILE_SIZE, top: 0, width: TILE_SIZE, height: TILE_SIZE })
-      .png({ compressionLevel: this.compressionLevel, adaptiveFiltering: false, palette: false })
-      .toFile(path.join(this.outDir, name))
-      .then(
-        () => {
-          this.files.push(name);
-          this.progress.tick();
-        },
-        (e: unknown) => {
-          this.failure ??= e;
-        },
-      )
-      .finally(() => this.inflight.delete(job));
-    this.inflight.add(job);
-    return { done: job };
-  }
-
-  /** Wait for every tile in flight; throw if any failed. */
-  async drain(): Promise<void> {
-    await this.settle();
-    this.throwIfFailed();
-  }
-
-  /** Wait for every tile in flight, ignoring failures (cleanup after an error). */
-  async settle(): Promise<void> {
-    while (this.inflight.size > 0) await Promise.allSettled(this.inflight);
-  }
-
-  private throwIfFailed(): void {
-    if (this.failure !== null) {
-      const e = this.failure;
-      throw new ToastyError('storage', `cannot write tile in ${this.outDir}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-    }
-  }
+/** One tile to encode: a 256-pixel-wide column of a strip, and its place in the pyramid. */
+interface TileJob extends TilePosition {
+  strip: Buffer;
+  stripWidth: number;
+  column: number;
+  /** Call once the tile is encoded (or has failed), so the strip can be recycled. */
+  release: () => void;
 }
 
 /**
@@ -191,20 +149,34 @@ class StripPool {
     return zeroed ? Buffer.alloc(bytes) : Buffer.allocUnsafe(bytes);
   }
 
-  /** Give `strip` back once every job in `busy` has settled. */
-  releaseAfter(strip: Buffer, busy: Promise<unknown>[]): void {
-    void Promise.allSettled(busy).then(() => {
+  /**
+   * Keep `strip` out of the pool until every user has let go. The caller is the first user
+   * (`release` when done); `hold` adds one and returns that user's release. Tiles are cut from
+   * their strip by libvips without a copy, so a strip must not change while its tiles encode.
+   */
+  lease(strip: Buffer): { hold: () => () => void; release: () => void } {
+    let users = 1;
+    const release = () => {
+      if (--users > 0) return;
       let list = this.free.get(strip.length);
       if (!list) this.free.set(strip.length, (list = []));
       list.push(strip);
-    });
+    };
+    return {
+      hold: () => {
+        users++;
+        return release;
+      },
+      release,
+    };
   }
 }
 
 /**
  * The strip-by-strip cascade. `push(level, row, strip)` takes one complete 256-row strip of a
- * level (that level's populated columns only, RGBA), writes its tiles and folds it 2x2 into
- * the parent level's pending strip, which is pushed in turn once both halves are in.
+ * level (that level's populated columns only, RGBA), yields its tiles for encoding and folds it
+ * 2x2 into the parent level's pending strip, which is pushed in turn once both halves are in.
+ * A generator, so strips are read and folded only as fast as their tiles are encoded.
  */
 class Cascade {
   /** Parent strips being filled, index = level; a zeroed one is taken after each push. */
@@ -212,7 +184,6 @@ class Cascade {
 
   constructor(
     private readonly ranges: TileRange[],
-    private readonly writer: TileWriter,
     /** The source has alpha: skip all-transparent tiles and zero alpha-0 pixels. */
     private readonly withAlpha: boolean,
     readonly pool: StripPool,
@@ -230,22 +201,22 @@ class Cascade {
     return this.stripWidth(this.ranges.length - 1) * TILE_SIZE * BYTES_PER_PIXEL;
   }
 
-  async push(level: number, row: number, strip: Buffer): Promise<void> {
+  *push(level: number, row: number, strip: Buffer): Generator<TileJob> {
     const r = this.ranges[level]!;
     const width = this.stripWidth(level);
     const cols = r.x1 - r.x0 + 1;
-    const jobs: Promise<void>[] = [];
+    const lease = this.pool.lease(strip);
     for (let i = 0; i < cols; i++) {
       // Opaque sources always have alpha >= 63 somewhere in a populated tile.
       if (this.withAlpha && tileAlphaAllZero(strip, width * BYTES_PER_PIXEL, i * TILE_ROW_BYTES)) continue;
-      jobs.push((await this.writer.add(strip, width, i, tileFileName(level, r.x0 + i, row))).done);
+      yield { strip, stripWidth: width, column: i, level, x: r.x0 + i, y: row, release: lease.hold() };
     }
-    if (level > 0) await this.fold(level, row, strip);
-    this.pool.releaseAfter(strip, jobs);
+    if (level > 0) yield* this.fold(level, row, strip);
+    lease.release();
   }
 
   /** Shrink `strip` into its half of the parent strip; push the parent when it is complete. */
-  private async fold(level: number, row: number, strip: Buffer): Promise<void> {
+  private *fold(level: number, row: number, strip: Buffer): Generator<TileJob> {
     const r = this.ranges[level]!;
     const width = this.stripWidth(level);
     const parentLevel = level - 1;
@@ -263,7 +234,7 @@ class Cascade {
     );
     if ((row & 1) === 1 || row === r.y1) {
       this.pending[parentLevel] = null;
-      await this.push(parentLevel, row >> 1, parent);
+      yield* this.push(parentLevel, row >> 1, parent);
     }
   }
 }
@@ -343,17 +314,16 @@ function defaultConcurrency(): number {
 }
 
 /**
- * Write the study tile pyramid of `input` into `outDir` as flat `L{level}X{x}Y{y}.png` RGBA
- * tiles: the image floor-centred in its padded power-of-two square, only populated tiles,
- * transparent outside, coarser levels by the truncating 2x2 mean (spec 1-2).
+ * Write the study tile pyramid of `image` into `outDir` as flat RGBA PNG tiles (names from
+ * `tileFileName`): the image floor-centred in its padded power-of-two square, only populated
+ * tiles, transparent outside, coarser levels by the truncating 2x2 mean, tiles whose alpha is
+ * all zero left out.
  */
-export async function writeStudyPyramid(input: string | Buffer, outDir: string, opts: PyramidOptions = {}): Promise<PyramidResult> {
+export async function writeStudyPyramid(image: SourceImage, outDir: string, opts: PyramidOptions = {}): Promise<PyramidResult> {
   const log = opts.log ?? silentLog;
-  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
-  const compressionLevel = opts.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL;
-  const concurrency = Math.max(1, Math.floor(opts.concurrency ?? defaultConcurrency()));
-  const info = await openImage(input, { maxPixels });
-  const { width, height } = info;
+  const png = { ...STUDY_ENCODING.tilePng, compressionLevel: opts.compressionLevel ?? STUDY_ENCODING.tilePng.compressionLevel };
+  const concurrency = opts.concurrency ?? defaultConcurrency();
+  const { width, height } = image;
   const tiling = studyTiling(width, height);
   const ranges = tileRanges(width, height);
   const deep = ranges[tiling.tileLevels]!;
@@ -367,9 +337,23 @@ export async function writeStudyPyramid(input: string | Buffer, outDir: string, 
   const scratch = path.join(opts.scratchDir ?? outDir, `.decoded-${process.pid}-${randomBytes(4).toString('hex')}.v`);
   log.debug(`pyramid ${width}x${height}: ${tiling.tileLevels + 1} levels, deepest ${cols}x${rows} tiles`);
   const progress = log.progress('tiles', totalTileCount(width, height));
-  const writer = new TileWriter(outDir, concurrency, compressionLevel, progress);
+  const written: TilePosition[] = [];
+  const encode = async (t: TileJob) => {
+    try {
+      await sharp(t.strip, { raw: { width: t.stripWidth, height: TILE_SIZE, channels: 4 } })
+        .extract({ left: t.column * TILE_SIZE, top: 0, width: TILE_SIZE, height: TILE_SIZE })
+        .png(png)
+        .toFile(path.join(outDir, tileFileName(t.level, t.x, t.y)));
+    } catch (e) {
+      throw new ToastyError('storage', `cannot write tile in ${outDir}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    } finally {
+      t.release();
+    }
+    written.push({ level: t.level, x: t.x, y: t.y });
+    progress.tick();
+  };
   // Decode once, padded to whole populated tiles with transparent black, into the scratch file.
-  const decoding = normalisedImage(input, { flipX: opts.flipX, maxPixels })
+  const decoding = normalisedImage(image, { flipX: opts.flipX })
     .ensureAlpha()
     .extend({
       left: padLeft,
@@ -380,28 +364,29 @@ export async function writeStudyPyramid(input: string | Buffer, outDir: string, 
     })
     .toFile(scratch);
   const source = new GrowingFile(scratch, decoding);
-  try {
+  const cascade = new Cascade(ranges, image.hasAlpha, new StripPool());
+  async function* tiles(): AsyncGenerator<TileJob> {
     await checkScratchHeader(source, stripWidth, rows * TILE_SIZE);
-    const cascade = new Cascade(ranges, writer, info.hasAlpha, new StripPool());
     const stripBytes = cascade.deepestStripBytes();
     for (let i = 0; i < rows; i++) {
       const strip = cascade.pool.take(stripBytes, false);
       await source.read(strip, VIPS_HEADER_BYTES + i * stripBytes);
-      await cascade.push(tiling.tileLevels, deep.y0 + i, strip);
+      yield* cascade.push(tiling.tileLevels, deep.y0 + i, strip);
     }
+  }
+  try {
+    // Returns only once no tile is being written any more, also when one failed.
+    await forEachLimit(tiles(), concurrency, encode);
     await decoding.catch((e: unknown) => {
       throw new DecoderFailed(e);
     });
-    await writer.drain();
-    const files = sortTileNames(writer.files);
+    const files = sortTiles(written).map((t) => tileFileName(t.level, t.x, t.y));
     return { width, height, tileLevels: tiling.tileLevels, tileCount: files.length, files };
   } catch (e) {
     if (!(e instanceof DecoderFailed)) throw e;
-    await writer.settle();
-    throw await explainDecodeFailure(input, e.reason, { flipX: opts.flipX, maxPixels });
+    throw await explainDecodeFailure(image, e.reason, { flipX: opts.flipX });
   } finally {
-    // Nothing may still be writing when we return: neither tiles nor the decoder.
-    await writer.settle();
+    // Nothing may still be writing when we return: the decoder neither.
     await decoding.catch(() => {});
     await source.close();
     progress.done();
@@ -422,43 +407,31 @@ async function checkScratchHeader(source: GrowingFile, width: number, height: nu
   }
 }
 
-function sortTileNames(names: string[]): string[] {
-  const key = (n: string) => n.match(/^L(\d+)X(\d+)Y(\d+)\.png$/)!.slice(1).map(Number) as [number, number, number];
-  return names
-    .map((n) => ({ n, k: key(n) }))
-    .sort((a, b) => a.k[0] - b.k[0] || a.k[2] - b.k[2] || a.k[1] - b.k[1])
-    .map((e) => e.n);
+/** By level, then row, then column. */
+function sortTiles(tiles: TilePosition[]): TilePosition[] {
+  return [...tiles].sort((a, b) => a.level - b.level || a.y - b.y || a.x - b.x);
 }
 
 export interface UntiledOptions {
   flipX?: boolean;
-  maxPixels?: number;
-  /** JPEG quality (default 90). */
+  /** JPEG quality (default: the study encoding's). */
   quality?: number;
 }
 
-export const UNTILED_JPEG_QUALITY = 90;
-
 /**
- * Write a small (untiled) image as one JPEG (spec 3): decoded pixels re-encoded, normalised
+ * Write a small (untiled) image as one JPEG: decoded pixels re-encoded, normalised
  * like the tiles, alpha dropped (not composited), written atomically.
  */
-export async function writeUntiledImage(
-  input: string | Buffer,
-  outPath: string,
-  opts: UntiledOptions = {},
-): Promise<{ width: number; height: number }> {
-  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
-  const info = await openImage(input, { maxPixels });
+export async function writeUntiledImage(image: SourceImage, outPath: string, opts: UntiledOptions = {}): Promise<{ width: number; height: number }> {
   let jpeg: Buffer;
   try {
-    jpeg = await normalisedImage(input, { flipX: opts.flipX, maxPixels })
+    jpeg = await normalisedImage(image, { flipX: opts.flipX })
       .removeAlpha()
-      .jpeg({ quality: opts.quality ?? UNTILED_JPEG_QUALITY })
+      .jpeg({ quality: opts.quality ?? STUDY_ENCODING.untiledJpeg.quality })
       .toBuffer();
   } catch (e) {
-    throw await explainDecodeFailure(input, e, { flipX: opts.flipX, maxPixels });
+    throw await explainDecodeFailure(image, e, { flipX: opts.flipX });
   }
   await writeFileAtomic(outPath, jpeg);
-  return { width: info.width, height: info.height };
+  return { width: image.width, height: image.height };
 }

@@ -1,16 +1,15 @@
 /**
- * Study thumbnails (spec 4): centre-crop to the 96:45 aspect, shrink to fit 96x45 (never
+ * Study thumbnails: centre-crop to the 96:45 aspect, shrink to fit 96x45 (never
  * enlarge), JPEG RGB. The crop box and final size are normative and follow the reference's
  * float arithmetic, including Python's round-half-to-even; the resampling is not.
  */
-import sharp from 'sharp';
 import { ToastyError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { explainDecodeFailure, normalisedImage, openImage, DEFAULT_MAX_PIXELS } from './image.js';
+import { STUDY_ENCODING } from './encoding.js';
+import { explainDecodeFailure, normalisedImage, type SourceImage } from './image.js';
 
 export const THUMB_WIDTH = 96;
 export const THUMB_HEIGHT = 45;
-export const THUMB_JPEG_QUALITY = 90;
 
 /** Python 3 `round(x)`: nearest integer, ties to even (JS Math.round ties up). */
 export function roundHalfEven(x: number): number {
@@ -72,28 +71,25 @@ export function thumbnailGeometry(width: number, height: number): ThumbnailGeome
 export interface ThumbnailOptions {
   /** Mirror left-right first (same flop as the tiles), then crop. */
   flipX?: boolean;
-  maxPixels?: number;
   quality?: number;
 }
 
-/** Write `thumb.jpg` (or any `outPath`) for `input`, atomically. Returns the geometry used. */
-export async function writeThumbnail(input: string | Buffer, outPath: string, opts: ThumbnailOptions = {}): Promise<ThumbnailGeometry> {
-  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
-  const info = await openImage(input, { maxPixels });
-  const geometry = thumbnailGeometry(info.width, info.height);
+/** Write `thumb.jpg` (or any `outPath`) for `image`, atomically. Returns the geometry used. */
+export async function writeThumbnail(image: SourceImage, outPath: string, opts: ThumbnailOptions = {}): Promise<ThumbnailGeometry> {
+  const geometry = thumbnailGeometry(image.width, image.height);
   const [left, top, right, bottom] = geometry.crop;
   // sharp extracts before it flops, so crop the mirror-image box of the unflipped pixels.
-  const srcLeft = opts.flipX ? info.width - right : left;
+  const srcLeft = opts.flipX ? image.width - right : left;
   let jpeg: Buffer;
   try {
-    jpeg = await normalisedImage(input, { flipX: opts.flipX, maxPixels })
+    jpeg = await normalisedImage(image, { flipX: opts.flipX })
       .extract({ left: srcLeft, top, width: right - left, height: bottom - top })
-      .resize(geometry.size[0], geometry.size[1], { fit: 'fill', kernel: sharp.kernel.lanczos3 })
+      .resize(geometry.size[0], geometry.size[1], { fit: 'fill', kernel: STUDY_ENCODING.thumbJpeg.kernel })
       .removeAlpha()
-      .jpeg({ quality: opts.quality ?? THUMB_JPEG_QUALITY })
+      .jpeg({ quality: opts.quality ?? STUDY_ENCODING.thumbJpeg.quality })
       .toBuffer();
   } catch (e) {
-    throw await explainDecodeFailure(input, e, { flipX: opts.flipX, maxPixels });
+    throw await explainDecodeFailure(image, e, { flipX: opts.flipX });
   }
   await writeFileAtomic(outPath, jpeg);
   return geometry;

@@ -1,6 +1,6 @@
 /**
- * Study tiling geometry (spec section 1): where an image sits in its padded power-of-two
- * square, which 256x256 tiles it populates at each level, and what the tiles are called.
+ * Study tiling geometry: where an image sits in its padded power-of-two
+ * square and which 256x256 tiles it populates at each level (their names are in study-files).
  * Pure integer arithmetic; no pixels here.
  */
 
@@ -9,9 +9,6 @@ export const TILING_THRESHOLD = 2048;
 
 /** Side of a study tile in pixels. */
 export const TILE_SIZE = 256;
-
-/** ImageSet URL template for the flat "LXY" tile names. */
-export const TILE_URL_TEMPLATE = 'L{1}X{2}Y{3}.png';
 
 export interface StudyTiling {
   /** Side of the padded square, a power of two >= 256. */
@@ -142,9 +139,4 @@ export function tilesPerLevel(width: number, height: number): Map<number, Array<
 /** Total number of tiles a fully opaque image of this size produces. */
 export function totalTileCount(width: number, height: number): number {
   return tileRanges(width, height).reduce((n, r) => n + (r.x1 - r.x0 + 1) * (r.y1 - r.y0 + 1), 0);
-}
-
-/** Flat "LXY" tile file name, e.g. `L4X3Y12.png`. */
-export function tileFileName(level: number, x: number, y: number): string {
-  return `L${level}X${x}Y${y}.png`;
 }

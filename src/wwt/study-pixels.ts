@@ -1,0 +1,48 @@
+/**
+ * A study's pixels: the tile pyramid or image.jpg, plus thumb.jpg, each file with its digest.
+ * Loads sharp, so callers that may not need pixels (the CLI, the tile rule) import it lazily.
+ */
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { digestFile } from '../util/digest.js';
+import { silentLog, type Log } from '../util/log.js';
+import { openImage } from './image.js';
+import { writeStudyPyramid, writeUntiledImage } from './pyramid.js';
+import { THUMBNAIL_NAME, UNTILED_IMAGE_NAME } from './study-files.js';
+import { placeStudy, type StudyPixels } from './study-wtml.js';
+import { writeThumbnail } from './thumbnail.js';
+import { needsTiling, studyTiling } from './tiling.js';
+import type { AstroPixRecord } from './wcs.js';
+
+/**
+ * Write the study's pixels into `outDir` (which must exist and be empty). With a record the
+ * WCS is validated first, so an image WWT cannot place is refused before tiling. The image is
+ * opened once, with `maxPixels`, and every writer decodes it under that same limit.
+ */
+export async function writeStudyPixels(
+  imagePath: string,
+  outDir: string,
+  opts: { record?: AstroPixRecord | null; maxPixels?: number; log?: Log } = {},
+): Promise<StudyPixels> {
+  const log = opts.log ?? silentLog;
+  const image = await openImage(imagePath, { maxPixels: opts.maxPixels });
+  const { width, height } = image;
+  const tiled = needsTiling(width, height);
+  const tileLevels = tiled ? studyTiling(width, height).tileLevels : 0;
+  let flipX = false;
+  if (opts.record) {
+    flipX = placeStudy(opts.record, { width, height, tiled, tileLevels }).flipX;
+  }
+  if (tiled) {
+    await writeStudyPyramid(image, outDir, { flipX, log });
+  } else {
+    await writeUntiledImage(image, path.join(outDir, UNTILED_IMAGE_NAME), { flipX });
+  }
+  await writeThumbnail(image, path.join(outDir, THUMBNAIL_NAME), { flipX });
+  const files: Record<string, string> = {};
+  for (const name of (await fsp.readdir(outDir)).sort()) {
+    if (name.startsWith('.')) continue;
+    files[name] = await digestFile(path.join(outDir, name));
+  }
+  return { width, height, tiled, tileLevels, flipX, files };
+}
