@@ -23,7 +23,10 @@ async function makeTiles(n: number): Promise<Buffer[]> {
   const size = 256;
   const tiles: Buffer[] = new Array(n);
   let seed = 12345;
-  const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 24);
+  const rnd = () => {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    return seed >>> 24;
+  };
   const width = 4;
   for (let start = 0; start < n; start += width) {
     const batch: Promise<void>[] = [];
@@ -43,7 +46,9 @@ async function makeTiles(n: number): Promise<Buffer[]> {
         sharp(px, { raw: { width: size, height: size, channels: 4 } })
           .png({ compressionLevel: 6, adaptiveFiltering: true })
           .toBuffer()
-          .then((b) => void (tiles[i] = b)),
+          .then((b) => {
+            tiles[i] = b;
+          }),
       );
     }
     await Promise.all(batch);
@@ -51,8 +56,7 @@ async function makeTiles(n: number): Promise<Buffer[]> {
   return tiles;
 }
 
-const itemsFor = (prefix: string, tiles: Buffer[]): PutItem[] =>
-  tiles.map((data, i) => ({ path: `${prefix}/L5X${i % 32}Y${Math.floor(i / 32)}.png`, data }));
+const itemsFor = (prefix: string, tiles: Buffer[]): PutItem[] => tiles.map((data, i) => ({ path: `${prefix}/L5X${i % 32}Y${Math.floor(i / 32)}.png`, data }));
 
 export async function main(count = 1000, concurrency = 16): Promise<UploadBenchResult> {
   const tGen = Date.now();
@@ -88,7 +92,9 @@ export async function main(count = 1000, concurrency = 16): Promise<UploadBenchR
       ratio: seqSec / parSec,
     };
     console.log(`one at a time:    ${r.sequentialTilesPerSec.toFixed(0)} tiles/s (${seqSec.toFixed(2)} s, ${(bytes / 1e6 / seqSec).toFixed(1)} MB/s)`);
-    console.log(`concurrency ${String(concurrency).padEnd(4)} ${r.parallelTilesPerSec.toFixed(0)} tiles/s (${parSec.toFixed(2)} s, ${(bytes / 1e6 / parSec).toFixed(1)} MB/s)`);
+    console.log(
+      `concurrency ${String(concurrency).padEnd(4)} ${r.parallelTilesPerSec.toFixed(0)} tiles/s (${parSec.toFixed(2)} s, ${(bytes / 1e6 / parSec).toFixed(1)} MB/s)`,
+    );
     console.log(`speed-up: ${r.ratio.toFixed(2)}x`);
     return r;
   } finally {

@@ -38,7 +38,9 @@ export async function main(): Promise<void> {
   const records = [];
   for (let i = 0; i < n; i++) {
     const file = path.join(images, `img${i}.jpg`);
-    await sharp({ create: { width: 64, height: 48, channels: 3, background: { r: i % 256, g: (i * 7) % 256, b: 99 } } }).jpeg().toFile(file);
+    await sharp({ create: { width: 64, height: 48, channels: 3, background: { r: i % 256, g: (i * 7) % 256, b: 99 } } })
+      .jpeg()
+      .toFile(file);
     records.push({
       title: `Bench image ${i}`,
       description: 'synthetic',

@@ -71,10 +71,14 @@ async function makeImage(file: string, width: number, height: number): Promise<v
       }
     }
     const part = `${file}.part${parts.length}.png`;
-    await sharp(buf, { raw: { width, height: h, channels: 3 } }).png({ compressionLevel: 1 }).toFile(part);
+    await sharp(buf, { raw: { width, height: h, channels: 3 } })
+      .png({ compressionLevel: 1 })
+      .toFile(part);
     parts.push(part);
   }
-  await sharp(parts, { join: { across: 1 }, limitInputPixels: false }).jpeg({ quality: 90 }).toFile(`${file}.tmp`);
+  await sharp(parts, { join: { across: 1 }, limitInputPixels: false })
+    .jpeg({ quality: 90 })
+    .toFile(`${file}.tmp`);
   await fsp.rename(`${file}.tmp`, file);
   await Promise.all(parts.map((p) => fsp.rm(p, { force: true })));
 }
@@ -118,7 +122,7 @@ async function child(job: string, input: string, outDir: string, level: number):
     bytes,
   };
   await fsp.rm(outDir, { recursive: true, force: true });
-  process.stdout.write(JSON.stringify(result) + '\n');
+  process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
 function runChild(job: string, input: string, level: number): Promise<JobResult> {
@@ -152,7 +156,12 @@ export async function main(): Promise<void> {
   const repeat = Number(arg('--repeat') ?? 1);
   const withVips = !process.argv.includes('--no-vips');
   await fsp.mkdir(OUT, { recursive: true });
-  console.log(`tile bench: ${os.availableParallelism()} cores, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(
+    `tile bench: ${os.availableParallelism()} cores, load average ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
   for (const [w, h] of sizes) {
     const input = path.join(OUT, `photo-${w}x${h}.jpg`);
     if (!existsSync(input)) {
@@ -163,17 +172,22 @@ export async function main(): Promise<void> {
     console.log(`\n${w}x${h} (${totalTileCount(w, h)} study tiles), PNG compression level ${level}:`);
     for (let i = 0; i < repeat; i++) {
       const ours = await runChild('toasty', input, level);
-      console.log('  ' + fmt(ours));
+      console.log(`  ${fmt(ours)}`);
       if (!withVips) continue;
       const vips = await runChild('libvips', input, level);
-      console.log('  ' + fmt(vips));
+      console.log(`  ${fmt(vips)}`);
       console.log(`  ratio toasty/libvips wall time: ${(ours.wallMs / vips.wallMs).toFixed(2)}x (goal <= 1.3x)`);
       if (process.argv.includes('--vips-default')) {
-        console.log('  ' + fmt(await runChild('libvips', input, 6)));
+        console.log(`  ${fmt(await runChild('libvips', input, 6))}`);
       }
     }
   }
-  console.log(`\nload average after: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(
+    `\nload average after: ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
 }
 
 if (process.argv[2] === '--child') {

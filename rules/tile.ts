@@ -108,11 +108,9 @@ async function explainIfDiskFull(e: unknown, dir: string): Promise<unknown> {
     const fs = await fsp.statfs(dir);
     const free = fs.bavail * fs.bsize;
     if (/ENOSPC|no space/i.test(msg) || free < 256 * 2 ** 20) {
-      return new ToastyError(
-        'storage',
-        `no space left in the work directory ${dir} (${(free / 2 ** 20).toFixed(1)} MiB free) while tiling: ${msg}`,
-        { cause: e },
-      );
+      return new ToastyError('storage', `no space left in the work directory ${dir} (${(free / 2 ** 20).toFixed(1)} MiB free) while tiling: ${msg}`, {
+        cause: e,
+      });
     }
   } catch {
     /* statfs unavailable: keep the original error */

@@ -3,11 +3,7 @@
 import { spawn } from 'node:child_process';
 
 const pattern = process.argv[2] ?? '\\.test\\.ts$';
-const child = spawn(
-  process.execPath,
-  ['--import', 'tsx', 'node_modules/uvu/bin.js', '--no-color', 'test', pattern],
-  { stdio: ['ignore', 'pipe', 'inherit'] },
-);
+const child = spawn(process.execPath, ['--import', 'tsx', 'node_modules/uvu/bin.js', '--no-color', 'test', pattern], { stdio: ['ignore', 'pipe', 'inherit'] });
 let out = '';
 child.stdout.on('data', (chunk) => {
   out += chunk;

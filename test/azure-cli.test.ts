@@ -35,7 +35,13 @@ test('pre-flight: missing container, bad key, unreachable endpoint -> exit 2, no
       assert.is(r.code, 2, `${label}: exit 2\n${r.stderr}`);
       assert.match(r.stderr, message, label);
       noSecrets(r.stdout + r.stderr);
-      assert.not.ok(await fsp.access(path.join(work, label.replace(/ /g, '-'), 'cache_todo')).then(() => true, () => false), `${label}: no work started`);
+      assert.not.ok(
+        await fsp.access(path.join(work, label.replace(/ /g, '-'), 'cache_todo')).then(
+          () => true,
+          () => false,
+        ),
+        `${label}: no work started`,
+      );
     }
   } finally {
     await fsp.rm(work, { recursive: true, force: true });
@@ -73,7 +79,16 @@ test('Azurite killed mid-publish, restarted: complete or invisible, then the nex
     const publishing = f.run('make', '--json');
     // Kill Azurite once the first files have gone up.
     const done = path.join(f.workdir, 'out_done');
-    for (let i = 0; i < 500 && !(await fsp.access(done).then(() => true, () => false)); i++) await new Promise((r) => setTimeout(r, 10));
+    for (
+      let i = 0;
+      i < 500 &&
+      !(await fsp.access(done).then(
+        () => true,
+        () => false,
+      ));
+      i++
+    )
+      await new Promise((r) => setTimeout(r, 10));
     az.kill();
     const first = await publishing;
     assert.is(first.code, 1, `the interrupted run reports failure\n${first.stderr}`);

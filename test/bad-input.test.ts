@@ -31,11 +31,13 @@ interface Case {
   published?: string[];
 }
 
-const bad = (f: Fixture, recs: Rec[], over: Rec) => [recs[1], { ...recs[1], image_id: 'broken1', ...over }];
+const bad = (_f: Fixture, recs: Rec[], over: Rec) => [recs[1], { ...recs[1], image_id: 'broken1', ...over }];
 const jpeg = await fsp.readFile(path.join(TESTDATA, 'geminiann11015a.jpg'));
 const bomb = await (async () => {
   // A tiny PNG whose header declares 100000 x 100000 pixels.
-  const png = await sharp({ create: { width: 1, height: 1, channels: 3, background: '#fff' } }).png().toBuffer();
+  const png = await sharp({ create: { width: 1, height: 1, channels: 3, background: '#fff' } })
+    .png()
+    .toBuffer();
   const b = Buffer.from(png);
   b.writeUInt32BE(100000, 16);
   b.writeUInt32BE(100000, 20);
@@ -47,28 +49,106 @@ const CASES: Case[] = [
   { name: 'feed is not an array', feedText: '{"a": 1}', exit: 1, message: /not a JSON array/ },
   { name: 'feed is empty', feedText: '[]', exit: 0, message: /Repository index|up to date|Ran/ },
   { name: 'feed unreachable', config: { json_query_url: 'http://127.0.0.1:9/feed.json' }, exit: 1, message: /feed/ },
-  { name: 'record missing a WCS field', feed: (f, r) => bad(f, r, { wcs_scale: undefined }), exit: 1, message: /noirlab_broken1.*wcs_scale/, published: [GOOD] },
+  {
+    name: 'record missing a WCS field',
+    feed: (f, r) => bad(f, r, { wcs_scale: undefined }),
+    exit: 1,
+    message: /noirlab_broken1.*wcs_scale/,
+    published: [GOOD],
+  },
   { name: 'WCS value not a number', feed: (f, r) => bad(f, r, { wcs_rotation: 'abc' }), exit: 1, message: /noirlab_broken1.*wcs_rotation/, published: [GOOD] },
-  { name: 'WCS value NaN', feed: (f, r) => bad(f, r, { wcs_reference_value: ['NaN', '1'] }), exit: 1, message: /noirlab_broken1.*wcs_reference_value/, published: [GOOD] },
-  { name: 'last_updated does not parse', feed: (f, r) => bad(f, r, { last_updated: 'yesterday' }), exit: 1, message: /noirlab_broken1.*last_updated/, published: [GOOD] },
-  { name: 'image 404', feed: (f, r) => bad(f, r, { resource_url: f.serve('gone.jpg', status(404)) }), exit: 1, message: /noirlab_broken1.*404/, published: [GOOD] },
-  { name: 'image 500 always', feed: (f, r) => bad(f, r, { resource_url: f.serve('err.jpg', status(500)) }), exit: 1, message: /noirlab_broken1.*500/, published: [GOOD] },
-  { name: 'HTML instead of JPEG', feed: (f, r) => bad(f, r, { resource_url: f.serve('page.jpg', html()) }), exit: 1, message: /noirlab_broken1.*(HTML|not a JPEG)/, published: [GOOD] },
-  { name: 'truncated JPEG download', feed: (f, r) => bad(f, r, { resource_url: f.serve('cut.jpg', truncated(jpeg, 20000, 'image/jpeg')) }), exit: 1, message: /noirlab_broken1.*(truncat|short|ended)/i, published: [GOOD] },
-  { name: 'truncated JPEG file', feed: (f, r) => bad(f, r, { resource_url: f.serve('cut2.jpg', sendBytes(jpeg.subarray(0, 20000), 'image/jpeg')) }), exit: 1, message: /noirlab_broken1/, published: [GOOD] },
-  { name: 'zero-byte image', feed: (f, r) => bad(f, r, { resource_url: f.serve('empty.jpg', sendBytes('', 'image/jpeg')) }), exit: 1, message: /noirlab_broken1/, published: [GOOD] },
-  { name: 'decompression bomb', feed: (f, r) => bad(f, r, { resource_url: f.serve('bomb.png', sendBytes(bomb, 'image/png')) }), exit: 1, message: /noirlab_broken1.*(pixel|large|limit)/i, published: [GOOD] },
-  { name: 'redirect to another host', feed: (f, r) => bad(f, r, { resource_url: f.serve('away.jpg', redirectTo((c) => `${c.server.otherHostBaseUrl}/geminiann11015a.jpg`)) }), exit: 1, message: /noirlab_broken1.*(redirect|host)/i, published: [GOOD] },
+  {
+    name: 'WCS value NaN',
+    feed: (f, r) => bad(f, r, { wcs_reference_value: ['NaN', '1'] }),
+    exit: 1,
+    message: /noirlab_broken1.*wcs_reference_value/,
+    published: [GOOD],
+  },
+  {
+    name: 'last_updated does not parse',
+    feed: (f, r) => bad(f, r, { last_updated: 'yesterday' }),
+    exit: 1,
+    message: /noirlab_broken1.*last_updated/,
+    published: [GOOD],
+  },
+  {
+    name: 'image 404',
+    feed: (f, r) => bad(f, r, { resource_url: f.serve('gone.jpg', status(404)) }),
+    exit: 1,
+    message: /noirlab_broken1.*404/,
+    published: [GOOD],
+  },
+  {
+    name: 'image 500 always',
+    feed: (f, r) => bad(f, r, { resource_url: f.serve('err.jpg', status(500)) }),
+    exit: 1,
+    message: /noirlab_broken1.*500/,
+    published: [GOOD],
+  },
+  {
+    name: 'HTML instead of JPEG',
+    feed: (f, r) => bad(f, r, { resource_url: f.serve('page.jpg', html()) }),
+    exit: 1,
+    message: /noirlab_broken1.*(HTML|not a JPEG)/,
+    published: [GOOD],
+  },
+  {
+    name: 'truncated JPEG download',
+    feed: (f, r) => bad(f, r, { resource_url: f.serve('cut.jpg', truncated(jpeg, 20000, 'image/jpeg')) }),
+    exit: 1,
+    message: /noirlab_broken1.*(truncat|short|ended)/i,
+    published: [GOOD],
+  },
+  {
+    name: 'truncated JPEG file',
+    feed: (f, r) => bad(f, r, { resource_url: f.serve('cut2.jpg', sendBytes(jpeg.subarray(0, 20000), 'image/jpeg')) }),
+    exit: 1,
+    message: /noirlab_broken1/,
+    published: [GOOD],
+  },
+  {
+    name: 'zero-byte image',
+    feed: (f, r) => bad(f, r, { resource_url: f.serve('empty.jpg', sendBytes('', 'image/jpeg')) }),
+    exit: 1,
+    message: /noirlab_broken1/,
+    published: [GOOD],
+  },
+  {
+    name: 'decompression bomb',
+    feed: (f, r) => bad(f, r, { resource_url: f.serve('bomb.png', sendBytes(bomb, 'image/png')) }),
+    exit: 1,
+    message: /noirlab_broken1.*(pixel|large|limit)/i,
+    published: [GOOD],
+  },
+  {
+    name: 'redirect to another host',
+    feed: (f, r) =>
+      bad(f, r, {
+        resource_url: f.serve(
+          'away.jpg',
+          redirectTo((c) => `${c.server.otherHostBaseUrl}/geminiann11015a.jpg`),
+        ),
+      }),
+    exit: 1,
+    message: /noirlab_broken1.*(redirect|host)/i,
+    published: [GOOD],
+  },
   { name: 'id escaping with ..', feed: (f, r) => bad(f, r, { image_id: '../../etc' }), exit: 1, message: /image_id|unsafe/, published: [GOOD] },
   { name: 'publisher_id with a slash', feed: (f, r) => bad(f, r, { publisher_id: 'a/../b' }), exit: 1, message: /publisher_id/, published: [GOOD] },
   { name: 'NUL in id', feed: (f, r) => bad(f, r, { image_id: 'x\u0000y' }), exit: 1, message: /image_id/, published: [GOOD] },
   { name: 'absolute path id', feed: (f, r) => bad(f, r, { publisher_id: '/etc' }), exit: 1, message: /publisher_id/, published: [GOOD] },
   { name: 'very long id', feed: (f, r) => bad(f, r, { image_id: 'x'.repeat(300) }), exit: 1, message: /image_id|long/, published: [GOOD] },
-  { name: 'duplicate ids (case only)', feed: (f, r) => [r[1], { ...r[1], image_id: 'GEMINIANN11015A', title: 'dup' }], exit: 1, message: /duplicate|case/i, published: [GOOD] },
+  {
+    name: 'duplicate ids (case only)',
+    feed: (_f, r) => [r[1], { ...r[1], image_id: 'GEMINIANN11015A', title: 'dup' }],
+    exit: 1,
+    message: /duplicate|case/i,
+    published: [GOOD],
+  },
   { name: 'not actionable: non-TAN', feed: (f, r) => bad(f, r, { wcs_projection: 'SIN' }), exit: 0, message: /not actionable/, published: [GOOD] },
   {
     name: 'XML-special and unicode text survive',
-    feed: (f, r) => [{ ...r[1], title: 'Ünïcødé & <stars> "quoted" \'single\'\nline two', image_credit: 'A & B <c>' }],
+    feed: (_f, r) => [{ ...r[1], title: 'Ünïcødé & <stars> "quoted" \'single\'\nline two', image_credit: 'A & B <c>' }],
     exit: 0,
     message: /Ran/,
     published: [GOOD],
@@ -85,10 +165,43 @@ const CASES: Case[] = [
     published: [GOOD],
     prefix: 'http://data.example.org/noslash/',
   },
-  { name: 'CMYK JPEG', feed: async (f, r) => [r[1], { ...r[1], image_id: 'cmyk', resource_url: f.serve('cmyk.jpg', sendBytes(await sharp(jpeg).toColourspace('cmyk').jpeg().toBuffer(), 'image/jpeg')) }], exit: 0, message: /Ran/, published: [GOOD, 'noirlab_cmyk'] },
-  { name: '16-bit PNG', feed: async (f, r) => [r[1], { ...r[1], image_id: 'sixteen', resource_url: f.serve('16.png', sendBytes(await sharp(jpeg).toColourspace('rgb16').png().toBuffer(), 'image/png')) }], exit: 0, message: /Ran/, published: [GOOD, 'noirlab_sixteen'] },
-  { name: 'greyscale JPEG', feed: async (f, r) => [r[1], { ...r[1], image_id: 'grey', resource_url: f.serve('grey.jpg', sendBytes(await sharp(jpeg).greyscale().jpeg().toBuffer(), 'image/jpeg')) }], exit: 0, message: /Ran/, published: [GOOD, 'noirlab_grey'] },
-  { name: 'multi-page TIFF', feed: async (f, r) => [r[1], { ...r[1], image_id: 'pages', resource_url: f.serve('pages.tif', sendBytes(await twoPageTiff(), 'image/tiff')) }], exit: 0, message: /Ran/, published: [GOOD, 'noirlab_pages'] },
+  {
+    name: 'CMYK JPEG',
+    feed: async (f, r) => [
+      r[1],
+      { ...r[1], image_id: 'cmyk', resource_url: f.serve('cmyk.jpg', sendBytes(await sharp(jpeg).toColourspace('cmyk').jpeg().toBuffer(), 'image/jpeg')) },
+    ],
+    exit: 0,
+    message: /Ran/,
+    published: [GOOD, 'noirlab_cmyk'],
+  },
+  {
+    name: '16-bit PNG',
+    feed: async (f, r) => [
+      r[1],
+      { ...r[1], image_id: 'sixteen', resource_url: f.serve('16.png', sendBytes(await sharp(jpeg).toColourspace('rgb16').png().toBuffer(), 'image/png')) },
+    ],
+    exit: 0,
+    message: /Ran/,
+    published: [GOOD, 'noirlab_sixteen'],
+  },
+  {
+    name: 'greyscale JPEG',
+    feed: async (f, r) => [
+      r[1],
+      { ...r[1], image_id: 'grey', resource_url: f.serve('grey.jpg', sendBytes(await sharp(jpeg).greyscale().jpeg().toBuffer(), 'image/jpeg')) },
+    ],
+    exit: 0,
+    message: /Ran/,
+    published: [GOOD, 'noirlab_grey'],
+  },
+  {
+    name: 'multi-page TIFF',
+    feed: async (f, r) => [r[1], { ...r[1], image_id: 'pages', resource_url: f.serve('pages.tif', sendBytes(await twoPageTiff(), 'image/tiff')) }],
+    exit: 0,
+    message: /Ran/,
+    published: [GOOD, 'noirlab_pages'],
+  },
 ];
 
 /** A TIFF with two pages (the image, then a small second page). */
@@ -96,7 +209,9 @@ async function twoPageTiff(): Promise<Buffer> {
   const { width, height } = await sharp(jpeg).metadata();
   const page = await sharp(jpeg).raw().toBuffer();
   const stacked = Buffer.concat([page, Buffer.alloc(page.length, 40)]);
-  return sharp(stacked, { raw: { width: width!, height: height! * 2, channels: 3, pageHeight: height! } as never }).tiff().toBuffer();
+  return sharp(stacked, { raw: { width: width!, height: height! * 2, channels: 3, pageHeight: height! } as never })
+    .tiff()
+    .toBuffer();
 }
 
 for (const c of CASES) {
@@ -155,7 +270,14 @@ test('a damaged manifest: exit 2 with one line naming it, no stack trace, the lo
       assert.match(r.stderr, /toasty-manifest\.json .*damaged/);
       assert.not.match(r.stderr, /\n\s+at /, 'no stack trace');
       assert.not.match(r.stderr, /remove it/, 'no advice that silently stops updates');
-      assert.is(await fsp.access(path.join(f.workdir, '.toasty.lock')).then(() => true, () => false), false, 'lock released');
+      assert.is(
+        await fsp.access(path.join(f.workdir, '.toasty.lock')).then(
+          () => true,
+          () => false,
+        ),
+        false,
+        'lock released',
+      );
     }
   } finally {
     await f.close();

@@ -73,7 +73,10 @@ test('SIGKILL at 20+ moments: the repository stays consistent and finished work 
     recs.push({ ...recs[1], image_id: 'geminiann11015c', title: 'Third image' });
     f.setRecords(recs);
     let seed = 7;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const rand = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
     // Calibrate: how long an uninterrupted cycle of each kind takes on this machine, so the
     // kills land inside the runs (fetch, tiling, upload, index) rather than after them.
     const timed = async (extra: string[]) => {
@@ -129,7 +132,16 @@ test('a second run on the same work dir is refused naming the holder; a stale lo
     const first = f.run('make');
     // Wait for the first run to take the lock.
     const lockFile = path.join(f.workdir, '.toasty.lock');
-    for (let i = 0; i < 200 && !(await fsp.access(lockFile).then(() => true, () => false)); i++) await new Promise((r) => setTimeout(r, 20));
+    for (
+      let i = 0;
+      i < 200 &&
+      !(await fsp.access(lockFile).then(
+        () => true,
+        () => false,
+      ));
+      i++
+    )
+      await new Promise((r) => setTimeout(r, 20));
     const holder = JSON.parse(await fsp.readFile(lockFile, 'utf8'));
     const second = await f.run('make');
     assert.is(second.code, 2);

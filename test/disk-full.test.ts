@@ -34,13 +34,20 @@ test('ENOSPC while tiling: others published, nothing half-written, resumes once 
     assert.ok((await f.text('index.wtml'))?.includes(IDS.ngc7552));
     // No temporary or partial output folders left behind.
     const outTodo = await fsp.readdir(path.join(f.workdir, 'out_todo')).catch(() => [] as string[]);
-    assert.equal(outTodo.filter((n) => n.startsWith('.')), [], 'no temp folders');
+    assert.equal(
+      outTodo.filter((n) => n.startsWith('.')),
+      [],
+      'no temp folders',
+    );
     assert.not.ok(outTodo.includes(IDS.ngc253), 'no partial study');
 
     execFileSync('mount', ['-o', 'remount,size=64m', f.workdir]);
     const again = await f.run('make', '--json');
     assert.is(again.code, 0, again.stderr);
-    assert.ok(ran(again).every((n) => !n.endsWith(IDS.ngc7552)), `nothing redone for the published image: ${ran(again)}`);
+    assert.ok(
+      ran(again).every((n) => !n.endsWith(IDS.ngc7552)),
+      `nothing redone for the published image: ${ran(again)}`,
+    );
     assert.ok(await f.repo.exists(`${IDS.ngc253}/index.wtml`));
   } finally {
     execFileSync('umount', [f.workdir], { stdio: 'ignore' });

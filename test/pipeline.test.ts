@@ -72,10 +72,10 @@ for (const [label, kind] of KINDS) {
       const root = parseWtml((await f.text('index.wtml'))!);
       assert.is(root.name, 'AstroPix test feed');
       // Newest first: NGC 7552 (2021) before NGC 253 (2018).
-      assert.equal(root.children.map((p) => p.name), [
-        'Gemini GMOS image of the barred spiral galaxy NGC 7552',
-        'ALMA Sees Starbursting Clouds Inside NGC 253',
-      ]);
+      assert.equal(
+        root.children.map((p) => p.name),
+        ['Gemini GMOS image of the barred spiral galaxy NGC 7552', 'ALMA Sees Starbursting Clouds Inside NGC 253'],
+      );
 
       r = await f.run('pipeline-fetch-inputs');
       assert.is(r.code, 0, r.stderr);
@@ -113,7 +113,10 @@ for (const [label, kind] of KINDS) {
       assert.is(r.json!.nodes.find((n) => n.rule === 'wtml')!.reason, 'publish_url_prefix changed');
       for (const n of r.json!.nodes.filter((x) => x.rule === 'wtml')) {
         assert.is(n.cause.kind, 'inputs-changed');
-        assert.equal(n.cause.changes?.map((c) => c.path), ['publish_url_prefix']);
+        assert.equal(
+          n.cause.changes?.map((c) => c.path),
+          ['publish_url_prefix'],
+        );
       }
       assert.equal(await hashTree(f.workdir), before, 'dry run leaves the work dir byte-identical');
       if (repoBefore) assert.equal(await hashTree(f.repoArgs[0].slice('--local='.length)), repoBefore);
@@ -148,8 +151,14 @@ for (const [label, kind] of KINDS) {
       r = await f.run('make', '--json');
       assert.is(r.code, 0, r.stderr);
       const nodes = ran(r);
-      assert.equal(nodes.filter((n) => n.endsWith('noirlab_geminiann11015b')), ['fetch', 'tile', 'wtml', 'upload'].map((x) => `${x}:noirlab_geminiann11015b`));
-      assert.equal(nodes.filter((n) => n.endsWith(IDS.ngc253)), ['fetch', 'wtml', 'upload'].map((x) => `${x}:${IDS.ngc253}`));
+      assert.equal(
+        nodes.filter((n) => n.endsWith('noirlab_geminiann11015b')),
+        ['fetch', 'tile', 'wtml', 'upload'].map((x) => `${x}:noirlab_geminiann11015b`),
+      );
+      assert.equal(
+        nodes.filter((n) => n.endsWith(IDS.ngc253)),
+        ['fetch', 'wtml', 'upload'].map((x) => `${x}:${IDS.ngc253}`),
+      );
       assert.is(r.json!.nodes.find((n) => n.rule === 'fetch' && n.image === IDS.ngc253)!.reason, 'feed record changed (title)');
       assert.is(f.server.hits.get('/NGC253ALMA.jpg') ?? 0, hitsBefore, 'no re-download for a title change');
       assert.ok(nodes.includes('index:-'));

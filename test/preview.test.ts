@@ -57,9 +57,7 @@ function bilinear(img: Raw, x: number, y: number, ch: number): number {
   const fx = Math.max(0, Math.min(1, x - x0));
   const fy = Math.max(0, Math.min(1, y - y0));
   const at = (xx: number, yy: number) => img.data[(yy * img.width + xx) * img.channels + ch];
-  return (
-    at(x0, y0) * (1 - fx) * (1 - fy) + at(x0 + 1, y0) * fx * (1 - fy) + at(x0, y0 + 1) * (1 - fx) * fy + at(x0 + 1, y0 + 1) * fx * fy
-  );
+  return at(x0, y0) * (1 - fx) * (1 - fy) + at(x0 + 1, y0) * fx * (1 - fy) + at(x0, y0 + 1) * (1 - fx) * fy + at(x0 + 1, y0 + 1) * fx * fy;
 }
 
 /** Image pixel (0-based, x right, y down) shown at screen offset (u, v) px from the view centre. */
@@ -95,7 +93,7 @@ function patchDiff(shot: Raw, src: Raw, cd: number[], pxPerDeg: number, half: nu
 /** Screen pixels per degree at the view centre for a zoom (zoom = 6 x the view height in degrees). */
 function pxPerDegree(zoom: number, canvasHeight: number): number {
   const halfFov = ((zoom / 6) * Math.PI) / 360;
-  return ((canvasHeight / 2) / Math.tan(halfFov)) * (Math.PI / 180);
+  return (canvasHeight / 2 / Math.tan(halfFov)) * (Math.PI / 180);
 }
 
 /**
@@ -104,7 +102,14 @@ function pxPerDegree(zoom: number, canvasHeight: number): number {
  */
 function assertDarkOffImage(id: string, wide: Raw, ppdWide: number, cd: number[], src: Raw): void {
   let darkChecked = 0;
-  for (const [fx, fy] of [[0.04, 0.04], [0.96, 0.04], [0.04, 0.96], [0.96, 0.96], [0.5, 0.03], [0.02, 0.5]]) {
+  for (const [fx, fy] of [
+    [0.04, 0.04],
+    [0.96, 0.04],
+    [0.04, 0.96],
+    [0.96, 0.96],
+    [0.5, 0.03],
+    [0.02, 0.5],
+  ]) {
     const i = Math.floor(fx * wide.width);
     const j = Math.floor(fy * wide.height);
     const [x, y] = screenToImage(cd, ppdWide, src, i + 0.5 - wide.width / 2, j + 0.5 - wide.height / 2);
@@ -136,7 +141,12 @@ test('preview shows each processed study in the WWT engine where its WCS puts it
     server = await startPreviewServer({ workdir: f.workdir });
 
     // The server refuses anything outside the image folders.
-    for (const bad of ['/files/out_todo/..%2F..%2Fetc/passwd', '/files/out_todo/../cache_done/x', '/files/cache_done/' + IDS.ngc253 + '/astropix.json', '/files/out_todo/' + IDS.ngc253 + '/.hidden']) {
+    for (const bad of [
+      '/files/out_todo/..%2F..%2Fetc/passwd',
+      '/files/out_todo/../cache_done/x',
+      `/files/cache_done/${IDS.ngc253}/astropix.json`,
+      `/files/out_todo/${IDS.ngc253}/.hidden`,
+    ]) {
       const res = await fetch(server.url.replace(/\/$/, '') + bad);
       assert.ok(res.status === 404 || res.status === 403, `${bad} -> ${res.status}`);
     }
@@ -255,13 +265,31 @@ test('preview shows a rotated and a mirrored-parity "F" the right way round', as
         id: 'toastytest_f_tiled_parity',
         kind: 'tiled',
         size: [2300, 1800],
-        args: { imageId: 'F_Tiled_Parity', ra: 150.25, dec: 20.5, referencePixel: [700.3, 1100.8], referenceDimension: [2300, 1800], scale: [2e-4, 2e-4], rotation: 30, astropixId: 11003 },
+        args: {
+          imageId: 'F_Tiled_Parity',
+          ra: 150.25,
+          dec: 20.5,
+          referencePixel: [700.3, 1100.8],
+          referenceDimension: [2300, 1800],
+          scale: [2e-4, 2e-4],
+          rotation: 30,
+          astropixId: 11003,
+        },
       },
       {
         id: 'toastytest_f_single_rot',
         kind: 'single',
         size: [1200, 900],
-        args: { imageId: 'F_Single_Rot', ra: 80.5, dec: -5.5, referencePixel: [1500.5, 600.25], referenceDimension: [2400, 1800], scale: [-1e-4, 1e-4], rotation: -60, astropixId: 11004 },
+        args: {
+          imageId: 'F_Single_Rot',
+          ra: 80.5,
+          dec: -5.5,
+          referencePixel: [1500.5, 600.25],
+          referenceDimension: [2400, 1800],
+          scale: [-1e-4, 1e-4],
+          rotation: -60,
+          astropixId: 11004,
+        },
       },
     ];
     const records: Array<Record<string, unknown>> = [];
@@ -309,7 +337,11 @@ test('preview shows a rotated and a mirrored-parity "F" the right way round', as
       await page.evaluate(`window.previewGoto(${centre.ra}, ${centre.dec}, ${zoom})`);
       const shot = await rawRgb(await canvas.screenshot());
       const ppd = pxPerDegree(zoom, shot.height);
-      const small = await rawRgb(await sharp(files[c.id]).resize(src.width / k, src.height / k).toBuffer());
+      const small = await rawRgb(
+        await sharp(files[c.id])
+          .resize(src.width / k, src.height / k)
+          .toBuffer(),
+      );
       const scaled = (r: Record<string, unknown>) => cdMatrix(r, src.width, src.height).map((v) => v * k);
       const half = Math.floor(shot.height / 2) - 10;
       const truth = placedDiff(shot, small, scaled(rec), ppd, half, 1, 1);
@@ -324,7 +356,9 @@ test('preview shows a rotated and a mirrored-parity "F" the right way round', as
         'rotation ignored': placedDiff(shot, small, scaled({ ...rec, wcs_rotation: '0' }), ppd, half, 1, 1).mad,
         'parity ignored': placedDiff(shot, small, scaled({ ...rec, wcs_scale: negS0 }), ppd, half, 1, 1).mad,
       };
-      const summary = `${c.id}: MAD ${truth.mad.toFixed(2)} over ${truth.n} px (${Object.entries(alternatives).map(([name, v]) => `${name} ${v.toFixed(2)}`).join(', ')})`;
+      const summary = `${c.id}: MAD ${truth.mad.toFixed(2)} over ${truth.n} px (${Object.entries(alternatives)
+        .map(([name, v]) => `${name} ${v.toFixed(2)}`)
+        .join(', ')})`;
       console.log(`  ${summary}`);
       assert.ok(truth.mad < 12, `the F differs from the source placed by its WCS: ${summary}`);
       assert.ok(truth.mad < 0.5 * Math.min(...Object.values(alternatives)), `orientation is not clearly right: ${summary}`);

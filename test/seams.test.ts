@@ -51,13 +51,22 @@ s('a toy rule joins the real pipeline graph and is incremental like the others',
     report = await make();
     assert.is(report.exitCode, 0);
     const ran = report.outcomes.filter((o) => o.status === 'ran').map((o) => o.id);
-    assert.equal([...ran].sort(), Object.values(IDS).flatMap((id) => [`tile:${id}`, `wtml:${id}`, `place-count:${id}`]).sort());
+    assert.equal(
+      [...ran].sort(),
+      Object.values(IDS)
+        .flatMap((id) => [`tile:${id}`, `wtml:${id}`, `place-count:${id}`])
+        .sort(),
+    );
     assert.ok(ran.indexOf(`place-count:${IDS.ngc253}`) > ran.indexOf(`wtml:${IDS.ngc253}`), 'after the node it reads');
     for (const id of Object.values(IDS)) {
       assert.is(await fsp.readFile(path.join(f.workdir, 'place-count', `${id}.txt`), 'utf8'), '1\n');
     }
     report = await make();
-    assert.equal(report.outcomes.filter((o) => o.status === 'ran'), [], 'second run: nothing');
+    assert.equal(
+      report.outcomes.filter((o) => o.status === 'ran'),
+      [],
+      'second run: nothing',
+    );
     // A new prefix changes the WTML, so the toy rule reruns after it.
     await f.writeConfig({ publish_url_prefix: 'https://cdn.example.net/x/' });
     report = await make();
@@ -92,7 +101,10 @@ void tileRule;
     await fsp.mkdir(dir, { recursive: true });
     try {
       await fsp.writeFile(path.join(dir, 'rule.ts'), source);
-      await fsp.writeFile(path.join(dir, 'tsconfig.json'), JSON.stringify({ extends: '../../tsconfig.json', compilerOptions: { noEmit: true, rootDir: '../..' }, include: ['rule.ts'] }));
+      await fsp.writeFile(
+        path.join(dir, 'tsconfig.json'),
+        JSON.stringify({ extends: '../../tsconfig.json', compilerOptions: { noEmit: true, rootDir: '../..' }, include: ['rule.ts'] }),
+      );
       const tsc = spawnSync(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', dir], { encoding: 'utf8' });
       const out = tsc.stdout + tsc.stderr;
       assert.is.not(tsc.status, 0, 'tsc must fail');
@@ -122,10 +134,13 @@ s('the steps of a run work without the binary: records, repository survey, image
       chooseImages(gathered.records, survey, f.repo, { ours: (id) => (opts.ours ?? []).includes(id), forced: (id) => (opts.forced ?? []).includes(id) });
     let chosen = await choose({});
     assert.equal([...chosen.records.keys()], []);
-    assert.equal(chosen.skipped.sort((a, b) => (a.image < b.image ? -1 : 1)), [
-      { image: IDS.ngc7552, reason: 'skip.flag in the repository' },
-      { image: IDS.ngc253, reason: 'already published' },
-    ]);
+    assert.equal(
+      chosen.skipped.sort((a, b) => (a.image < b.image ? -1 : 1)),
+      [
+        { image: IDS.ngc7552, reason: 'skip.flag in the repository' },
+        { image: IDS.ngc253, reason: 'already published' },
+      ],
+    );
     chosen = await choose({ forced: [IDS.ngc253] });
     assert.equal([...chosen.records.keys()], [IDS.ngc253], 'forcing takes over a published image');
     chosen = await choose({ ours: Object.values(IDS) });

@@ -7,14 +7,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import {
-  cachedImageName,
-  downloadUrl,
-  notActionableReason,
-  parseFeed,
-  sizeLadder,
-  type AstroPixRecord,
-} from '../src/sources/astropix.js';
+import { cachedImageName, downloadUrl, notActionableReason, parseFeed, sizeLadder, type AstroPixRecord } from '../src/sources/astropix.js';
 import { downloadImage, fetchFeedText, redactUrl, type HttpOptions } from '../src/sources/http.js';
 import { caseFoldKey, checkSafeId, uniqueId } from '../src/sources/ids.js';
 import { ToastyError } from '../src/util/errors.js';
@@ -259,7 +252,10 @@ test('feed: non-object items, missing and unsafe ids are rejected per record', (
     JSON.stringify([1, null, [good], 'x', { image_id: 'a' }, rec({ image_id: '../../etc' }), good, rec({ image_id: 'b', resource_url: 'gopher://x' })]),
     'f',
   );
-  assert.equal(feed.entries.map((e) => [e.index, e.id]), [[6, 'nrao_nrao_gallery009']]);
+  assert.equal(
+    feed.entries.map((e) => [e.index, e.id]),
+    [[6, 'nrao_nrao_gallery009']],
+  );
   const rej = feed.rejected.map((r) => [r.index, r.id, r.error.code, r.error.field ?? null]);
   assert.equal(rej, [
     [0, null, 'record', null],
@@ -287,13 +283,22 @@ test('feed: duplicate ids keep the first, exact or differing only by case', () =
     ]),
     'f',
   );
-  assert.equal(feed.entries.map((e) => e.record.title), ['first']);
-  assert.equal(feed.notActionable.map((n) => [n.id, n.index]), [['nrao_x_1', 3]]);
-  assert.equal(feed.rejected.map((r) => [r.index, r.id, r.error.code]), [
-    [1, 'nrao_m51', 'record'],
-    [2, 'NRAO_m51', 'unsafe-id'],
-    [4, 'nrao_x_1', 'record'],
-  ]);
+  assert.equal(
+    feed.entries.map((e) => e.record.title),
+    ['first'],
+  );
+  assert.equal(
+    feed.notActionable.map((n) => [n.id, n.index]),
+    [['nrao_x_1', 3]],
+  );
+  assert.equal(
+    feed.rejected.map((r) => [r.index, r.id, r.error.code]),
+    [
+      [1, 'nrao_m51', 'record'],
+      [2, 'NRAO_m51', 'unsafe-id'],
+      [4, 'nrao_x_1', 'record'],
+    ],
+  );
   assert.match(feed.rejected[0]!.error.message, /duplicate id: feed item #1 repeats item #0/);
   assert.match(feed.rejected[1]!.error.message, /differs only by letter case from "nrao_m51" \(feed item #0\)/);
 });
@@ -365,7 +370,11 @@ test.after(async () => {
 /** Assert `file` is absent and its folder holds no leftover temp files. */
 async function assertNothingLeft(file: string, allowed: string[] = []): Promise<void> {
   const names = await fsp.readdir(path.dirname(file)).catch(() => [] as string[]);
-  assert.equal(names.filter((x) => !allowed.includes(x)), [], `leftovers in ${path.dirname(file)}`);
+  assert.equal(
+    names.filter((x) => !allowed.includes(x)),
+    [],
+    `leftovers in ${path.dirname(file)}`,
+  );
 }
 
 async function failedDownload(route: string, opts: HttpOptions = {}): Promise<ToastyError> {
@@ -533,7 +542,10 @@ test('messages redact credentials and signature-like query parameters', async ()
 test('feed fetch + parse + download of both testdata images', async () => {
   const feedUrl = `${srv.baseUrl}/feed.json`;
   const feed = parseFeed(await fetchFeedText(feedUrl, fast), feedUrl);
-  assert.equal(feed.entries.map((e) => e.id), ['nrao_nrao_gallery009', 'noirlab_geminiann11015a']);
+  assert.equal(
+    feed.entries.map((e) => e.id),
+    ['nrao_nrao_gallery009', 'noirlab_geminiann11015a'],
+  );
   for (const entry of feed.entries) {
     const d = path.join(tmp, 'e2e', 'cache_todo', entry.id, entry.cachedImageName);
     const r = await downloadImage(entry.url, d, fast);
@@ -545,10 +557,13 @@ test('feed fetch + parse + download of both testdata images', async () => {
   // rejected), then with {{BASE}} pointing at the testdata folder as a file: URL.
   const text = await fetchFeedText(pathToFileURL(path.join(REPO_ROOT, 'examples', 'astropix-feed.template.json')).href, fast);
   const raw = parseFeed(text, 'template');
-  assert.equal(raw.rejected.map((r) => [r.id, r.error.field]), [
-    ['nrao_nrao_gallery009', 'resource_url'],
-    ['noirlab_geminiann11015a', 'resource_url'],
-  ]);
+  assert.equal(
+    raw.rejected.map((r) => [r.id, r.error.field]),
+    [
+      ['nrao_nrao_gallery009', 'resource_url'],
+      ['noirlab_geminiann11015a', 'resource_url'],
+    ],
+  );
   const offline = parseFeed(text.replaceAll('{{BASE}}', pathToFileURL(TESTDATA).href), 'template');
   const d = path.join(tmp, 'offline', 'image.jpg');
   await downloadImage(offline.entries[1]!.url, d, fast);

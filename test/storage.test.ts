@@ -269,7 +269,7 @@ scrub.run();
 // ---------------------------------------------------------------------------------------------
 
 const open = suite('openRepositoryLazily');
-const conn = 'DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=' + DEV_ACCOUNT_KEY + ';BlobEndpoint=http://127.0.0.1:9/devstoreaccount1;';
+const conn = `DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=${DEV_ACCOUNT_KEY};BlobEndpoint=http://127.0.0.1:9/devstoreaccount1;`;
 
 open('neither kind given', async () => {
   const e = await rejects(openRepositoryLazily({}, {}), 'usage');
@@ -298,7 +298,7 @@ open('unset or empty variable is named, value never shown', async () => {
   assertNoSecrets(pasted.message);
 });
 open('bad connection string and bad container name are usage errors without secrets', async () => {
-  const e = await rejects(openRepositoryLazily({ azureConnEnv: 'V', azureContainer: 'c-1' }, { V: 'AccountKey=' + DEV_ACCOUNT_KEY }), 'usage');
+  const e = await rejects(openRepositoryLazily({ azureConnEnv: 'V', azureContainer: 'c-1' }, { V: `AccountKey=${DEV_ACCOUNT_KEY}` }), 'usage');
   assert.match(e.message, /\$V/);
   assertNoSecrets(e.message);
   await rejects(openRepositoryLazily({ azureConnEnv: 'V', azureContainer: 'Bad_Name' }, { V: conn }), 'usage');
@@ -572,6 +572,12 @@ crash('data written before the kill is readable after restart; calls during the 
   } finally {
     await az.stop();
   }
-  assert.not.ok(await fsp.stat(az.location).then(() => true, () => false), 'temp location removed');
+  assert.not.ok(
+    await fsp.stat(az.location).then(
+      () => true,
+      () => false,
+    ),
+    'temp location removed',
+  );
 });
 crash.run();

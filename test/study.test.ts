@@ -80,7 +80,9 @@ test('toasty tile-study: placed with a record, untethered without, nothing left 
     assert.equal([thumb.width, thumb.height], [96, 45]);
 
     const small = path.join(dir, 'small.png');
-    await sharp({ create: { width: 300, height: 200, channels: 3, background: '#336699' } }).png().toFile(small);
+    await sharp({ create: { width: 300, height: 200, channels: 3, background: '#336699' } })
+      .png()
+      .toFile(small);
     const out2 = path.join(dir, 'untethered');
     r = await runToasty(['tile-study', small, out2, '--name', 'My <test> & co']);
     assert.is(r.code, 0, r.stderr);
@@ -95,8 +97,18 @@ test('toasty tile-study: placed with a record, untethered without, nothing left 
     r = await runToasty(['tile-study', cut, out3]);
     assert.is(r.code, 1);
     assert.match(r.stderr, /error:/);
-    assert.not.ok(await fsp.access(out3).then(() => true, () => false), 'no half-written study');
-    assert.equal((await fsp.readdir(dir)).filter((n) => n.startsWith('.')), [], 'no temp folders left');
+    assert.not.ok(
+      await fsp.access(out3).then(
+        () => true,
+        () => false,
+      ),
+      'no half-written study',
+    );
+    assert.equal(
+      (await fsp.readdir(dir)).filter((n) => n.startsWith('.')),
+      [],
+      'no temp folders left',
+    );
   } finally {
     await fsp.rm(dir, { recursive: true, force: true });
   }
@@ -114,9 +126,13 @@ test('--max-pixels reaches every writer: an image above the default limit is til
     };
     const colour = { r: 51, g: 102, b: 153 };
     const wide = path.join(dir, 'wide.png'); // 2100x20 = 42000 pixels: tiled (wider than 2048)
-    await sharp({ create: { width: 2100, height: 20, channels: 3, background: colour } }).png().toFile(wide);
+    await sharp({ create: { width: 2100, height: 20, channels: 3, background: colour } })
+      .png()
+      .toFile(wide);
     const small = path.join(dir, 'small.png'); // 300x200 = 60000 pixels: one image.jpg
-    await sharp({ create: { width: 300, height: 200, channels: 3, background: colour } }).png().toFile(small);
+    await sharp({ create: { width: 300, height: 200, channels: 3, background: colour } })
+      .png()
+      .toFile(small);
 
     // Without --max-pixels the lowered default refuses the image: the hook is in force.
     let r = await runToasty(['tile-study', small, path.join(dir, 'refused')], env);

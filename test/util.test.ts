@@ -78,7 +78,10 @@ test('forEachLimit: every item once, never more than the limit in flight, items 
     done.push(i);
   });
   assert.is(peak, 3);
-  assert.equal([...done].sort((a, b) => a - b), [...Array(20).keys()]);
+  assert.equal(
+    [...done].sort((a, b) => a - b),
+    [...Array(20).keys()],
+  );
 
   // Async iterables, empty input, and a limit below 1 (taken as 1).
   async function* later() {
@@ -157,11 +160,16 @@ test('forEachLimit: an abort stops new calls and is thrown once the calls in fli
   const ac = new AbortController();
   const finished: number[] = [];
   try {
-    await forEachLimit([0, 1, 2, 3, 4, 5], 2, async (i) => {
-      if (i === 1) ac.abort(new Error('stop now'));
-      await tick();
-      finished.push(i);
-    }, { signal: ac.signal });
+    await forEachLimit(
+      [0, 1, 2, 3, 4, 5],
+      2,
+      async (i) => {
+        if (i === 1) ac.abort(new Error('stop now'));
+        await tick();
+        finished.push(i);
+      },
+      { signal: ac.signal },
+    );
     assert.unreachable('should throw');
   } catch (e) {
     assert.match((e as Error).message, 'stop now');

@@ -70,7 +70,7 @@ async function assertMatchesReference(input: Buffer, rgba: Buffer, width: number
   const res = await writeStudyPyramid(await openImage(input), dir, opts);
   const ref = referencePyramid(rgba, width, height);
   assert.equal([...res.files].sort(), [...ref.keys()].sort(), `${width}x${height} tile set`);
-  assert.equal((await listDir(dir)), [...ref.keys()].sort(), 'nothing else in the folder');
+  assert.equal(await listDir(dir), [...ref.keys()].sort(), 'nothing else in the folder');
   for (const [name, tile] of ref) {
     const got = await decodeTile(path.join(dir, name));
     assert.ok(got.rgba.equals(tile), `${width}x${height} ${name} differs from the reference`);
@@ -186,7 +186,14 @@ test('real JPEG NGC253ALMA (2166x2129): 157 tiles, level-4 tiles 3..12, pixels p
   assert.is(names.length, 157, 'no scratch or stray files left');
   const expected = [...tilesPerLevel(2166, 2129)].flatMap(([level, tiles]) => tiles.map(([x, y]) => `L${level}X${x}Y${y}.png`));
   assert.equal(names, expected.sort());
-  const l4 = res.files.filter((n) => n.startsWith('L4X')).map((n) => n.match(/X(\d+)Y(\d+)/)!.slice(1).map(Number));
+  const l4 = res.files
+    .filter((n) => n.startsWith('L4X'))
+    .map((n) =>
+      n
+        .match(/X(\d+)Y(\d+)/)!
+        .slice(1)
+        .map(Number),
+    );
   assert.equal([Math.min(...l4.map((t) => t[0]!)), Math.max(...l4.map((t) => t[0]!))], [3, 12]);
   assert.equal([Math.min(...l4.map((t) => t[1]!)), Math.max(...l4.map((t) => t[1]!))], [3, 12]);
   // Every deepest tile holds exactly the decoder's pixels in its overlap, transparent elsewhere.
@@ -217,7 +224,10 @@ test('greyscale PNG becomes grey RGB with alpha 255', async () => {
   const h = 30;
   const grey = Buffer.alloc(w * h);
   for (let i = 0; i < grey.length; i++) grey[i] = (i * 13) % 256;
-  const png = await sharp(grey, { raw: { width: w, height: h, channels: 1 } }).toColourspace('b-w').png().toBuffer();
+  const png = await sharp(grey, { raw: { width: w, height: h, channels: 1 } })
+    .toColourspace('b-w')
+    .png()
+    .toBuffer();
   const info = await openImage(png);
   assert.equal([info.channels, info.space, info.hasAlpha], [1, 'b-w', false]);
   const rgba = Buffer.alloc(w * h * 4);
@@ -230,7 +240,10 @@ test('16-bit PNG is reduced to 8 bits', async () => {
   const h = 10;
   const px = new Uint16Array(w * h * 3);
   for (let i = 0; i < px.length; i++) px[i] = (i * 997) % 65536;
-  const png = await sharp(px, { raw: { width: w, height: h, channels: 3 } }).toColourspace('rgb16').png().toBuffer();
+  const png = await sharp(px, { raw: { width: w, height: h, channels: 3 } })
+    .toColourspace('rgb16')
+    .png()
+    .toBuffer();
   const info = await openImage(png);
   assert.is(info.bitDepth, 16);
   const dir = outDir();
@@ -274,9 +287,15 @@ test('palette PNG gives the palette colours exactly', async () => {
   const w = 50;
   const h = 20;
   const rgb = Buffer.alloc(w * h * 3);
-  const colours = [[255, 0, 0], [0, 128, 255], [10, 20, 30]];
+  const colours = [
+    [255, 0, 0],
+    [0, 128, 255],
+    [10, 20, 30],
+  ];
   for (let i = 0; i < w * h; i++) rgb.set(colours[Math.floor(i / 7) % 3]!, i * 3);
-  const png = await sharp(rgb, { raw: { width: w, height: h, channels: 3 } }).png({ palette: true, colours: 4, dither: 0 }).toBuffer();
+  const png = await sharp(rgb, { raw: { width: w, height: h, channels: 3 } })
+    .png({ palette: true, colours: 4, dither: 0 })
+    .toBuffer();
   assert.ok((await openImage(png)).isPalette);
   await assertMatchesReference(png, withOpaqueAlpha(rgb), w, h);
 });
@@ -314,9 +333,14 @@ test('EXIF orientation is reported but not applied', async () => {
 });
 
 test('multi-page TIFF: page 0 is used and the choice is reported', async () => {
-  const page = (r: number, g: number, b: number) => sharp({ create: { width: 40, height: 30, channels: 3, background: { r, g, b } } }).raw().toBuffer();
+  const page = (r: number, g: number, b: number) =>
+    sharp({ create: { width: 40, height: 30, channels: 3, background: { r, g, b } } })
+      .raw()
+      .toBuffer();
   const raw = Buffer.concat([await page(250, 10, 10), await page(10, 10, 250), await page(10, 250, 10)]);
-  const tiff = await sharp(raw, { raw: { width: 40, height: 90, channels: 3, pageHeight: 30 } }).tiff({ compression: 'lzw' }).toBuffer();
+  const tiff = await sharp(raw, { raw: { width: 40, height: 90, channels: 3, pageHeight: 30 } })
+    .tiff({ compression: 'lzw' })
+    .toBuffer();
   const info = await openImage(tiff);
   assert.equal([info.format, info.pages, info.page, info.width, info.height], ['tiff', 3, 0, 40, 30]);
   assert.ok(info.notes.some((n) => /3-page TIFF: using page 0/.test(n)));
@@ -338,15 +362,26 @@ test('empty, missing, text, HTML and GIF inputs are refused with a clear reason'
   await fsp.writeFile(empty, '');
   await expectImageError(openImage(empty), /empty \(0 bytes\)/);
   await expectImageError(openImage(Buffer.alloc(0)), /empty \(0 bytes\)/);
-  await expectImageError(openImage(empty).then((img) => writeStudyPyramid(img, outDir())), /empty/);
-  await expectImageError(openImage(empty).then((img) => writeThumbnail(img, path.join(work, 't.jpg'))), /empty/);
+  await expectImageError(
+    openImage(empty).then((img) => writeStudyPyramid(img, outDir())),
+    /empty/,
+  );
+  await expectImageError(
+    openImage(empty).then((img) => writeThumbnail(img, path.join(work, 't.jpg'))),
+    /empty/,
+  );
   await expectImageError(openImage(path.join(work, 'missing.jpg')), /cannot read image file/);
   const html = path.join(work, 'page.jpg');
   await fsp.writeFile(html, '<!DOCTYPE html>\n<html><body>404 Not Found</body></html>\n');
   await expectImageError(openImage(html), /unsupported image format: HTML/);
-  await expectImageError(openImage(html).then((img) => writeUntiledImage(img, path.join(work, 'i.jpg'))), /unsupported image format/);
+  await expectImageError(
+    openImage(html).then((img) => writeUntiledImage(img, path.join(work, 'i.jpg'))),
+    /unsupported image format/,
+  );
   await expectImageError(openImage(Buffer.from('just some text\n')), /unsupported image format: text/);
-  const gif = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#f00' } }).gif().toBuffer();
+  const gif = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#f00' } })
+    .gif()
+    .toBuffer();
   await expectImageError(openImage(gif), /unsupported image format: GIF; only JPEG, PNG and TIFF/);
   await expectImageError(openImage(Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 16, 1, 2, 3])), /unreadable JPEG header/);
   await expectImageError(openImage(floatGreyTiff(4, 4)), /floating-point TIFF samples \(float\) are not supported/);
@@ -359,13 +394,29 @@ test('truncated JPEG and PNG fail to decode instead of turning grey', async () =
   assert.equal([info.width, info.height], [2166, 2129]);
   await expectImageError(openImage(cut, { verify: true }), /truncated or corrupt/);
   const dir = outDir();
-  await expectImageError(openImage(cut).then((img) => writeStudyPyramid(img, dir)), /truncated or corrupt/);
-  assert.equal((await listDir(dir)).filter((n) => n.startsWith('.')), [], 'scratch file removed');
-  await expectImageError(openImage(cut).then((img) => writeUntiledImage(img, path.join(work, 'cut.jpg'))), /truncated or corrupt/);
-  await expectImageError(openImage(cut).then((img) => writeThumbnail(img, path.join(work, 'cut-thumb.jpg'))), /truncated or corrupt/);
+  await expectImageError(
+    openImage(cut).then((img) => writeStudyPyramid(img, dir)),
+    /truncated or corrupt/,
+  );
+  assert.equal(
+    (await listDir(dir)).filter((n) => n.startsWith('.')),
+    [],
+    'scratch file removed',
+  );
+  await expectImageError(
+    openImage(cut).then((img) => writeUntiledImage(img, path.join(work, 'cut.jpg'))),
+    /truncated or corrupt/,
+  );
+  await expectImageError(
+    openImage(cut).then((img) => writeThumbnail(img, path.join(work, 'cut-thumb.jpg'))),
+    /truncated or corrupt/,
+  );
   const png = await rawToPng(formulaPixels('B', 400, 300), 400, 300, 3);
   const cutPng = png.subarray(0, Math.floor(png.length / 2));
-  await expectImageError(openImage(cutPng).then((img) => writeStudyPyramid(img, outDir())), /truncated or corrupt|cannot decode/);
+  await expectImageError(
+    openImage(cutPng).then((img) => writeStudyPyramid(img, outDir())),
+    /truncated or corrupt|cannot decode/,
+  );
   await expectImageError(openImage(cutPng, { verify: true }), /truncated or corrupt|cannot decode/);
   // The intact file passes verification.
   await openImage(full, { verify: true });
@@ -378,17 +429,31 @@ test('decompression bombs (tiny files declaring 100000x100000) are refused from 
   const started = performance.now();
   await expectImageError(openImage(bombPng), /100000x100000 = 10000000000 pixels, above the limit of 1000000000/);
   const dir = outDir();
-  await expectImageError(openImage(bombPng).then((img) => writeStudyPyramid(img, dir)), /above the limit/);
+  await expectImageError(
+    openImage(bombPng).then((img) => writeStudyPyramid(img, dir)),
+    /above the limit/,
+  );
   assert.equal(await listDir(dir), [], 'nothing written');
-  await expectImageError(openImage(bombPng).then((img) => writeThumbnail(img, path.join(work, 'b.jpg'))), /above the limit/);
-  const jpeg = await sharp(formulaPixels('A', 16, 16), { raw: { width: 16, height: 16, channels: 3 } }).jpeg().toBuffer();
+  await expectImageError(
+    openImage(bombPng).then((img) => writeThumbnail(img, path.join(work, 'b.jpg'))),
+    /above the limit/,
+  );
+  const jpeg = await sharp(formulaPixels('A', 16, 16), { raw: { width: 16, height: 16, channels: 3 } })
+    .jpeg()
+    .toBuffer();
   const bombJpeg = patchJpegSize(jpeg, 65000, 65000);
   await expectImageError(openImage(bombJpeg), /65000x65000 .* above the limit/);
-  await expectImageError(openImage(bombJpeg).then((img) => writeUntiledImage(img, path.join(work, 'b2.jpg'))), /above the limit/);
+  await expectImageError(
+    openImage(bombJpeg).then((img) => writeUntiledImage(img, path.join(work, 'b2.jpg'))),
+    /above the limit/,
+  );
   assert.ok(performance.now() - started < 3000, 'refused without decoding');
   assert.is(DEFAULT_MAX_PIXELS, 1e9);
   await expectImageError(openImage(small, { maxPixels: 255 }), /16x16 = 256 pixels, above the limit of 255/);
-  await expectImageError(openImage(small, { maxPixels: 255 }).then((img) => writeStudyPyramid(img, outDir())), /above the limit/);
+  await expectImageError(
+    openImage(small, { maxPixels: 255 }).then((img) => writeStudyPyramid(img, outDir())),
+    /above the limit/,
+  );
 });
 
 test('every writer decodes under the limit its image was opened with', async () => {
@@ -472,7 +537,7 @@ test('thumbnail of the real image is 96x45; flipX crops the mirrored box', async
   for (let i = 0; i < pa.data.length; i++) worst = Math.max(worst, Math.abs(pa.data[i]! - pb.data[i]!));
   assert.ok(worst <= 3, `flipX thumbnail differs by up to ${worst}`);
   // Sanity: the left column really is x=8 of the source (red = 32), not x=9.
-  assert.ok(Math.abs(pa.data[(10 * 43) * 3]! - 32) <= 3, `left column red ${pa.data[(10 * 43) * 3]}`);
+  assert.ok(Math.abs(pa.data[10 * 43 * 3]! - 32) <= 3, `left column red ${pa.data[(10 * 43) * 3]}`);
 });
 
 test.run();

@@ -2,18 +2,9 @@
 // Place numbers, checked against every shared reference vector (spec 5, 6, 7.3, 8.6).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ToastyError } from '../src/util/errors.js';
 import { formatBool, formatFloat } from '../src/wwt/floatfmt.js';
 import { compareNewestFirst, xLastUpdatedFromRecord, xLastUpdatedInstant } from '../src/wwt/datetime.js';
-import {
-  mirrorAstropixRecord,
-  needsMirror,
-  parseAstropixWcs,
-  pixelToSky,
-  skyPlacement,
-  wcsHeaders,
-  type WcsHeaders,
-} from '../src/wwt/wcs.js';
+import { mirrorAstropixRecord, needsMirror, parseAstropixWcs, pixelToSky, skyPlacement, wcsHeaders, type WcsHeaders } from '../src/wwt/wcs.js';
 import { assertClose, loadVectors, recordOf, tileLevelsOf, type WcsCase } from './helpers/vectors.js';
 import { expectToastyError } from './helpers/vectors.js';
 
@@ -88,8 +79,19 @@ test('xLastUpdatedFromRecord: spec 7.3 examples', () => {
 });
 
 test('xLastUpdatedFromRecord: bad values are record errors naming last_updated', () => {
-  for (const bad of [undefined, null, '', 'yesterday', '2021-13-01T00:00:00', '2021-02-29T00:00:00', '2021-01-01T24:00:00',
-    '2021-01-01T10:00:00+25:00', '12/04/2018', 20180412, ['2018-04-12']]) {
+  for (const bad of [
+    undefined,
+    null,
+    '',
+    'yesterday',
+    '2021-13-01T00:00:00',
+    '2021-02-29T00:00:00',
+    '2021-01-01T24:00:00',
+    '2021-01-01T10:00:00+25:00',
+    '12/04/2018',
+    20180412,
+    ['2018-04-12'],
+  ]) {
     const e = expectToastyError(() => xLastUpdatedFromRecord(bad), String(bad));
     assert.is(e.code, 'record');
     assert.is(e.field, 'last_updated');
@@ -113,9 +115,18 @@ test('reindex_cases: newest first by instant, id tie-break', () => {
     const items = [...rc.items];
     const byAge = (a: (typeof items)[0], b: (typeof items)[0]) =>
       compareNewestFirst(a.XLastUpdated, b.XLastUpdated) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
-    assert.equal(items.sort(byAge).map((i) => i.id), rc.expected_order_newest_first);
+    assert.equal(
+      items.sort(byAge).map((i) => i.id),
+      rc.expected_order_newest_first,
+    );
     // Independent of input order.
-    assert.equal([...rc.items].reverse().sort(byAge).map((i) => i.id), rc.expected_order_newest_first);
+    assert.equal(
+      [...rc.items]
+        .reverse()
+        .sort(byAge)
+        .map((i) => i.id),
+      rc.expected_order_newest_first,
+    );
   }
   // Same instant written two ways compares equal; unparseable stamps go last.
   assert.is(compareNewestFirst('2020-03-01 10:00:00-05:00', '2020-03-01 15:00:00'), 0);
@@ -246,7 +257,11 @@ test('missing / non-numeric / NaN / infinite WCS fields name the field', () => {
   err = expectToastyError(() => parseAstropixWcs(mutate('wcs_projection', 'SIN')), 'SIN');
   assert.is(err.code, 'wcs');
   assert.is(err.field, 'wcs_projection');
-  for (const scale of [['0', '0.0001'], ['-0.0', '0.0001'], ['-0.0001', '0']]) {
+  for (const scale of [
+    ['0', '0.0001'],
+    ['-0.0', '0.0001'],
+    ['-0.0001', '0'],
+  ]) {
     err = expectToastyError(() => parseAstropixWcs(mutate('wcs_scale', scale)), `scale ${scale}`);
     assert.is(err.field, 'wcs_scale');
   }
@@ -315,7 +330,13 @@ test('mirror twin: a positive-parity tiled image is flopped and placed where its
   assertClose(p.center.dec, centre.dec, 'centre dec');
   assertClose(p.place.ra, centre.ra / 15, 'place ra hours');
   // Every flopped pixel (W + 1 - x, y) sees the sky the original pixel (x, y) saw.
-  for (const [x, y] of [[1, 1], [W, 1], [1, H], [W, H], [100.5, 2000.25]]) {
+  for (const [x, y] of [
+    [1, 1],
+    [W, 1],
+    [1, H],
+    [W, H],
+    [100.5, 2000.25],
+  ]) {
     const a = pixelToSky(orig, x, y);
     const b = pixelToSky(twin, W + 1 - x, y);
     assertClose(b.ra, a.ra, `ra of ${x},${y}`);

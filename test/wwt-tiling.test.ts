@@ -1,14 +1,7 @@
 // Study tiling geometry and thumbnail geometry against the shared reference vectors (exact).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import {
-  deepestLevelTiles,
-  needsTiling,
-  studyTiling,
-  tilesPerLevel,
-  totalTileCount,
-  TILING_THRESHOLD,
-} from '../src/wwt/tiling.js';
+import { deepestLevelTiles, needsTiling, studyTiling, tilesPerLevel, totalTileCount, TILING_THRESHOLD } from '../src/wwt/tiling.js';
 import { tileFileName, TILE_URL_TEMPLATE } from '../src/wwt/study-files.js';
 import { roundHalfEven, thumbnailGeometry } from '../src/wwt/thumbnail.js';
 import { loadVectors } from './helpers/vectors.js';
@@ -113,7 +106,12 @@ test('thumbnail geometry: degenerate sizes clamp to at least 1 px and never upsc
   const wide = thumbnailGeometry(5000, 1);
   assert.equal(wide.crop, [2499, 0, 2501, 1]);
   assert.equal(wide.size, [2, 1]);
-  for (const [w, h] of [[3, 2], [97, 46], [20000, 3], [7, 9000]]) {
+  for (const [w, h] of [
+    [3, 2],
+    [97, 46],
+    [20000, 3],
+    [7, 9000],
+  ]) {
     const g = thumbnailGeometry(w, h);
     assert.ok(g.size[0] >= 1 && g.size[1] >= 1 && g.size[0] <= 96 && g.size[1] <= 45, `${w}x${h}`);
     assert.ok(g.size[0] <= g.crop[2] - g.crop[0] && g.size[1] <= g.crop[3] - g.crop[1], `no upscale ${w}x${h}`);

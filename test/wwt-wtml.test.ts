@@ -3,23 +3,14 @@
 import { create } from 'xmlbuilder2';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ToastyError } from '../src/util/errors.js';
 import { parseAstropixWcs, skyPlacement, wcsHeaders } from '../src/wwt/wcs.js';
-import {
-  absolutizeStudyUrls,
-  explorerFolder,
-  parseWtml,
-  prefixUrl,
-  writeWtml,
-  type WtmlFolder,
-} from '../src/wwt/wtml.js';
+import { absolutizeStudyUrls, explorerFolder, parseWtml, prefixUrl, writeWtml, type WtmlFolder } from '../src/wwt/wtml.js';
 import { astropixImagePageUrl, studyFolder, untetheredStudyFolder } from '../src/wwt/metadata.js';
 import { assertClose, loadVectors, recordOf, tileLevelsOf, type WcsCase } from './helpers/vectors.js';
 import { expectToastyError } from './helpers/vectors.js';
 
 const V = loadVectors();
 const placedCases = V.wcs_cases.filter((c) => c.expected.index_rel_wtml);
-
 
 // A neutral XML tree (via xmlbuilder2's DOM) to compare documents independently of our model.
 interface XNode {
@@ -49,15 +40,36 @@ function toTree(n: DomLike): XNode {
 }
 const xmlTree = (doc: string): XNode => toTree(create(doc).root().node as unknown as DomLike);
 
-const FLOAT_ATTRS = new Set(['Dec', 'RA', 'ZoomLevel', 'Rotation', 'BaseDegreesPerTile', 'CenterX', 'CenterY', 'OffsetX', 'OffsetY',
-  'Angle', 'AngularSize', 'Magnitude', 'Opacity']);
+const FLOAT_ATTRS = new Set([
+  'Dec',
+  'RA',
+  'ZoomLevel',
+  'Rotation',
+  'BaseDegreesPerTile',
+  'CenterX',
+  'CenterY',
+  'OffsetX',
+  'OffsetY',
+  'Angle',
+  'AngularSize',
+  'Magnitude',
+  'Opacity',
+]);
 
 /** Attribute-by-attribute comparison; Constellation ignored, floats numerically, rest exactly. */
 function assertSameTree(ours: XNode, ref: XNode, where: string): void {
   assert.is(ours.name, ref.name, `${where}: element name`);
   const at = `${where}/${ref.name}`;
-  const refKeys = Object.keys(ref.attrs).filter((k) => k !== 'Constellation').sort();
-  assert.equal(Object.keys(ours.attrs).filter((k) => k !== 'Constellation').sort(), refKeys, `${at}: attribute names`);
+  const refKeys = Object.keys(ref.attrs)
+    .filter((k) => k !== 'Constellation')
+    .sort();
+  assert.equal(
+    Object.keys(ours.attrs)
+      .filter((k) => k !== 'Constellation')
+      .sort(),
+    refKeys,
+    `${at}: attribute names`,
+  );
   for (const k of refKeys) {
     const a = ours.attrs[k];
     const b = ref.attrs[k];
@@ -66,7 +78,7 @@ function assertSameTree(ours: XNode, ref: XNode, where: string): void {
   }
   assert.is(ours.text, ref.text, `${at}: text`);
   assert.is(ours.children.length, ref.children.length, `${at}: child count`);
-  ref.children.forEach((c, i) => assertSameTree(ours.children[i], c, at));
+  for (const [i, c] of ref.children.entries()) assertSameTree(ours.children[i], c, at);
 }
 
 /** Indentation and tag of every line: the layout of spec 7.1. */
@@ -150,8 +162,7 @@ test('parseWtml reads the reference documents; write(parse(ref)) reproduces them
 test('hostile strings survive write -> parse (attributes and text)', () => {
   const hostile = `A & B <C> "q" 'a'\n\ttab ünïcødé ✓`;
   const tricky = `${hostile} &amp; &#10; &lt; ]]> \r\n CR 𝄞 `;
-  const record = { ...recordOf(placedCases[0]), title: tricky, description: tricky, image_credit: tricky,
-    reference_url: 'https://example.org/?a=1&b="2"' };
+  const record = { ...recordOf(placedCases[0]), title: tricky, description: tricky, image_credit: tricky, reference_url: 'https://example.org/?a=1&b="2"' };
   const c = placedCases[0];
   const { cached_image_width: W, cached_image_height: H } = c.input;
   const placement = skyPlacement(wcsHeaders(parseAstropixWcs(record), W, H).headers, W, H, tileLevelsOf(c));
@@ -290,10 +301,7 @@ test('studyFolder: CreditsUrl fallback is percent-encoded; bad last_updated name
   const placement = skyPlacement(wcsHeaders(parseAstropixWcs(record), W, H).headers, W, H, tileLevelsOf(c));
   const f = studyFolder({ uniqueId: 'eso_m51', record, placement });
   assert.is(f.children[0].imageSet.creditsUrl, astropixImagePageUrl(record));
-  const e = expectToastyError(
-    () => studyFolder({ uniqueId: 'eso_m51', record: { ...record, last_updated: 'last tuesday' }, placement }),
-    'bad date',
-  );
+  const e = expectToastyError(() => studyFolder({ uniqueId: 'eso_m51', record: { ...record, last_updated: 'last tuesday' }, placement }), 'bad date');
   assert.is(e.code, 'record');
   assert.is(e.field, 'last_updated');
   assert.is(e.imageId, 'eso_m51');
@@ -304,14 +312,19 @@ test('studyFolder: CreditsUrl fallback is percent-encoded; bad last_updated name
 });
 
 test('root index: a folder of Places from several images round-trips in order', () => {
-  const places = placedCases.slice(0, 3).map((c) =>
-    absolutizeStudyUrls(folderFor(c), `${c.input.publish_url_prefix}${c.expected.unique_id}/`).children[0]);
+  const places = placedCases.slice(0, 3).map((c) => absolutizeStudyUrls(folderFor(c), `${c.input.publish_url_prefix}${c.expected.unique_id}/`).children[0]);
   const root = explorerFolder('AstroPix', places, 'http://data.example.org/feeds/astropix/thumb.jpg');
   const doc = writeWtml(root);
-  assert.match(doc, /^<\?xml version='1\.0' encoding='UTF-8'\?>\n<Folder Browseable="True" Group="Explorer" Name="AstroPix" Searchable="True" Thumbnail="http:\/\/data\.example\.org\/feeds\/astropix\/thumb\.jpg">\n  <Place /);
+  assert.match(
+    doc,
+    /^<\?xml version='1\.0' encoding='UTF-8'\?>\n<Folder Browseable="True" Group="Explorer" Name="AstroPix" Searchable="True" Thumbnail="http:\/\/data\.example\.org\/feeds\/astropix\/thumb\.jpg">\n {2}<Place /,
+  );
   const back = parseWtml(doc);
   assert.equal(back, root);
-  assert.equal(back.children.map((p) => p.name), placedCases.slice(0, 3).map((c) => c.input.record.title));
+  assert.equal(
+    back.children.map((p) => p.name),
+    placedCases.slice(0, 3).map((c) => c.input.record.title),
+  );
   // Each child is the same Place as in the image's own index.wtml.
   placedCases.slice(0, 3).forEach((c, i) => {
     const own = xmlTree(c.expected.index_wtml).children[0];
@@ -330,7 +343,7 @@ test('untetheredStudyFolder: centred on RA 0 / Dec 0, consistent tiled and until
   assertClose(u.imageSet.offsetX, 600, 'offsetX px');
   assertClose(u.imageSet.offsetY, 400, 'offsetY px');
   assert.ok(Math.abs(u.dec) < 1e-12 && (u.ra < 1e-12 || u.ra > 24 - 1e-12));
-  assertClose(u.zoomLevel, 800 / 1200 * 1.7 * 6, 'zoom');
+  assertClose(u.zoomLevel, (800 / 1200) * 1.7 * 6, 'zoom');
 
   const tiled = untetheredStudyFolder({ name: 'big', width: 5001, height: 3000, tileLevels: 5 });
   const t = tiled.children[0];

@@ -21,7 +21,7 @@ export function buildCli(): Cli {
 
 export async function main(argv: string[]): Promise<number> {
   const cli = buildCli();
-  let command;
+  let command: ReturnType<typeof cli.process>;
   try {
     command = cli.process(argv, Cli.defaultContext);
   } catch (e) {

@@ -125,9 +125,9 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
   };
 
   for (;;) {
-    let node: GraphNode | null;
-    while (running.size < assessWidth && (node = nextReady())) {
-      const n = node;
+    while (running.size < assessWidth) {
+      const n = nextReady();
+      if (!n) break;
       started.add(n.id);
       const p = runNode(n).then((res) => {
         settled.set(n.id, res);

@@ -34,10 +34,12 @@ export function digestOutputs(outputs: Record<string, Digest>): Promise<Digest> 
 export function flattenInputs(value: unknown, prefix = '', out: Record<string, string> = {}): Record<string, string> {
   if (Array.isArray(value)) {
     if (value.length === 0) out[prefix] = '[]';
-    value.forEach((v, i) => flattenInputs(v, `${prefix}[${i}]`, out));
+    for (const [i, v] of value.entries()) flattenInputs(v, `${prefix}[${i}]`, out);
   } else if (value && typeof value === 'object') {
     const obj = value as Record<string, unknown>;
-    const keys = Object.keys(obj).filter((k) => obj[k] !== undefined).sort();
+    const keys = Object.keys(obj)
+      .filter((k) => obj[k] !== undefined)
+      .sort();
     if (keys.length === 0) out[prefix] = '{}';
     for (const k of keys) flattenInputs(obj[k], prefix ? `${prefix}.${k}` : k, out);
   } else {

@@ -45,7 +45,7 @@ export async function acquireLock(file: string, command: string): Promise<HeldLo
   const me: LockInfo = { pid: process.pid, host: os.hostname(), started: new Date().toISOString(), command };
   for (let attempt = 0; attempt < 5; attempt++) {
     try {
-      await fsp.writeFile(file, JSON.stringify(me) + '\n', { flag: 'wx' });
+      await fsp.writeFile(file, `${JSON.stringify(me)}\n`, { flag: 'wx' });
       return {
         file,
         release: async () => {

@@ -115,7 +115,7 @@ export class Manifest {
         await fsp.mkdir(path.dirname(this.journalPath), { recursive: true });
         this.journal = await fsp.open(this.journalPath, 'a');
       }
-      await this.journal.write(JSON.stringify(line) + '\n');
+      await this.journal.write(`${JSON.stringify(line)}\n`);
       await this.journal.sync();
     });
     this.tail = write.catch(() => {});

@@ -5,9 +5,7 @@ import { changedInputs, computeKey, type NodeKey } from './key.js';
 import type { Manifest } from './manifest.js';
 import type { AnyInvocation, AnyRule, NodeResult, StaleCause } from './types.js';
 
-export type Assessment =
-  | { stale: false; result: NodeResult }
-  | { stale: true; cause: StaleCause; key: NodeKey; inputs: unknown };
+export type Assessment = { stale: false; result: NodeResult } | { stale: true; cause: StaleCause; key: NodeKey; inputs: unknown };
 
 /** `inv` is the invocation the rule's functions get; `id` names the node in the manifest. */
 export async function assess(rule: AnyRule, inv: AnyInvocation, id: string, manifest: Manifest, forced: boolean): Promise<Assessment> {

@@ -119,8 +119,7 @@ export type AnyInvocation = Parameters<AnyRule['inputs']>[0];
  * dependency that is not declared does not compile.
  */
 export function ruleFor<C, M = undefined>() {
-  return <I, const D extends Deps = Record<never, never>, const S extends Scope = 'each'>(rule: Rule<C, M, D, S, I>): Rule<C, M, D, S, I> =>
-    rule;
+  return <I, const D extends Deps = Record<never, never>, const S extends Scope = 'each'>(rule: Rule<C, M, D, S, I>): Rule<C, M, D, S, I> => rule;
 }
 
 /** Declare a dependency on the same group's node of `rule`. */

@@ -20,8 +20,7 @@ export interface PipelineConfig {
   folderThumbnailUrl: string;
 }
 
-const configError = (field: string, msg: string) =>
-  new ToastyError('config', `${CONFIG_NAME}: ${msg}`, { field });
+const configError = (field: string, msg: string) => new ToastyError('config', `${CONFIG_NAME}: ${msg}`, { field });
 
 export function parseConfig(text: string): PipelineConfig {
   let doc: unknown;

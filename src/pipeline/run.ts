@@ -16,7 +16,7 @@ import { STAGES, type Stage } from '../../rules/index.js';
 import { parseFeed } from '../sources/astropix.js';
 import { fetchFeedText } from '../sources/http.js';
 import type { Repository } from '../storage/types.js';
-import { ToastyError, toToastyError } from '../util/errors.js';
+import { type ToastyError, toToastyError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { globsMatcher } from '../util/glob.js';
 import { silentLog, type Log } from '../util/log.js';

@@ -82,7 +82,10 @@ export class Workdir {
   async ids(area: Area): Promise<string[]> {
     try {
       const entries = await fsp.readdir(path.join(this.root, area), { withFileTypes: true });
-      return entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
+      return entries
+        .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
+        .map((e) => e.name)
+        .sort();
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw e;

@@ -2,13 +2,13 @@
 // the foreground of the real WWT engine (window.wwtlib), loaded from the server's WTML.
 // Plain browser script, no bundler. For tests it exposes window.previewReady,
 // window.selectImage(id[, area]) and window.previewGoto(raHours, decDeg, zoom).
-(function () {
-  'use strict';
-
+(() => {
   var state = { images: { todo: [], done: [] }, tab: 'todo', selected: null, script: null, opacity: 100 };
-  var $ = function (id) { return document.getElementById(id); };
+  var $ = (id) => document.getElementById(id);
 
-  function fmt(n, digits) { return Number(n).toFixed(digits); }
+  function fmt(n, digits) {
+    return Number(n).toFixed(digits);
+  }
 
   function sexagesimal(value, hours) {
     var sign = value < 0 ? '-' : hours ? '' : '+';
@@ -22,29 +22,32 @@
   // Degrees per image pixel: a tiled study's BaseDegreesPerTile spans the whole level-0
   // tile (256 * 2^levels pixels); for a single image it is the pixel scale itself.
   function pixelScale(img) {
-    return img.kind === 'single' ? img.baseDegreesPerTile : img.baseDegreesPerTile / (256 * Math.pow(2, img.tileLevels));
+    return img.kind === 'single' ? img.baseDegreesPerTile : img.baseDegreesPerTile / (256 * 2 ** img.tileLevels);
   }
 
-  function setStatus(text) { $('status').textContent = text; }
+  function setStatus(text) {
+    $('status').textContent = text;
+  }
 
   function renderList() {
     var list = $('list');
     var items = state.images[state.tab];
     list.textContent = '';
-    $('count-todo').textContent = '(' + state.images.todo.length + ')';
-    $('count-done').textContent = '(' + state.images.done.length + ')';
+    $('count-todo').textContent = `(${state.images.todo.length})`;
+    $('count-done').textContent = `(${state.images.done.length})`;
     $('tab-todo').setAttribute('aria-selected', String(state.tab === 'todo'));
     $('tab-done').setAttribute('aria-selected', String(state.tab === 'done'));
     var empty = $('empty');
     if (items.length === 0) {
       empty.hidden = false;
-      empty.textContent = state.tab === 'todo'
-        ? 'Nothing is waiting for review: out_todo is empty. Run `toasty pipeline-process-todos` to add images, or look at the published ones.'
-        : 'Nothing has been published from this work directory yet (out_done is empty).';
+      empty.textContent =
+        state.tab === 'todo'
+          ? 'Nothing is waiting for review: out_todo is empty. Run `toasty pipeline-process-todos` to add images, or look at the published ones.'
+          : 'Nothing has been published from this work directory yet (out_done is empty).';
       return;
     }
     empty.hidden = true;
-    items.forEach(function (img) {
+    items.forEach((img) => {
       var li = document.createElement('li');
       li.dataset.id = img.id;
       if (img.error) li.className = 'broken';
@@ -57,13 +60,15 @@
       title.textContent = img.title;
       var id = document.createElement('div');
       id.className = 'id';
-      id.textContent = img.id + (img.error ? ' — ' + img.error : '');
+      id.textContent = img.id + (img.error ? ` — ${img.error}` : '');
       text.appendChild(title);
       text.appendChild(id);
       li.appendChild(thumb);
       li.appendChild(text);
-      li.addEventListener('click', function () {
-        window.selectImage(img.id, img.area).catch(function (e) { setStatus('Error: ' + e.message); });
+      li.addEventListener('click', () => {
+        window.selectImage(img.id, img.area).catch((e) => {
+          setStatus(`Error: ${e.message}`);
+        });
       });
       list.appendChild(li);
     });
@@ -73,29 +78,32 @@
     $('details').hidden = false;
     $('d-title').textContent = img.title;
     $('d-id').textContent = img.id + (img.area === 'out_done' ? ' (published)' : ' (waiting)');
-    $('d-size').textContent = img.width ? img.width + ' × ' + img.height + ' px' : 'unknown';
-    $('d-kind').textContent = img.kind === 'single'
-      ? 'single image (' + img.projection + ')'
-      : img.tileLevels + ' tile levels (' + img.projection + ')';
-    $('d-centre').textContent = 'RA ' + sexagesimal(img.ra, true) + ', Dec ' + sexagesimal(img.dec, false) +
-      ' (' + fmt(img.ra * 15, 5) + '°, ' + fmt(img.dec, 5) + '°)';
-    $('d-rotation').textContent = fmt(img.rotation, 3) + '°' + (img.bottomsUp ? ', bottoms up' : '');
-    $('d-scale').textContent = fmt(pixelScale(img) * 3600, 4) + '″/px';
+    $('d-size').textContent = img.width ? `${img.width} × ${img.height} px` : 'unknown';
+    $('d-kind').textContent = img.kind === 'single' ? `single image (${img.projection})` : `${img.tileLevels} tile levels (${img.projection})`;
+    $('d-centre').textContent = `RA ${sexagesimal(img.ra, true)}, Dec ${sexagesimal(img.dec, false)} (${fmt(img.ra * 15, 5)}°, ${fmt(img.dec, 5)}°)`;
+    $('d-rotation').textContent = `${fmt(img.rotation, 3)}°${img.bottomsUp ? ', bottoms up' : ''}`;
+    $('d-scale').textContent = `${fmt(pixelScale(img) * 3600, 4)}″/px`;
   }
 
   function loadFolder(url) {
-    return new Promise(function (resolve, reject) {
-      var timer = setTimeout(function () { reject(new Error('timed out loading ' + url)); }, 20000);
+    return new Promise((resolve, reject) => {
+      var timer = setTimeout(() => {
+        reject(new Error(`timed out loading ${url}`));
+      }, 20000);
       // Folder.loadFromUrl parses the document into this very folder (Wtml.getWtmlFile
       // would wrap it in a proxy folder).
       var folder = new wwtlib.Folder();
-      folder.loadFromUrlWithErrorCallback(url, function () {
-        clearTimeout(timer);
-        resolve(folder);
-      }, function () {
-        clearTimeout(timer);
-        reject(new Error('could not load ' + url));
-      });
+      folder.loadFromUrlWithErrorCallback(
+        url,
+        () => {
+          clearTimeout(timer);
+          resolve(folder);
+        },
+        () => {
+          clearTimeout(timer);
+          reject(new Error(`could not load ${url}`));
+        },
+      );
     });
   }
 
@@ -104,7 +112,7 @@
   function settle(minMs, maxMs) {
     var start = performance.now();
     var quiet = 0;
-    return new Promise(function (resolve) {
+    return new Promise((resolve) => {
       (function poll() {
         var elapsed = performance.now() - start;
         quiet = wwtlib.TileCache.get_queueCount() === 0 ? quiet + 1 : 0;
@@ -114,54 +122,58 @@
     });
   }
 
-  window.selectImage = function (id, area) {
+  window.selectImage = (id, area) => {
     var pool = state.images.todo.concat(state.images.done);
-    var img = pool.filter(function (i) { return i.id === id && (!area || i.area === area); })[0];
-    if (!img) return Promise.reject(new Error('no image ' + id));
-    if (img.error) return Promise.reject(new Error(img.id + ': ' + img.error));
+    var img = pool.filter((i) => i.id === id && (!area || i.area === area))[0];
+    if (!img) return Promise.reject(new Error(`no image ${id}`));
+    if (img.error) return Promise.reject(new Error(`${img.id}: ${img.error}`));
     state.selected = img;
     renderList();
     showDetails(img);
     setStatus('Loading…');
-    return loadFolder(img.wtmlUrl).then(function (folder) {
-      var place = (folder.get_places() || [])[0];
-      var imageset = place && place.get_studyImageset();
-      if (!imageset) throw new Error('the WTML of ' + img.id + ' has no foreground image set');
-      var ctl = wwtlib.WWTControl.singleton;
-      ctl.renderContext.set_foregroundImageset(imageset);
-      state.script.setForegroundOpacity(state.opacity);
-      ctl.gotoRADecZoom(img.ra, img.dec, img.zoomLevel, true);
-      return settle(1500, 20000);
-    }).then(function () {
-      setStatus('');
-      return img;
-    });
+    return loadFolder(img.wtmlUrl)
+      .then((folder) => {
+        var place = (folder.get_places() || [])[0];
+        var imageset = place?.get_studyImageset();
+        if (!imageset) throw new Error(`the WTML of ${img.id} has no foreground image set`);
+        var ctl = wwtlib.WWTControl.singleton;
+        ctl.renderContext.set_foregroundImageset(imageset);
+        state.script.setForegroundOpacity(state.opacity);
+        ctl.gotoRADecZoom(img.ra, img.dec, img.zoomLevel, true);
+        return settle(1500, 20000);
+      })
+      .then(() => {
+        setStatus('');
+        return img;
+      });
   };
 
-  window.previewGoto = function (raHours, decDeg, zoom) {
+  window.previewGoto = (raHours, decDeg, zoom) => {
     wwtlib.WWTControl.singleton.gotoRADecZoom(raHours, decDeg, zoom, true);
     return settle(1000, 20000);
   };
 
   function loadList() {
-    return fetch('/api/images').then(function (r) {
-      if (!r.ok) throw new Error('image list: HTTP ' + r.status);
-      return r.json();
-    }).then(function (images) {
-      state.images = images;
-      if (images.todo.length === 0 && images.done.length > 0) state.tab = 'done';
-      renderList();
-    });
+    return fetch('/api/images')
+      .then((r) => {
+        if (!r.ok) throw new Error(`image list: HTTP ${r.status}`);
+        return r.json();
+      })
+      .then((images) => {
+        state.images = images;
+        if (images.todo.length === 0 && images.done.length > 0) state.tab = 'done';
+        renderList();
+      });
   }
 
   function start() {
-    ['tab-todo', 'tab-done'].forEach(function (tabId) {
-      $(tabId).addEventListener('click', function (e) {
+    ['tab-todo', 'tab-done'].forEach((tabId) => {
+      $(tabId).addEventListener('click', (e) => {
         state.tab = e.currentTarget.dataset.area;
         renderList();
       });
     });
-    $('opacity').addEventListener('input', function (e) {
+    $('opacity').addEventListener('input', (e) => {
       state.opacity = Number(e.target.value);
       if (state.script) state.script.setForegroundOpacity(state.opacity);
     });
@@ -169,22 +181,24 @@
     wwtlib.WWTControl.singleton.freestandingMode = true;
     var builder = new wwtlib.WWTControlBuilder('wwt');
     builder.startRenderLoop(true);
-    builder.freestandingMode(location.origin + '/engine-assets');
-    var ready = new Promise(function (resolve) {
+    builder.freestandingMode(`${location.origin}/engine-assets`);
+    var ready = new Promise((resolve) => {
       state.script = builder.create();
-      state.script.add_ready(function () {
+      state.script.add_ready(() => {
         // The reticle would hide the very pixels a reviewer checks first.
         state.script.settings.set_showCrosshairs(false);
         resolve();
       });
     });
-    Promise.all([ready, loadList()]).then(function () {
-      window.previewReady = true;
-    }).catch(function (e) {
-      $('empty').hidden = false;
-      $('empty').textContent = 'Error: ' + e.message;
-      window.previewError = e.message;
-    });
+    Promise.all([ready, loadList()])
+      .then(() => {
+        window.previewReady = true;
+      })
+      .catch((e) => {
+        $('empty').hidden = false;
+        $('empty').textContent = `Error: ${e.message}`;
+        window.previewError = e.message;
+      });
   }
 
   start();

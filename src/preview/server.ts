@@ -149,16 +149,11 @@ async function sendFile(req: IncomingMessage, res: ServerResponse, file: string,
 
 /** Width and height from the cached input record, or from the single image itself. */
 async function imageSize(wd: Workdir, id: string, dir: string): Promise<{ width: number | null; height: number | null }> {
-  const cache = await wd.cacheDir(id);
-  if (cache) {
-    try {
-      const rec = JSON.parse(await fsp.readFile(path.join(cache, 'astropix.json'), 'utf8')) as Record<string, unknown>;
-      const w = Number(rec.image_width);
-      const h = Number(rec.image_height);
-      if (w > 0 && h > 0) return { width: w, height: h };
-    } catch {
-      // fall through
-    }
+  const rec = await wd.cachedRecord(id);
+  if (rec) {
+    const w = Number(rec.image_width);
+    const h = Number(rec.image_height);
+    if (w > 0 && h > 0) return { width: w, height: h };
   }
   try {
     const m = await sharp(path.join(dir, UNTILED_IMAGE_NAME)).metadata();

@@ -79,7 +79,8 @@ export interface DownloadResult {
 // ---------------------------------------------------------------------------------------------
 // Small pure helpers
 
-const SECRET_PARAM = /^(sig|signature|token|access_token|id_token|code|key|api_key|apikey|password|secret|x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|x-goog-credential)$/i;
+const SECRET_PARAM =
+  /^(sig|signature|token|access_token|id_token|code|key|api_key|apikey|password|secret|x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|x-goog-credential)$/i;
 
 /** The URL for messages: user:password removed, signature/token-like query values redacted. */
 export function redactUrl(url: string): string {
@@ -233,8 +234,7 @@ async function attemptHttp(startUrl: string, o: Resolved, makeSink: SinkFactory)
       }
       if (!o.allowCrossHostRedirects && next.hostname.toLowerCase() !== origin.hostname.toLowerCase()) {
         throw new AttemptError(
-          `refused redirect to another host (${next.host}); images must come from the host the feed names ` +
-            '(allowCrossHostRedirects permits this)',
+          `refused redirect to another host (${next.host}); images must come from the host the feed names (allowCrossHostRedirects permits this)`,
           false,
         );
       }
@@ -354,13 +354,7 @@ function resolveOptions(opts: HttpOptions, kind: typeof IMAGE_DEFAULTS | typeof 
  * Run attempts until one succeeds or a failure is final. Each attempt asks `makeSink` for a
  * fresh body sink once it has a successful response (the image download starts a new temp file).
  */
-async function withRetries(
-  url: string,
-  o: Resolved,
-  code: ErrorCode,
-  what: string,
-  makeSink: SinkFactory,
-): Promise<AttemptResult & { attempts: number }> {
+async function withRetries(url: string, o: Resolved, code: ErrorCode, what: string, makeSink: SinkFactory): Promise<AttemptResult & { attempts: number }> {
   const shown = redactUrl(url);
   const fail = (message: string, cause?: unknown) => new ToastyError(code, `${what} ${shown}: ${message}`, { cause });
   let parsed: URL;

@@ -18,6 +18,7 @@ import { ToastyError } from '../util/errors.js';
 /** Longest unique id accepted (well under the 255-byte file-name limit of common disks). */
 export const MAX_ID_LENGTH = 200;
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it looks for
 const CONTROL = /[\u0000-\u001f\u007f]/;
 const SAFE_CHARS = /^[A-Za-z0-9_.+(),-]+$/;
 /** Windows device names are unusable as folder names, with or without an extension. */
@@ -52,8 +53,7 @@ function segmentProblem(value: string): string | null {
  * a safe non-empty segment, so `/etc`, `a//b` and `a/../b` are refused.
  */
 export function checkIdField(value: string, field: IdField): void {
-  const fail = (why: string) =>
-    new ToastyError('unsafe-id', `unsafe ${field} ${quoteRaw(value)}: ${why}`, { field });
+  const fail = (why: string) => new ToastyError('unsafe-id', `unsafe ${field} ${quoteRaw(value)}: ${why}`, { field });
   if (value.length === 0) throw fail('is empty');
   if (value.length > MAX_ID_LENGTH) throw fail(`is longer than ${MAX_ID_LENGTH} characters (${value.length})`);
   if (value.startsWith('/')) throw fail('looks like an absolute path');

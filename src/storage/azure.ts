@@ -8,24 +8,11 @@
  * scrubbed text; the raw SDK error is never attached.
  */
 import { createHash } from 'node:crypto';
-import {
-  BlobServiceClient,
-  type ContainerClient,
-  type StoragePipelineOptions,
-} from '@azure/storage-blob';
+import { BlobServiceClient, type ContainerClient, type StoragePipelineOptions } from '@azure/storage-blob';
 import { ToastyError } from '../util/errors.js';
 import { contentTypeFor } from './content-type.js';
 import { md5OfFile } from './local.js';
-import {
-  byName,
-  checkMeta,
-  folderSegments,
-  itemPathSegments,
-  type PutOptions,
-  type RepoEntry,
-  type Repository,
-  type RepoStat,
-} from './types.js';
+import { byName, checkMeta, folderSegments, itemPathSegments, type PutOptions, type RepoEntry, type Repository, type RepoStat } from './types.js';
 
 export interface AzureRetryOptions {
   /** Attempts per request, including the first (default 4). */
@@ -84,7 +71,10 @@ export function scrubSecrets(text: string, secrets: readonly string[] = []): str
 /** Normalise an Azure path prefix: '\\' -> '/', no empty, leading or trailing segments. */
 function normalizePathPrefix(prefix: string | undefined): string[] {
   if (!prefix) return [];
-  const segs = prefix.replace(/\\/g, '/').split('/').filter((s) => s !== '');
+  const segs = prefix
+    .replace(/\\/g, '/')
+    .split('/')
+    .filter((s) => s !== '');
   for (const s of segs) {
     if (s === '.' || s === '..') {
       throw new ToastyError('usage', `invalid Azure path prefix ${JSON.stringify(prefix)}: '${s}' segment`, {
@@ -127,26 +117,20 @@ export class AzureRepository implements Repository {
   private readonly checkClient: ContainerClient;
   private readonly secrets: string[];
   private readonly prefixSegs: string[];
-  private readonly opts: Required<
-    Pick<AzureRepositoryOptions, 'checkTimeoutMs' | 'opTimeoutMs' | 'maxSingleShotSize' | 'blockSize' | 'blockConcurrency'>
-  >;
+  private readonly opts: Required<Pick<AzureRepositoryOptions, 'checkTimeoutMs' | 'opTimeoutMs' | 'maxSingleShotSize' | 'blockSize' | 'blockConcurrency'>>;
 
   constructor(o: AzureRepositoryOptions) {
     this.container = o.container;
     if (!o.container || (!/^[a-z0-9](?:[a-z0-9]|-(?!-)){1,61}[a-z0-9]$/.test(o.container) && o.container !== '$root')) {
-      throw new ToastyError(
-        'usage',
-        `invalid Azure container name ${JSON.stringify(o.container)}: 3-63 lower-case letters, digits and single '-'`,
-        { field: 'azure-container' },
-      );
+      throw new ToastyError('usage', `invalid Azure container name ${JSON.stringify(o.container)}: 3-63 lower-case letters, digits and single '-'`, {
+        field: 'azure-container',
+      });
     }
     this.prefixSegs = normalizePathPrefix(o.pathPrefix);
     this.pathPrefix = this.prefixSegs.join('/');
     const source = o.connectionSource ?? 'the Azure connection string';
     const parts = connectionStringParts(o.connectionString ?? '');
-    this.secrets = [o.connectionString, parts.get('accountkey'), parts.get('sharedaccesssignature')].filter(
-      (s): s is string => !!s,
-    );
+    this.secrets = [o.connectionString, parts.get('accountkey'), parts.get('sharedaccesssignature')].filter((s): s is string => !!s);
     this.opts = {
       checkTimeoutMs: o.checkTimeoutMs ?? 10_000,
       opTimeoutMs: o.opTimeoutMs ?? 300_000,
@@ -180,8 +164,7 @@ export class AzureRepository implements Repository {
     this.client = mainSvc.getContainerClient(o.container);
     this.checkClient = quickSvc.getContainerClient(o.container);
     this.endpoint = stripQuery(mainSvc.url).replace(/\/+$/, '');
-    this.description =
-      `Azure container ${o.container} at ${this.endpoint}` + (this.pathPrefix ? ` (prefix ${this.pathPrefix})` : '');
+    this.description = `Azure container ${o.container} at ${this.endpoint}${this.pathPrefix ? ` (prefix ${this.pathPrefix})` : ''}`;
   }
 
   /** Blob name for an item path: prefix segments + path segments joined with '/'. */
@@ -277,7 +260,7 @@ export class AzureRepository implements Repository {
     try {
       const p = await this.client.getBlobClient(name).getProperties({ abortSignal: this.signal() });
       const st: RepoStat = { size: p.contentLength ?? 0 };
-      if (p.contentMD5 && p.contentMD5.length) st.md5 = Buffer.from(p.contentMD5).toString('base64');
+      if (p.contentMD5?.length) st.md5 = Buffer.from(p.contentMD5).toString('base64');
       if (p.metadata && Object.keys(p.metadata).length) st.meta = { ...p.metadata };
       return st;
     } catch (e) {
@@ -309,9 +292,7 @@ export class AzureRepository implements Repository {
     const meta = checkMeta(opts.meta);
     const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
     try {
-      await this.client
-        .getBlockBlobClient(name)
-        .uploadData(buf, this.uploadOptions(itemPath, opts, meta, createHash('md5').update(buf).digest()));
+      await this.client.getBlockBlobClient(name).uploadData(buf, this.uploadOptions(itemPath, opts, meta, createHash('md5').update(buf).digest()));
     } catch (e) {
       throw this.fail('upload', name, e);
     }
@@ -328,9 +309,7 @@ export class AzureRepository implements Repository {
     }
     try {
       // Block uploads store no MD5 of their own: record the whole-file MD5 we computed.
-      await this.client
-        .getBlockBlobClient(name)
-        .uploadFile(localFile, this.uploadOptions(itemPath, opts, meta, Buffer.from(md5, 'base64')));
+      await this.client.getBlockBlobClient(name).uploadFile(localFile, this.uploadOptions(itemPath, opts, meta, Buffer.from(md5, 'base64')));
     } catch (e) {
       throw this.fail('upload', name, e);
     }
@@ -338,7 +317,7 @@ export class AzureRepository implements Repository {
 
   async list(folder: string): Promise<RepoEntry[]> {
     const segs = [...this.prefixSegs, ...folderSegments(folder)];
-    const prefix = segs.length ? segs.join('/') + '/' : '';
+    const prefix = segs.length ? `${segs.join('/')}/` : '';
     const out: RepoEntry[] = [];
     try {
       for await (const item of this.client.listBlobsByHierarchy('/', { prefix, abortSignal: this.signal() })) {

@@ -3,20 +3,11 @@
  * temporary sibling and are renamed into place, so a crash never leaves a half-written tile.
  */
 import { createHash } from 'node:crypto';
-import { constants as fsConstants, createReadStream, promises as fsp } from 'node:fs';
+import { constants as fsConstants, createReadStream, type Dirent, promises as fsp, type Stats } from 'node:fs';
 import path from 'node:path';
 import { ToastyError } from '../util/errors.js';
 import { copyFileAtomic, writeFileAtomic } from '../util/fs.js';
-import {
-  byName,
-  checkMeta,
-  folderSegments,
-  itemPathSegments,
-  type PutOptions,
-  type RepoEntry,
-  type Repository,
-  type RepoStat,
-} from './types.js';
+import { byName, checkMeta, folderSegments, itemPathSegments, type PutOptions, type RepoEntry, type Repository, type RepoStat } from './types.js';
 
 /** Temp names made by util/fs.ts (`.name.PID.HEX.tmp`): never list them. */
 const TEMP_NAME = /^\..*\.\d+\.[0-9a-f]+\.tmp$/;
@@ -45,7 +36,7 @@ export class LocalRepository implements Repository {
   }
 
   async check(): Promise<void> {
-    let st;
+    let st: Stats;
     try {
       st = await fsp.stat(this.root);
     } catch (e) {
@@ -118,7 +109,7 @@ export class LocalRepository implements Repository {
 
   async list(folder: string): Promise<RepoEntry[]> {
     const dir = path.join(this.root, ...folderSegments(folder));
-    let dirents;
+    let dirents: Dirent[];
     try {
       dirents = await fsp.readdir(dir, { withFileTypes: true });
     } catch (e) {

@@ -35,17 +35,11 @@ export function chooseStorage(args: StorageArgs, env: NodeJS.ProcessEnv = proces
     throw usage('--local needs a folder', 'local');
   }
   if (given(args.local) && anyAzure) {
-    throw usage(
-      'both --local and Azure options (--azure-conn-env/--azure-container/--azure-path-prefix) were given: pick one repository',
-      'local',
-    );
+    throw usage('both --local and Azure options (--azure-conn-env/--azure-container/--azure-path-prefix) were given: pick one repository', 'local');
   }
   if (given(args.local)) return { kind: 'local', root: args.local };
   if (!anyAzure) {
-    throw usage(
-      'no data repository given: use --local=DIR, or --azure-conn-env=VAR --azure-container=NAME [--azure-path-prefix=P]',
-      'local',
-    );
+    throw usage('no data repository given: use --local=DIR, or --azure-conn-env=VAR --azure-container=NAME [--azure-path-prefix=P]', 'local');
   }
   if (!given(args.azureConnEnv)) {
     throw usage('--azure-container needs --azure-conn-env=VAR (the environment variable holding the connection string)', 'azure-conn-env');
@@ -55,10 +49,7 @@ export function chooseStorage(args: StorageArgs, env: NodeJS.ProcessEnv = proces
   }
   const varName = args.azureConnEnv;
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(varName)) {
-    throw usage(
-      `--azure-conn-env takes the NAME of an environment variable (letters, digits, '_'), not the connection string itself`,
-      'azure-conn-env',
-    );
+    throw usage(`--azure-conn-env takes the NAME of an environment variable (letters, digits, '_'), not the connection string itself`, 'azure-conn-env');
   }
   const conn = env[varName];
   if (conn === undefined || conn.trim() === '') {
@@ -79,11 +70,7 @@ export function chooseStorage(args: StorageArgs, env: NodeJS.ProcessEnv = proces
 }
 
 /** Open the repository, loading the Azure backend only when it is the one asked for. */
-export async function openRepositoryLazily(
-  args: StorageArgs,
-  env: NodeJS.ProcessEnv = process.env,
-  tuning: AzureTuning = {},
-): Promise<Repository> {
+export async function openRepositoryLazily(args: StorageArgs, env: NodeJS.ProcessEnv = process.env, tuning: AzureTuning = {}): Promise<Repository> {
   const choice = chooseStorage(args, env);
   if (choice.kind === 'local') {
     const { LocalRepository } = await import('./local.js');

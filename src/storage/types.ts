@@ -55,8 +55,7 @@ export interface Repository {
  * or escape the repository: empty, leading '/', empty/'.'/'..' segments, backslashes, NUL.
  */
 export function itemPathSegments(itemPath: string, what = 'item path'): string[] {
-  const bad = (why: string) =>
-    new ToastyError('storage', `invalid repository ${what} ${JSON.stringify(itemPath)}: ${why}`);
+  const bad = (why: string) => new ToastyError('storage', `invalid repository ${what} ${JSON.stringify(itemPath)}: ${why}`);
   if (typeof itemPath !== 'string' || itemPath.length === 0) throw bad('empty');
   if (itemPath.includes('\\')) throw bad("backslash (use '/')");
   if (itemPath.includes('\0')) throw bad('NUL character');

@@ -31,11 +31,7 @@ export class ToastyError extends Error {
   /** Record, config or image field at fault, if any (e.g. `wcs_scale`, `publish_url_prefix`). */
   readonly field?: string;
 
-  constructor(
-    code: ErrorCode,
-    message: string,
-    opts: { imageId?: string; field?: string; cause?: unknown } = {},
-  ) {
+  constructor(code: ErrorCode, message: string, opts: { imageId?: string; field?: string; cause?: unknown } = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'ToastyError';
     this.code = code;
@@ -74,4 +70,3 @@ export function toToastyError(e: unknown, fallback: ErrorCode = 'internal'): Toa
   const msg = e instanceof Error ? e.message : String(e);
   return new ToastyError(fallback, msg, { cause: e });
 }
-

@@ -39,7 +39,10 @@ export function describeNonImage(head: Uint8Array): string {
   if (b(0) === 0xff && b(1) === 0x4f && b(2) === 0xff && b(3) === 0x51) return 'JPEG 2000 codestream';
   if (b(0) === 0x25 && ascii(1, 4) === 'PDF') return 'PDF';
   // Bytes read one per character, so a UTF-8 byte-order mark shows as the three chars EF BB BF.
-  const text = ascii(0, Math.min(head.length, SNIFF_BYTES)).replace(/^\u00ef\u00bb\u00bf/, '').trimStart().toLowerCase();
+  const text = ascii(0, Math.min(head.length, SNIFF_BYTES))
+    .replace(/^\u00ef\u00bb\u00bf/, '')
+    .trimStart()
+    .toLowerCase();
   if (text.startsWith('<!doctype html') || text.startsWith('<html') || text.startsWith('<head') || text.startsWith('<body')) {
     return 'HTML (an error page instead of an image?)';
   }

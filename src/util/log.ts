@@ -47,10 +47,10 @@ export function consoleLog(opts: ConsoleLogOptions = {}): Log {
   const write = (line: string) => {
     if (active) {
       // Keep the bar on its own line: clear it, print, redraw.
-      stream.write('\r\x1b[K' + line + '\n');
+      stream.write(`\r\x1b[K${line}\n`);
       active.render();
     } else {
-      stream.write(line + '\n');
+      stream.write(`${line}\n`);
     }
   };
   return {

@@ -23,8 +23,7 @@ export interface AwareTimestamp {
 
 // ISO 8601 as AstroPix and our own XLastUpdated write it: `T` or space between date and time,
 // optional seconds and fraction, optional `Z` / `±HH:MM` / `±HHMM` / `±HH`.
-const ISO_RE =
-  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?(?:\s*(Z|z|[+-]\d{2}(?::?\d{2})?))?)?$/;
+const ISO_RE = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?(?:\s*(Z|z|[+-]\d{2}(?::?\d{2})?))?)?$/;
 
 const pad = (n: number, width = 2) => String(n).padStart(width, '0');
 
@@ -87,8 +86,7 @@ function daysFromCivil(y: number, m: number, d: number): number {
  * ~0.25 µs at present-day magnitudes, so distinct microsecond instants always order correctly.
  */
 export function timestampInstant(ts: AwareTimestamp): number {
-  const seconds =
-    daysFromCivil(ts.year, ts.month, ts.day) * 86400 + ts.hour * 3600 + ts.minute * 60 + ts.second;
+  const seconds = daysFromCivil(ts.year, ts.month, ts.day) * 86400 + ts.hour * 3600 + ts.minute * 60 + ts.second;
   return (seconds - ts.offsetMinutes * 60) * 1000 + ts.microsecond / 1000;
 }
 

@@ -158,9 +158,9 @@ class StripPool {
     let users = 1;
     const release = () => {
       if (--users > 0) return;
-      let list = this.free.get(strip.length);
-      if (!list) this.free.set(strip.length, (list = []));
-      list.push(strip);
+      const list = this.free.get(strip.length);
+      if (list) list.push(strip);
+      else this.free.set(strip.length, [strip]);
     };
     return {
       hold: () => {
@@ -221,17 +221,9 @@ class Cascade {
     const width = this.stripWidth(level);
     const parentLevel = level - 1;
     const parentWidth = this.stripWidth(parentLevel);
-    const parent = (this.pending[parentLevel] ??= this.pool.take(parentWidth * TILE_SIZE * BYTES_PER_PIXEL, true));
-    meanDownsample(
-      u32(strip),
-      width,
-      TILE_SIZE,
-      u32(parent),
-      parentWidth,
-      (row & 1) * (TILE_SIZE / 2),
-      (r.x0 & 1) * (TILE_SIZE / 2),
-      this.withAlpha,
-    );
+    const parent = this.pending[parentLevel] ?? this.pool.take(parentWidth * TILE_SIZE * BYTES_PER_PIXEL, true);
+    this.pending[parentLevel] = parent;
+    meanDownsample(u32(strip), width, TILE_SIZE, u32(parent), parentWidth, (row & 1) * (TILE_SIZE / 2), (r.x0 & 1) * (TILE_SIZE / 2), this.withAlpha);
     if ((row & 1) === 1 || row === r.y1) {
       this.pending[parentLevel] = null;
       yield* this.push(parentLevel, row >> 1, parent);

@@ -178,11 +178,7 @@ function checkImageSize(width: number, height: number): void {
  * FITS (0.5, 0.5) fixed, so a downsampled copy is placed like the original), then flip it to
  * JPEG parity (row 1 at the top).
  */
-export function wcsHeaders(
-  wcs: AstropixWcs,
-  width: number,
-  height: number,
-): { intermediate: WcsIntermediate; headers: WcsHeaders } {
+export function wcsHeaders(wcs: AstropixWcs, width: number, height: number): { intermediate: WcsIntermediate; headers: WcsHeaders } {
   checkImageSize(width, height);
   const rot = wcs.rotation * DEG;
   const c = Math.cos(rot);

@@ -18,8 +18,7 @@ const AZURITE_MAIN = path.join(REPO_ROOT, 'node_modules', 'azurite', 'dist', 'sr
  * EMULATOR_ACCOUNT_KEY_STR). A different key is rejected with 403 AuthorizationFailure.
  */
 export const DEV_ACCOUNT = 'devstoreaccount1';
-export const DEV_ACCOUNT_KEY =
-  'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+export const DEV_ACCOUNT_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
 
 /** Azurite's metadata files: written every 5 s and on a clean stop, not on each request. */
 const LOKI_FILES = ['__azurite_db_blob__.json', '__azurite_db_blob_extent__.json'];
@@ -92,8 +91,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // Preloaded into the Azurite process: leave when the parent's IPC channel closes (parent died).
 // The channel is unref'd so it does not keep Azurite alive after a SIGTERM shutdown.
-const ORPHAN_GUARD =
-  `data:text/javascript,process.on('disconnect',()=>process.exit(0));process.channel&&process.channel.unref();`;
+const ORPHAN_GUARD = `data:text/javascript,process.on('disconnect',()=>process.exit(0));process.channel&&process.channel.unref();`;
 
 function launch(location: string, port: number, stderrTail: string[]): ChildProcess {
   const child = spawn(

@@ -127,10 +127,7 @@ export function delayHeaders(ms: number, then: Handler): Handler {
  * Send headers (with the full Content-Length) at once, then the body `chunkBytes` at a time
  * every `intervalMs`; `firstChunkBytes` go out immediately.
  */
-export function trickle(
-  body: Uint8Array | string,
-  opts: { chunkBytes: number; intervalMs: number; firstChunkBytes?: number; contentType?: string },
-): Handler {
+export function trickle(body: Uint8Array | string, opts: { chunkBytes: number; intervalMs: number; firstChunkBytes?: number; contentType?: string }): Handler {
   const buf = Buffer.from(body);
   return (_req, res, ctx) =>
     new Promise<void>((resolve) => {
@@ -195,7 +192,7 @@ async function serveFromRoot(root: string, pathname: string, res: ServerResponse
   const full = path.resolve(root, `.${rel}`);
   const inside = full === path.resolve(root) || full.startsWith(path.resolve(root) + path.sep);
   const st = inside ? await fsp.stat(full).catch(() => null) : null;
-  if (!st || !st.isFile()) {
+  if (!st?.isFile()) {
     res.writeHead(404, { 'content-type': 'text/plain' });
     res.end('404 Not Found\n');
     return;

@@ -4,7 +4,7 @@
  * the real `toasty` binary against them. Results are read back through the Repository API.
  */
 import { spawn } from 'node:child_process';
-import { promises as fsp } from 'node:fs';
+import { type Dirent, promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -183,7 +183,7 @@ export async function hashTree(dir: string): Promise<Record<string, string>> {
   const { createHash } = await import('node:crypto');
   const out: Record<string, string> = {};
   const walk = async (d: string) => {
-    let entries;
+    let entries: Dirent[];
     try {
       entries = await fsp.readdir(d, { withFileTypes: true });
     } catch {
@@ -192,7 +192,10 @@ export async function hashTree(dir: string): Promise<Record<string, string>> {
     for (const e of entries) {
       const p = path.join(d, e.name);
       if (e.isDirectory()) await walk(p);
-      else out[path.relative(dir, p)] = createHash('sha256').update(await fsp.readFile(p)).digest('hex');
+      else
+        out[path.relative(dir, p)] = createHash('sha256')
+          .update(await fsp.readFile(p))
+          .digest('hex');
     }
   };
   await walk(dir);

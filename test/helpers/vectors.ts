@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ToastyError } from '../../src/util/errors.js';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
+// biome-ignore lint/suspicious/noExplicitAny: vector JSON is read loosely, field by field
 export type Loose = Record<string, any>;
 
 export interface WcsCase {
@@ -38,10 +38,7 @@ export interface StudyVectors {
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 function candidates(): string[] {
-  const list = [
-    path.resolve(here, '..', 'fixtures', 'wwt-study-vectors.json'),
-    '/work/shared/reference/wwt-study-vectors.json',
-  ];
+  const list = [path.resolve(here, '..', 'fixtures', 'wwt-study-vectors.json'), '/work/shared/reference/wwt-study-vectors.json'];
   const env = process.env.WWT_STUDY_VECTORS;
   return env ? [env, ...list] : list;
 }
@@ -76,9 +73,7 @@ export function tileLevelsOf(c: WcsCase): number {
  * (trig in JS may differ from the reference by an ulp). Throws with `label` on mismatch.
  */
 export function assertClose(actual: number, expected: number, label: string, rel = 1e-9, abs = 1e-12): void {
-  const ok =
-    Number.isFinite(actual) &&
-    Math.abs(actual - expected) <= Math.max(abs, rel * Math.max(Math.abs(actual), Math.abs(expected)));
+  const ok = Number.isFinite(actual) && Math.abs(actual - expected) <= Math.max(abs, rel * Math.max(Math.abs(actual), Math.abs(expected)));
   if (!ok) throw new Error(`${label}: got ${actual}, expected ${expected}`);
 }
 
