@@ -3,6 +3,7 @@
  * on stdout) sees. Both are consumers of the same outcome list; causes become words in
  * describe.ts.
  */
+import { rootIndexRule } from '../../rules/index.js';
 import type { EngineEvent, NodeOutcome } from '../engine/types.js';
 import type { RunReport } from '../pipeline/run.js';
 import type { Log } from '../util/log.js';
@@ -48,7 +49,7 @@ export function printSummary(report: RunReport, labels: LabelsOf, out: (line: st
   out(ran.length ? `Ran ${ran.length} node(s): ${parts.join(', ')}.` : 'Everything was up to date.');
   printSkips(report, labels, out);
   for (const p of report.problems) fail(`FAILED ${where(p)}: ${p.error.message}`);
-  if (report.outcomes.some((o) => o.rule === 'index' && o.status !== 'skipped')) out(`Repository index: ${report.rootIndexUrl}`);
+  if (report.outcomes.some((o) => o.rule === rootIndexRule.name && o.status !== 'skipped')) out(`Repository index: ${report.rootIndexUrl}`);
 }
 
 /** The `--json` document: exactly one object on stdout. Each node has its cause as data and in words. */

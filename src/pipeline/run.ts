@@ -11,8 +11,19 @@
  * stages are held, and their stale dependents wait for them).
  */
 import path from 'node:path';
-import { BuildGraph, Manifest, acquireLock, execute, type AnyRule, type EngineEvent, type HeldLock, type NodeOutcome, type NodeRef } from '../engine/index.js';
-import { STAGES, type Stage } from '../../rules/index.js';
+import {
+  BuildGraph,
+  Manifest,
+  acquireLock,
+  execute,
+  type AnyRule,
+  type EngineEvent,
+  type HeldLock,
+  type NodeOutcome,
+  type NodeRef,
+  nodeId,
+} from '../engine/index.js';
+import { STAGES, fetchRule, type Stage } from '../../rules/index.js';
 import { parseFeed } from '../sources/astropix.js';
 import { fetchFeedText } from '../sources/http.js';
 import type { Repository } from '../storage/types.js';
@@ -88,7 +99,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunReport> {
     const gathered = await gatherRecords(opts.stage, run.config, run.workdir, { ...opts.download, log });
     const survey = await surveyRepository(opts.repo);
     const chosen = await chooseImages(gathered.records, survey, opts.repo, {
-      ours: (id) => run.manifest.get(`fetch:${id}`) !== undefined,
+      ours: (id) => run.manifest.get(nodeId(fetchRule, id)) !== undefined,
       forced: globsMatcher(opts.force ?? []),
     });
     const ctx: PipelineContext = {
