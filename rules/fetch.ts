@@ -31,10 +31,9 @@ export const fetchRule = pipelineRule<FetchMeta>()({
   inputs(inv) {
     return { record: recordOf(inv.ctx, inv.group) };
   },
-  async verify(inv, recorded) {
-    const image = recorded.meta.image;
-    return (await inv.ctx.workdir.has('cache', inv.group, image)) ? null : { problem: 'missing', where: 'work directory', files: [image] };
-  },
+  // The cached image is only needed when the tile rule runs; a work dir that knows this
+  // image from the repository's build record does not download it otherwise.
+  present: (inv, recorded) => inv.ctx.workdir.has('cache', inv.group, recorded.meta.image),
   async run(inv, { record }) {
     const { ctx, group: id } = inv;
     // A record whose WCS is unusable fails here, before a possibly huge download.

@@ -10,6 +10,7 @@ import { uploadRule } from './upload.js';
 import { wtmlRule } from './wtml.js';
 
 export { fetchRule, rootIndexRule, tileRule, uploadRule, wtmlRule };
+export { publishedPixelsOf } from './upload.js';
 
 export type Stage = 'make' | 'fetch' | 'process' | 'publish' | 'reindex';
 

@@ -8,8 +8,12 @@
 import { digestBytes, digestOutputs } from '../src/engine/key.js';
 import { everyGroup } from '../src/engine/types.js';
 import { pipelineRule } from '../src/pipeline/context.js';
+import { BUILD_RECORD, buildRecordText } from '../src/pipeline/build-record.js';
 import { ROOT_INDEX } from '../src/pipeline/config.js';
 import { uploadRule } from './upload.js';
+
+/** The repository lock taken while the root index is rewritten. */
+const ROOT_INDEX_LOCK = 'toasty-index';
 
 export interface RootIndexMeta {
   count: number;
@@ -46,12 +50,19 @@ export const rootIndexRule = pipelineRule<RootIndexMeta>()({
     if (!data) return { problem: 'missing', where: 'repository', files: [ROOT_INDEX] };
     return (await digestBytes(data)) === recorded.outputs[ROOT_INDEX] ? null : { problem: 'differs', where: 'repository', files: [ROOT_INDEX] };
   },
-  async run(inv) {
+  async run(inv, _inputs, self) {
     const { ctx } = inv;
     const { buildRootIndex } = await import('../src/pipeline/reindex.js');
-    const result = await buildRootIndex(ctx.repo, ctx.config, { log: ctx.log });
-    await ctx.repo.put(ROOT_INDEX, result.text);
-    ctx.log.info(`indexed ${result.ids.length} image(s): ${ctx.config.publishUrlPrefix}${ROOT_INDEX}`);
-    return { outputs: { [ROOT_INDEX]: await digestBytes(result.text) }, meta: { count: result.ids.length } };
+    // One writer at a time, listing afresh under the lock: concurrent runs never lose an image.
+    const written = await ctx.repo.exclusive(ROOT_INDEX_LOCK, async () => {
+      const index = await buildRootIndex(ctx.repo, ctx.config, { log: ctx.log });
+      const result = { outputs: { [ROOT_INDEX]: await digestBytes(index.text) }, meta: { count: index.ids.length } };
+      const entry = { rule: rootIndexRule.name, version: rootIndexRule.version, key: self.key, leaves: self.leaves, result, at: new Date().toISOString() };
+      await ctx.repo.put(BUILD_RECORD, buildRecordText(null, { [rootIndexRule.name]: entry }));
+      await ctx.repo.put(ROOT_INDEX, index.text);
+      return result;
+    });
+    ctx.log.info(`indexed ${written.meta.count} image(s): ${ctx.config.publishUrlPrefix}${ROOT_INDEX}`);
+    return written;
   },
 });

@@ -44,27 +44,20 @@ export const tileRule = pipelineRule<TileMeta>()({
     toolchain: { label: 'pixel toolchain', detail: 'values' },
   },
   async inputs(inv) {
-    const { file } = await cachedImage(inv.ctx, inv.group, inv.deps.fetch.meta.image);
-    // Synchronous: planning stats every cached image, and the async call's overhead dominated.
-    const st = statSync(file);
-    const prev = inv.previous?.meta?.source;
-    const digest =
-      prev && prev.size === st.size && prev.mtimeMs === st.mtimeMs && prev.ino === st.ino && prev.name === path.basename(file)
-        ? prev.digest
-        : await digestFile(file);
+    const fetched = inv.deps.fetch;
     return {
-      image: digest,
+      image: await imageDigest(inv.ctx, inv.group, fetched.meta.image, fetched.outputs[fetched.meta.image], inv.previous?.meta.source),
       positiveParity: parseAstropixWcs(recordOf(inv.ctx, inv.group)).scale[0] > 0,
       tiling: { threshold: TILING_THRESHOLD, tile: 256, format: 'png', maxPixels: inv.ctx.maxPixels },
       toolchain: await pixelToolchain(),
     };
   },
-  async verify(inv) {
-    return (await inv.ctx.workdir.has('out', inv.group, THUMBNAIL_NAME)) ? null : { problem: 'missing', where: 'work directory', files: [THUMBNAIL_NAME] };
-  },
+  // The study's files are read by the upload rule, and only for files the repository lacks.
+  present: (inv) => inv.ctx.workdir.has('out', inv.group, THUMBNAIL_NAME),
   async run(inv, inputs) {
     const { ctx, group: id } = inv;
-    const { dir, file } = await cachedImage(ctx, id, inv.deps.fetch.meta.image);
+    const fetched = await inv.materialize('fetch');
+    const { dir, file } = await cachedImage(ctx, id, fetched.meta.image);
     // Loaded on demand: planning an up-to-date run never needs the pixel libraries.
     const { writeStudyPixels } = await import('../src/wwt/study-pixels.js');
     const target = ctx.workdir.dir('out_todo', id);
@@ -96,6 +89,24 @@ export const tileRule = pipelineRule<TileMeta>()({
     };
   },
 });
+
+/**
+ * The cached image's digest: hashed from the file when it is here (a file edited in place
+ * counts), re-hashed only when its stat fingerprint changed; when it is not here (a work dir
+ * that adopted the repository's build record), the digest the fetch recorded.
+ */
+async function imageDigest(ctx: PipelineContext, id: string, name: string, fetched: string | undefined, prev: TileMeta['source'] | undefined): Promise<string> {
+  const dir = await ctx.workdir.cacheDir(id);
+  const file = dir ? path.join(dir, name) : null;
+  // Synchronous: planning stats every cached image, and the async call's overhead dominated.
+  const st = file ? statSync(file, { throwIfNoEntry: false }) : undefined;
+  if (!file || !st) {
+    if (fetched === undefined) throw new ToastyError('image', 'cached image missing (run the fetch stage first)', { imageId: id });
+    return fetched;
+  }
+  if (prev && prev.size === st.size && prev.mtimeMs === st.mtimeMs && prev.ino === st.ino && prev.name === name) return prev.digest;
+  return digestFile(file);
+}
 
 /**
  * libvips reports a full disk as a write failure ("wbuffer_write: write failed") that reads

@@ -8,7 +8,7 @@
 import path from 'node:path';
 import { digestBytes, digestOutputs } from '../src/engine/key.js';
 import { sameGroup } from '../src/engine/types.js';
-import { pipelineRule, recordOf } from '../src/pipeline/context.js';
+import { pipelineRule, recordOf, type PublishedPixels } from '../src/pipeline/context.js';
 import { writeFileAtomic } from '../src/util/fs.js';
 import { INDEX_REL_WTML, INDEX_WTML } from '../src/wwt/study-files.js';
 import { studyWtml, type StudyShape } from '../src/wwt/study-wtml.js';
@@ -19,7 +19,12 @@ function shapeOf(m: StudyShape): StudyShape {
   return { width: m.width, height: m.height, tiled: m.tiled, tileLevels: m.tileLevels, flipX: m.flipX };
 }
 
-export const wtmlRule = pipelineRule()({
+export interface WtmlMeta {
+  /** Subfolder of the image folder the WTML addresses the pixel files in ('' or `<digest>/`). */
+  pixelDir: string;
+}
+
+export const wtmlRule = pipelineRule<WtmlMeta>()({
   name: 'wtml',
   version: 1,
   scope: 'each',
@@ -29,31 +34,52 @@ export const wtmlRule = pipelineRule()({
     study: { label: 'study shape' },
     tiles: { label: 'tiles' },
     record: { label: 'feed record', detail: 'fields' },
+    pixel_dir: { label: 'pixel folder', detail: 'values' },
     toolchain: { label: 'WTML writer', detail: 'values' },
   },
   async inputs(inv) {
     const tile = inv.deps.tile;
+    // A summary of the tiles, so new pixels also refresh the WTML (and everything after it).
+    const tiles = await digestOutputs(tile.outputs);
     return {
       record: recordOf(inv.ctx, inv.group),
       study: shapeOf(tile.meta),
-      // A summary of the tiles, so new pixels also refresh the WTML (and everything after it).
-      tiles: await digestOutputs(tile.outputs),
+      tiles,
+      pixel_dir: pixelDir(inv.ctx.publishedPixels.get(inv.group), inv.ctx.publishedAtStart.has(inv.group), tiles),
       publish_url_prefix: inv.ctx.config.publishUrlPrefix,
       toolchain: wtmlToolchain(),
     };
   },
-  async verify(inv) {
-    // index.wtml is written after index_rel.wtml: its presence vouches for both.
-    return (await inv.ctx.workdir.has('out', inv.group, INDEX_WTML)) ? null : { problem: 'missing', where: 'work directory', files: [INDEX_WTML] };
-  },
+  // index.wtml is written after index_rel.wtml: its presence vouches for both.
+  present: (inv) => inv.ctx.workdir.has('out', inv.group, INDEX_WTML),
   async run(inv, inputs) {
     const { ctx, group: id } = inv;
-    const { indexRel, index } = studyWtml({ uniqueId: id, record: inputs.record, shape: inputs.study, publishUrlPrefix: inputs.publish_url_prefix });
+    const { indexRel, index } = studyWtml({
+      uniqueId: id,
+      record: inputs.record,
+      shape: inputs.study,
+      publishUrlPrefix: inputs.publish_url_prefix,
+      pixelDir: inputs.pixel_dir,
+    });
     if (index === null) throw new Error('publish_url_prefix is empty');
     const dir = ctx.workdir.dir('out_todo', id);
     // index_rel.wtml first: index.wtml is the file whose presence means "complete".
     await writeFileAtomic(path.join(dir, INDEX_REL_WTML), indexRel);
     await writeFileAtomic(path.join(dir, INDEX_WTML), index);
-    return { outputs: { [INDEX_REL_WTML]: await digestBytes(indexRel), [INDEX_WTML]: await digestBytes(index) } };
+    return {
+      outputs: { [INDEX_REL_WTML]: await digestBytes(indexRel), [INDEX_WTML]: await digestBytes(index) },
+      meta: { pixelDir: inputs.pixel_dir },
+    };
   },
 });
+
+/**
+ * Where the image's pixel files go in the repository. A first publish is flat. New pixels
+ * never overwrite the ones the visible index.wtml points at: they go to a subfolder named by
+ * their digest, so a reader (or a CDN cache) sees the old study or the new one, never a mix.
+ */
+export function pixelDir(published: PublishedPixels | undefined, visible: boolean, tiles: string): string {
+  if (published && published.digest === tiles) return published.dir;
+  if (!published && !visible) return '';
+  return `${tiles}/`;
+}

@@ -5,18 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import {
-  BuildGraph,
-  Manifest,
-  acquireLock,
-  digestBytes,
-  everyGroup,
-  execute,
-  ruleFor,
-  type NodeOutcome,
-  type NodeRef,
-  type StaleCause,
-} from '../src/engine/index.js';
+import { BuildGraph, Manifest, digestBytes, everyGroup, execute, ruleFor, type NodeOutcome, type NodeRef, type StaleCause } from '../src/engine/index.js';
+import { acquireLock } from '../src/util/lock.js';
 
 interface Ctx {
   dir: string;

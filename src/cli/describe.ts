@@ -21,6 +21,8 @@ export function describeStale(cause: StaleCause, node: NodeRef, labels: LabelsOf
       return describeOutputs(cause);
     case 'after':
       return `after ${cause.dep.id}`;
+    case 'needed':
+      return `outputs not in the work directory, needed by ${cause.by.id}`;
   }
 }
 

@@ -5,6 +5,7 @@
 import { Option } from 'clipanion';
 import * as t from 'typanion';
 import { inputLabelsOf, runPipeline, type RunReport, type Stage } from '../pipeline/run.js';
+import { ToastyError } from '../util/errors.js';
 import type { LabelsOf } from './describe.js';
 import { exitCodeFor } from './exit.js';
 import { RepositoryCommand } from './options.js';
@@ -21,6 +22,8 @@ abstract class PipelineCommand extends RepositoryCommand {
 
   force: string[] | undefined = undefined;
   only: string[] | undefined = undefined;
+  shard: string | undefined = undefined;
+  shardCount: string | undefined = undefined;
 
   async execute(): Promise<number> {
     const log = this.makeLog();
@@ -34,6 +37,7 @@ abstract class PipelineCommand extends RepositoryCommand {
         force: this.force,
         only: this.only,
         jobs: Number(this.jobs) || 1,
+        shard: parseShard(this.shard, this.shardCount, process.env.JOB_COMPLETION_INDEX),
         log,
         onEvent: this.dryRun ? undefined : eventPrinter(log, labels),
       });
@@ -54,6 +58,28 @@ abstract class PipelineCommand extends RepositoryCommand {
       printSummary(report, labels, info, (line) => this.context.stderr.write(`${line}\n`));
     }
   }
+}
+
+/** `--shard I/N`, or `--shard-count N` with I from the environment (Kubernetes Indexed Jobs). */
+export function parseShard(shard: string | undefined, count: string | undefined, envIndex: string | undefined): { index: number; count: number } | undefined {
+  if (shard !== undefined && count !== undefined) throw new ToastyError('usage', 'give --shard I/N or --shard-count N, not both', { field: 'shard' });
+  let i: string | undefined;
+  let n: string | undefined;
+  if (shard !== undefined) {
+    [i, n] = shard.split('/');
+  } else if (count !== undefined) {
+    if (envIndex === undefined)
+      throw new ToastyError('usage', '--shard-count needs JOB_COMPLETION_INDEX in the environment (set by a Kubernetes Indexed Job)', { field: 'shard-count' });
+    [i, n] = [envIndex, count];
+  } else {
+    return undefined;
+  }
+  const index = Number(i);
+  const total = Number(n);
+  if (!/^\d+$/.test(i ?? '') || !/^\d+$/.test(n ?? '') || total < 1 || index >= total) {
+    throw new ToastyError('usage', `shard ${i ?? ''}/${n ?? ''}: need I/N with whole numbers 0 <= I < N`, { field: 'shard' });
+  }
+  return { index, count: total };
 }
 
 const DATA_ARGS = '{--local=DIR | --azure-conn-env=VAR --azure-container=NAME [--azure-path-prefix=P]}';
@@ -82,6 +108,12 @@ export class MakeCommand extends PipelineCommand {
   });
   readonly stage = 'make' as const;
   override force = Option.Array('--force', { description: 'Rebuild this image (id or glob) even if up to date; repeatable' });
+  override shard = Option.String('--shard', {
+    description: 'I/N: only the images of shard I of N (0-based, by a stable hash of the id); the root index is left to a later reindex',
+  });
+  override shardCount = Option.String('--shard-count', {
+    description: 'N: like --shard, taking I from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job)',
+  });
   override only = Option.Array('--only', { description: 'Only consider this image (id or glob); repeatable. The index still runs' });
 }
 

@@ -10,8 +10,8 @@
 import { silentLog, type Log } from '../util/log.js';
 import { refOf, type BuildGraph, type GraphNode } from './graph.js';
 import type { Manifest } from './manifest.js';
-import { assess, sameResult } from './planner.js';
-import type { AnyInvocation, EngineEvent, NodeOutcome, NodeRef, NodeResult, SkipCause, StaleCause } from './types.js';
+import { assess, sameResult, type Assessment } from './planner.js';
+import type { AnyInvocation, EngineEvent, NodeOutcome, NodeRecord, NodeRef, NodeResult, RunInfo, SkipCause, StaleCause } from './types.js';
 
 export interface ExecuteOptions<C> {
   graph: BuildGraph;
@@ -34,6 +34,19 @@ export interface ExecuteOptions<C> {
 interface Settled {
   outcome: NodeOutcome;
   result?: NodeResult;
+  /** Up to date, but the outputs dependents read are not in place (rule's `present`). */
+  unmaterialized?: boolean;
+}
+
+/** A dependency's outputs are needed but this run may not rebuild them. */
+export class NotMaterializedError extends Error {
+  constructor(
+    readonly node: NodeRef,
+    readonly hold: string,
+  ) {
+    super(`the outputs of ${node.id} are not in place, and this run may not rebuild them (${hold})`);
+    this.name = 'NotMaterializedError';
+  }
 }
 
 export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]> {
@@ -50,6 +63,7 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
   const settled = new Map<string, Settled>();
   const running = new Map<string, Promise<void>>();
   const started = new Set<string>();
+  const materializing = new Map<string, Promise<NodeResult>>();
   emit({ type: 'plan-start', total: order.length });
 
   /** The dependency results the node's rule reads, or why it cannot be assessed now. */
@@ -72,17 +86,108 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
     return { deps };
   };
 
+  const invocation = (node: GraphNode, deps: AnyInvocation['deps']): AnyInvocation => {
+    const nodeRef = refOf(node);
+    const inv: AnyInvocation = {
+      node: nodeRef,
+      group: node.group,
+      ctx,
+      deps,
+      previous: manifest.get(node.id)?.result ?? null,
+      log,
+      dryRun: Boolean(opts.dryRun),
+      materialize: async (name: string) => {
+        const link = node.links.find((l) => l.name === name && l.dep.kind === 'same-group');
+        if (!link) throw new Error(`${node.id} cannot materialize ${name}: not a same-group dependency`);
+        const result = await materialize(graph.node(link.nodes[0].id), nodeRef);
+        (deps as Record<string, NodeResult>)[name] = result;
+        return result;
+      },
+    };
+    return inv;
+  };
+
+  /** Run the rule and record what it built. */
+  const build = async (node: GraphNode, inv: AnyInvocation, a: Extract<Assessment, { stale: true }>): Promise<NodeResult> => {
+    const self: RunInfo = { key: a.key.key, leaves: a.key.leaves(), lineage: () => lineage(node) };
+    const result = await node.rule.run(inv, a.inputs, self);
+    await manifest.set(node.id, {
+      rule: node.rule.name,
+      version: node.rule.version,
+      key: a.key.key,
+      leaves: self.leaves,
+      result,
+      at: new Date().toISOString(),
+    });
+    return result;
+  };
+
+  /** The records of a node's same-group dependencies, transitively, by rule name. */
+  const lineage = (node: GraphNode): Record<string, NodeRecord> => {
+    const out: Record<string, NodeRecord> = {};
+    const visit = (n: GraphNode) => {
+      for (const link of n.links) {
+        if (link.dep.kind !== 'same-group') continue;
+        const dep = graph.node(link.nodes[0].id);
+        const entry = manifest.get(dep.id);
+        if (entry && !(dep.rule.name in out)) out[dep.rule.name] = entry;
+        visit(dep);
+      }
+    };
+    visit(node);
+    return out;
+  };
+
+  /** Rebuild an up-to-date node whose outputs are not in place, once, for `by`. */
+  const materialize = (node: GraphNode, by: NodeRef): Promise<NodeResult> => {
+    const s = settled.get(node.id);
+    if (!s?.result) return Promise.reject(new Error(`${node.id} has no result to materialize`));
+    if (!s.unmaterialized) return Promise.resolve(s.result);
+    let p = materializing.get(node.id);
+    if (!p) {
+      p = (async () => {
+        const nodeRef = refOf(node);
+        const hold = opts.hold?.(nodeRef);
+        if (hold) throw new NotMaterializedError(nodeRef, hold);
+        const gathered = gatherDeps(node);
+        if ('settled' in gathered) throw new Error(`${node.id} cannot be rebuilt: its dependencies did not complete`);
+        const inv = invocation(node, gathered.deps);
+        const a = await assess(node.rule, inv, node.id, manifest, true);
+        if (!a.stale) return a.result;
+        const cause: StaleCause = { kind: 'needed', by };
+        emit({ type: 'node-start', node: nodeRef, cause });
+        const t0 = performance.now();
+        try {
+          const result = await build(node, inv, a);
+          const outcome: NodeOutcome = { ...nodeRef, status: 'ran', cause, changed: !sameResult(s.result, result), ms: Math.round(performance.now() - t0) };
+          settled.set(node.id, { outcome, result });
+          emit({ type: 'node-end', outcome });
+          return result;
+        } catch (error) {
+          const outcome: NodeOutcome = { ...nodeRef, status: 'failed', cause, error, ms: Math.round(performance.now() - t0) };
+          settled.set(node.id, { outcome });
+          emit({ type: 'node-end', outcome });
+          throw error;
+        }
+      })();
+      materializing.set(node.id, p);
+    }
+    return p;
+  };
+
   const runNode = async (node: GraphNode): Promise<Settled> => {
     const gathered = gatherDeps(node);
     if ('settled' in gathered) return gathered.settled;
-    const previous = manifest.get(node.id)?.result ?? null;
-    const nodeRef = refOf(node);
-    const inv: AnyInvocation = { node: nodeRef, group: node.group, ctx, deps: gathered.deps, previous, log, dryRun: Boolean(opts.dryRun) };
+    const inv = invocation(node, gathered.deps);
+    const nodeRef = inv.node;
     const t0 = performance.now();
     let cause: StaleCause | null = null;
     try {
       const a = await assess(node.rule, inv, node.id, manifest, opts.force?.(nodeRef) ?? false);
-      if (!a.stale) return { outcome: { ...nodeRef, status: 'fresh' }, result: a.result };
+      if (!a.stale) {
+        const present = node.rule.present ? await node.rule.present(inv, a.result) : true;
+        return { outcome: { ...nodeRef, status: 'fresh' }, result: a.result, unmaterialized: !present };
+      }
       cause = a.cause;
       const hold = opts.hold?.(nodeRef);
       if (hold) return skip(node, { kind: 'held', hold, stale: a.cause });
@@ -92,20 +197,12 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
       const tRun = performance.now();
       let result: NodeResult;
       try {
-        result = await node.rule.run(inv, a.inputs);
+        result = await build(node, inv, a);
       } finally {
         runSlots.release();
       }
-      await manifest.set(node.id, {
-        rule: node.rule.name,
-        version: node.rule.version,
-        key: a.key.key,
-        leaves: a.key.leaves(),
-        result,
-        at: new Date().toISOString(),
-      });
       const ms = Math.round(performance.now() - tRun);
-      return { outcome: { ...nodeRef, status: 'ran', cause: a.cause, changed: !sameResult(previous, result), ms }, result };
+      return { outcome: { ...nodeRef, status: 'ran', cause: a.cause, changed: !sameResult(inv.previous, result), ms }, result };
     } catch (error) {
       // A failure while assessing (reading inputs) counts against the node like a failed run.
       const ms = Math.round(performance.now() - t0);

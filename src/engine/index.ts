@@ -3,4 +3,3 @@ export { BuildGraph, nodeId, withDependencies, type GraphNode, type Link } from 
 export { Manifest, ManifestDamagedError, type ManifestEntry } from './manifest.js';
 export { execute, type ExecuteOptions } from './executor.js';
 export { canonicalJson, computeKey, digestBytes, digestFile, digestOutputs } from './key.js';
-export { acquireLock, LockHeldError, readLock, type HeldLock, type LockInfo } from './lock.js';

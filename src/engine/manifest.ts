@@ -9,18 +9,9 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../util/fs.js';
-import type { Digest, NodeResult } from './types.js';
+import type { NodeRecord } from './types.js';
 
-export interface ManifestEntry {
-  rule: string;
-  version: number;
-  key: Digest;
-  /** Short digest of each input leaf (see key.ts). */
-  leaves: Record<string, string>;
-  result: NodeResult;
-  /** ISO time the node last ran. */
-  at: string;
-}
+export type ManifestEntry = NodeRecord;
 
 interface Snapshot {
   format: 1;
@@ -98,6 +89,15 @@ export class Manifest {
 
   get size(): number {
     return this.nodes.size;
+  }
+
+  /**
+   * Take a node's record from elsewhere (a shared record of the same build), in memory: the
+   * next compaction keeps it, and a crash before then only means taking it again.
+   */
+  adopt(id: string, entry: ManifestEntry): void {
+    this.nodes.set(id, entry);
+    this.dirty = true;
   }
 
   /** Record a finished node durably (journal line + fsync). */

@@ -55,6 +55,9 @@ export type DepResults<D extends Deps> = {
 
 export type GroupOf<S extends Scope> = S extends 'each' ? string : null;
 
+/** The names under which `D` declares same-group dependencies. */
+export type SameGroupNames<D extends Deps> = { [K in keyof D]: D[K] extends SameGroupDep ? K : never }[keyof D];
+
 /** Everything a rule's functions get for one node. */
 export interface Invocation<C, M, D extends Deps, S extends Scope> {
   readonly node: NodeRef;
@@ -68,6 +71,32 @@ export interface Invocation<C, M, D extends Deps, S extends Scope> {
   readonly log: Log;
   /** True in a dry run: functions must not change anything. */
   readonly dryRun: boolean;
+  /**
+   * Make sure a same-group dependency's outputs are in place (its rule's `present`), rebuilding
+   * it when they are not: a state directory may hold only the records of what was built.
+   * Returns the dependency's result (the rebuilt one, if it ran).
+   */
+  materialize<K extends SameGroupNames<D>>(name: K): Promise<DepResults<D>[K]>;
+}
+
+/** What the engine records of one node: the key it was built with and what it produced. */
+export interface NodeRecord<M = unknown> {
+  rule: string;
+  version: number;
+  key: Digest;
+  /** Every input leaf (see key.ts), for explaining key changes. */
+  leaves: Record<string, string>;
+  result: NodeResult<M>;
+  /** ISO time the node last ran. */
+  at: string;
+}
+
+/** While a node runs: its own key, and the records of the same-group nodes it depends on. */
+export interface RunInfo {
+  key: Digest;
+  leaves: Record<string, string>;
+  /** Records of the node's same-group dependencies, transitively, by rule name. */
+  lineage(): Record<string, NodeRecord>;
 }
 
 /** A recorded output that is no longer where it should be (from a rule's `verify`). */
@@ -102,9 +131,17 @@ export interface Rule<C, M = unknown, D extends Deps = Deps, S extends Scope = S
    */
   inputs(inv: Invocation<C, M, D, S>): I | Promise<I>;
   /** Produce the outputs from `inputs` (what `inputs()` returned for this node). Throw on failure. */
-  run(inv: Invocation<C, M, D, S>, inputs: I): Promise<NodeResult<M>>;
-  /** Cheap check that the recorded outputs are still in place: what is wrong, or null. */
+  run(inv: Invocation<C, M, D, S>, inputs: I, self: RunInfo): Promise<NodeResult<M>>;
+  /**
+   * Cheap check that outputs which must exist (what the node delivers) are in place: what is
+   * wrong, or null. A problem makes the node stale.
+   */
   verify?(inv: Invocation<C, M, D, S>, recorded: NodeResult<M>): OutputProblem | null | Promise<OutputProblem | null>;
+  /**
+   * Whether the outputs that dependents read are in place. When not, an up-to-date node stays
+   * up to date and is rebuilt only if a dependent that runs asks for them (`materialize`).
+   */
+  present?(inv: Invocation<C, M, D, S>, recorded: NodeResult<M>): boolean | Promise<boolean>;
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: a rule of any context, meta and dependencies
@@ -154,7 +191,9 @@ export type StaleCause =
   | { kind: 'inputs-changed'; changes: InputChange[] }
   | ({ kind: 'outputs' } & OutputProblem)
   /** Dry run: a dependency is stale, so this node may run after it. */
-  | { kind: 'after'; dep: NodeRef };
+  | { kind: 'after'; dep: NodeRef }
+  /** Up to date, but its outputs were not here and a dependent that runs reads them. */
+  | { kind: 'needed'; by: NodeRef };
 
 /** Why a node did not run although it might have had to. */
 export type SkipCause =

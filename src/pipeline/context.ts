@@ -26,12 +26,21 @@ export interface PipelineContext {
   records: ReadonlyMap<string, AstroPixRecord>;
   /** Ids whose `<id>/index.wtml` was in the repository when the run started. */
   publishedAtStart: ReadonlySet<string>;
+  /** Where each image's published pixel files are and what they are, as last committed. */
+  publishedPixels: ReadonlyMap<string, PublishedPixels>;
   log: Log;
   /** Refuse images with more pixels than this (decompression bombs, runaway memory). */
   maxPixels: number;
   /** How many files to upload at once. */
   uploadConcurrency: number;
   download: DownloadSettings;
+}
+
+export interface PublishedPixels {
+  /** Subfolder of the image folder holding them: '' (flat) or `<digest>/`. */
+  dir: string;
+  /** Digest of the set of pixel files (tile rule outputs), null when not known. */
+  digest: string | null;
 }
 
 /** Define a pipeline rule whose results carry meta `M`: `pipelineRule<TileMeta>()({...})`. */

@@ -1,5 +1,6 @@
 /** The engine's typed failures, in the pipeline's words (it knows the engine's state is a work directory). */
-import { LockHeldError, ManifestDamagedError } from '../engine/index.js';
+import { ManifestDamagedError } from '../engine/index.js';
+import { LockHeldError } from '../util/lock.js';
 import { ToastyError } from '../util/errors.js';
 
 export function engineErrorToToasty(e: unknown, workdir: string): unknown {
@@ -13,7 +14,7 @@ export function engineErrorToToasty(e: unknown, workdir: string): unknown {
   if (e instanceof ManifestDamagedError) {
     return new ToastyError(
       'state',
-      `${e.file} is damaged (${e.detail}): this work directory's record of what it built cannot be read. Restore it from a backup, or start a new work directory and rebuild its images with --force`,
+      `${e.file} is damaged (${e.detail}). Move it aside (with its .journal): the next run rebuilds this work directory's state from the build records in the repository`,
       { cause: e },
     );
   }

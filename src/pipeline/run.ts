@@ -3,6 +3,7 @@
  *   openRun         check the repository, read its config, lock the work dir, load the manifest
  *   gatherRecords   the feed's records (make, fetch) or the cached copies (later stages)
  *   surveyRepository  which images the repository already has
+ *   adoptBuildRecords what the repository's build records say of images this work dir lacks
  *   chooseImages    leave out skip.flag images and those published by someone else
  *   BuildGraph.build  the graph of the command's rules (and what they depend on) over the images
  *   execute         the engine brings it up to date, holding nodes this command may not run
@@ -11,24 +12,15 @@
  * stages are held, and their stale dependents wait for them).
  */
 import path from 'node:path';
-import {
-  BuildGraph,
-  Manifest,
-  acquireLock,
-  execute,
-  type AnyRule,
-  type EngineEvent,
-  type HeldLock,
-  type NodeOutcome,
-  type NodeRef,
-  nodeId,
-} from '../engine/index.js';
-import { STAGES, fetchRule, type Stage } from '../../rules/index.js';
+import { BuildGraph, Manifest, execute, type AnyRule, type EngineEvent, type NodeOutcome, type NodeRef, nodeId } from '../engine/index.js';
+import { STAGES, fetchRule, publishedPixelsOf, rootIndexRule, tileRule, uploadRule, wtmlRule, type Stage } from '../../rules/index.js';
 import { parseFeed } from '../sources/astropix.js';
 import { fetchFeedText } from '../sources/http.js';
 import type { Repository } from '../storage/types.js';
 import { type ToastyError, toToastyError } from '../util/errors.js';
+import { hasher } from '../util/digest.js';
 import { writeFileAtomic } from '../util/fs.js';
+import { acquireLock, type HeldLock } from '../util/lock.js';
 import { globsMatcher } from '../util/glob.js';
 import { silentLog, type Log } from '../util/log.js';
 import { forEachLimit } from '../util/pool.js';
@@ -36,7 +28,8 @@ import { DEFAULT_MAX_PIXELS } from '../wwt/limits.js';
 import { INDEX_WTML } from '../wwt/study-files.js';
 import type { AstroPixRecord } from '../wwt/wcs.js';
 import { CONFIG_NAME, ROOT_INDEX, loadConfig, type PipelineConfig } from './config.js';
-import type { DownloadSettings, PipelineContext } from './context.js';
+import { adoptBuildRecords } from './build-record.js';
+import type { DownloadSettings, PipelineContext, PublishedPixels } from './context.js';
 import { engineErrorToToasty } from './engine-errors.js';
 import { LOCK_FILE, MANIFEST_NAME, Workdir } from './workdir.js';
 
@@ -68,6 +61,8 @@ export interface RunOptions {
   download?: DownloadSettings;
   /** Extra rules the command may run (tests add toy rules to the real graph this way). */
   extraRules?: readonly AnyRule[];
+  /** Only the images of shard `index` of `count` (by a stable hash of the id); no root index. */
+  shard?: { index: number; count: number };
 }
 
 export interface Problem {
@@ -97,24 +92,34 @@ export async function runPipeline(opts: RunOptions): Promise<RunReport> {
   try {
     if (!opts.dryRun) await writeFileAtomic(path.join(run.workdir.root, CONFIG_NAME), run.configText);
     const gathered = await gatherRecords(opts.stage, run.config, run.workdir, { ...opts.download, log });
+    if (opts.shard) await keepShard(gathered.records, opts.shard);
     const survey = await surveyRepository(opts.repo);
+    const known = [...gathered.records.keys()].filter((id) => survey.published.has(id));
+    await adoptBuildRecords(opts.repo, run.manifest, { image: [fetchRule, tileRule, wtmlRule, uploadRule], publish: uploadRule, index: rootIndexRule }, known);
     const chosen = await chooseImages(gathered.records, survey, opts.repo, {
       ours: (id) => run.manifest.get(nodeId(fetchRule, id)) !== undefined,
       forced: globsMatcher(opts.force ?? []),
     });
+    const publishedPixels = new Map<string, PublishedPixels>();
+    for (const id of chosen.records.keys()) {
+      const upload = run.manifest.get(nodeId(uploadRule, id));
+      if (upload) publishedPixels.set(id, await publishedPixelsOf(id, upload.result));
+    }
     const ctx: PipelineContext = {
       workdir: run.workdir,
       repo: opts.repo,
       config: run.config,
       records: chosen.records,
       publishedAtStart: survey.published,
+      publishedPixels,
       log,
       maxPixels: opts.maxPixels ?? DEFAULT_MAX_PIXELS,
       uploadConcurrency: opts.uploadConcurrency ?? 8,
       // A feed from the network must not make toasty publish local files.
       download: { ...opts.download, allowFileUrls: run.config.jsonQueryUrl.startsWith('file:') },
     };
-    const stageRules = [...STAGES[opts.stage], ...(opts.extraRules ?? [])];
+    // A shard never writes the root index: one reindex after all shards does.
+    const stageRules = [...STAGES[opts.stage], ...(opts.extraRules ?? [])].filter((r) => !opts.shard || r !== rootIndexRule);
     const outcomes = await execute({
       graph: BuildGraph.build(stageRules, chosen.records.keys()),
       manifest: run.manifest,
@@ -278,6 +283,14 @@ function heldNodes(stageRules: readonly AnyRule[], only: readonly string[] | und
     if (selected && node.group !== null && !selected(node.group)) return HELD_NOT_SELECTED;
     return null;
   };
+}
+
+/** Keep only the records of shard `index` of `count`: a stable hash of the id, so every run agrees. */
+export async function keepShard(records: Map<string, unknown>, shard: { index: number; count: number }): Promise<void> {
+  const h = await hasher();
+  for (const id of [...records.keys()]) {
+    if (Number(h.h64(id) % BigInt(shard.count)) !== shard.index) records.delete(id);
+  }
 }
 
 function nodeProblems(outcomes: readonly NodeOutcome[]): Problem[] {

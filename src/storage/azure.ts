@@ -12,7 +12,7 @@ import { BlobServiceClient, type ContainerClient, type StoragePipelineOptions } 
 import { ToastyError } from '../util/errors.js';
 import { contentTypeFor } from './content-type.js';
 import { md5OfFile } from './local.js';
-import { byName, checkMeta, folderSegments, itemPathSegments, type PutOptions, type RepoEntry, type Repository, type RepoStat } from './types.js';
+import { byName, checkMeta, folderSegments, itemPathSegments, type PutOptions, type RepoEntry, type Repository, type RepoStat, LOCK_WAIT_MS } from './types.js';
 
 export interface AzureRetryOptions {
   /** Attempts per request, including the first (default 4). */
@@ -343,7 +343,43 @@ export class AzureRepository implements Repository {
       throw this.fail('delete', name, e);
     }
   }
+  async exclusive<T>(name: string, fn: () => Promise<T>, opts: { waitMs?: number } = {}): Promise<T> {
+    const blobName = this.blobName(`.${itemPathSegments(name).join('-')}.lock`);
+    const blob = this.client.getBlockBlobClient(blobName);
+    // The lease needs a blob: create it once (another run may create it at the same time).
+    try {
+      await blob.upload('', 0, { conditions: { ifNoneMatch: '*' }, abortSignal: this.signal() });
+    } catch (e) {
+      const f = this.facts(e);
+      if (f.status !== 409 && f.status !== 412) throw this.fail('lock', blobName, e);
+    }
+    const lease = blob.getBlobLeaseClient();
+    const deadline = Date.now() + (opts.waitMs ?? LOCK_WAIT_MS);
+    for (let pause = 100; ; pause = Math.min(pause * 2, 2000)) {
+      try {
+        await lease.acquireLease(LEASE_SECONDS, { abortSignal: this.signal() });
+        break;
+      } catch (e) {
+        if (this.facts(e).status !== 409) throw this.fail('lock', blobName, e);
+        if (Date.now() + pause > deadline) {
+          throw new ToastyError('lock', `${this.description}: ${name} is held by another run (blob lease on ${blobName}); gave up waiting`);
+        }
+      }
+      await new Promise((r) => setTimeout(r, pause / 2 + Math.random() * pause));
+    }
+    // Renewed while `fn` runs; if this process dies the lease simply expires.
+    const renew = setInterval(() => void lease.renewLease({ abortSignal: this.signal() }).catch(() => {}), (LEASE_SECONDS * 1000) / 3);
+    try {
+      return await fn();
+    } finally {
+      clearInterval(renew);
+      await lease.releaseLease({ abortSignal: this.signal() }).catch(() => {});
+    }
+  }
 }
+
+/** A held lease lasts this long without renewal (Azure allows 15-60 s). */
+const LEASE_SECONDS = 30;
 
 function stripQuery(url: string): string {
   const q = url.search(/[?#]/);

@@ -6,8 +6,9 @@ import { createHash } from 'node:crypto';
 import { constants as fsConstants, createReadStream, type Dirent, promises as fsp, type Stats } from 'node:fs';
 import path from 'node:path';
 import { ToastyError } from '../util/errors.js';
+import { type HeldLock, LockHeldError, waitForLock } from '../util/lock.js';
 import { copyFileAtomic, writeFileAtomic } from '../util/fs.js';
-import { byName, checkMeta, folderSegments, itemPathSegments, type PutOptions, type RepoEntry, type Repository, type RepoStat } from './types.js';
+import { byName, checkMeta, folderSegments, itemPathSegments, type PutOptions, type RepoEntry, type Repository, type RepoStat, LOCK_WAIT_MS } from './types.js';
 
 /** Temp names made by util/fs.ts (`.name.PID.HEX.tmp`): never list them. */
 const TEMP_NAME = /^\..*\.\d+\.[0-9a-f]+\.tmp$/;
@@ -148,6 +149,25 @@ export class LocalRepository implements Repository {
       } catch {
         break;
       }
+    }
+  }
+
+  async exclusive<T>(name: string, fn: () => Promise<T>, opts: { waitMs?: number } = {}): Promise<T> {
+    const file = path.join(this.root, `.${itemPathSegments(name).join('-')}.lock`);
+    let lock: HeldLock;
+    try {
+      lock = await waitForLock(file, `toasty (${name})`, opts.waitMs ?? LOCK_WAIT_MS);
+    } catch (e) {
+      if (!(e instanceof LockHeldError)) throw this.fail('lock', name, e);
+      throw new ToastyError(
+        'lock',
+        `${this.description}: ${name} is held by pid ${e.holder.pid} on ${e.holder.host} (since ${e.holder.started}); gave up waiting`,
+      );
+    }
+    try {
+      return await fn();
+    } finally {
+      await lock.release();
     }
   }
 }

@@ -48,7 +48,16 @@ export interface Repository {
   list(folder: string): Promise<RepoEntry[]>;
   /** Remove an item; a missing item is fine. */
   delete(path: string): Promise<void>;
+  /**
+   * Run `fn` holding the repository-wide lock `name` (a lock file locally, a blob lease on
+   * Azure): another holder is waited for up to `waitMs` (default 2 min), then it is a 'lock'
+   * error. A holder that dies frees the lock (its pid is gone / its lease expires).
+   */
+  exclusive<T>(name: string, fn: () => Promise<T>, opts?: { waitMs?: number }): Promise<T>;
 }
+
+/** How long a repository lock is waited for by default. */
+export const LOCK_WAIT_MS = 120_000;
 
 /**
  * Split and check an item path. Rejects what would mean different things on the two backends

@@ -6,7 +6,7 @@
  */
 import { studyFolder, untetheredStudyFolder } from './metadata.js';
 import { mirrorAstropixRecord, needsMirror, parseAstropixWcs, skyPlacement, wcsHeaders, type AstroPixRecord, type SkyPlacement } from './wcs.js';
-import { absolutizeStudyUrls, writeWtml, type WtmlFolder } from './wtml.js';
+import { absolutizeStudyUrls, prefixUrl, writeWtml, type WtmlFolder } from './wtml.js';
 
 /** Facts about a study that its WTML depends on. */
 export interface StudyShape {
@@ -44,13 +44,18 @@ export interface StudyWtml {
   index: string | null;
 }
 
-/** The WTML documents for a placed study (record given) or an untethered one. */
+/**
+ * The WTML documents for a placed study (record given) or an untethered one. With `pixelDir`
+ * (`<folder>/`), the pixel files (tiles or image.jpg, thumbnail) are addressed in that
+ * subfolder of the study folder, where a re-published study keeps its new pixels.
+ */
 export function studyWtml(args: {
   uniqueId: string;
   record: AstroPixRecord | null;
   shape: StudyShape;
   name?: string;
   publishUrlPrefix?: string | null;
+  pixelDir?: string;
 }): StudyWtml {
   const { shape } = args;
   let folder: WtmlFolder;
@@ -60,7 +65,20 @@ export function studyWtml(args: {
   } else {
     folder = untetheredStudyFolder({ name: args.name ?? args.uniqueId, width: shape.width, height: shape.height, tileLevels: shape.tileLevels });
   }
+  if (args.pixelDir) folder = relocatePixels(folder, args.pixelDir);
   const indexRel = writeWtml(folder);
   const index = args.publishUrlPrefix ? writeWtml(absolutizeStudyUrls(folder, `${args.publishUrlPrefix}${args.uniqueId}/`)) : null;
   return { folder, indexRel, index };
+}
+
+/** The folder with its pixel URLs (ImageSet Url and thumbnails, not CreditsUrl) under `dir`. */
+function relocatePixels(folder: WtmlFolder, dir: string): WtmlFolder {
+  return {
+    ...folder,
+    children: folder.children.map((p) => ({
+      ...p,
+      thumbnail: prefixUrl(p.thumbnail, dir),
+      imageSet: { ...p.imageSet, url: prefixUrl(p.imageSet.url, dir), thumbnailUrl: prefixUrl(p.imageSet.thumbnailUrl, dir) },
+    })),
+  };
 }

@@ -1,6 +1,7 @@
 /**
- * An exclusive lock file, so two runs never share a state directory. The file names its
- * holder; a lock whose process is gone (a killed run) is taken over.
+ * An exclusive lock file, so two runs never share a state directory (or write one file of a
+ * repository at once). The file names its holder; a lock whose process is gone (a killed
+ * run) is taken over.
  */
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
@@ -83,5 +84,21 @@ export async function readLock(file: string): Promise<LockInfo | null> {
     return JSON.parse(await fsp.readFile(file, 'utf8')) as LockInfo;
   } catch {
     return null;
+  }
+}
+
+/**
+ * `acquireLock`, waiting up to `waitMs` for a live holder to finish (polling with jitter).
+ * Gives up with the holder's LockHeldError.
+ */
+export async function waitForLock(file: string, command: string, waitMs: number): Promise<HeldLock> {
+  const deadline = Date.now() + waitMs;
+  for (let pause = 50; ; pause = Math.min(pause * 2, 1000)) {
+    try {
+      return await acquireLock(file, command);
+    } catch (e) {
+      if (!(e instanceof LockHeldError) || Date.now() + pause > deadline) throw e;
+    }
+    await new Promise((r) => setTimeout(r, pause / 2 + Math.random() * pause));
   }
 }
