@@ -59,7 +59,7 @@ export const uploadRule = pipelineRule<UploadMeta>()({
     const prev = inv.previous;
     // Trust what an earlier upload to this same repository recorded, unless the repository
     // has since lost the image (then everything goes up again).
-    const lost = prev !== null && !(await repo.exists(`${id}/${INDEX_WTML}`));
+    const lost = ctx.republish.has(id) || (prev !== null && !(await repo.exists(`${id}/${INDEX_WTML}`)));
     const already = prev?.meta.repository === repo.description && !lost ? prev.outputs : {};
     const md5: Record<string, string> = {};
     const progress = ctx.log.progress(`upload ${id}`, Object.keys(files).length + 1);

@@ -2,6 +2,7 @@
 import { Builtins, Cli } from 'clipanion';
 import { FetchInputsCommand, MakeCommand, ProcessTodosCommand, PublishTodosCommand, ReindexCommand } from './pipeline-commands.js';
 import { TileStudyCommand } from './tile-study.js';
+import { VerifyCommand } from './verify.js';
 import { PreviewCommand } from './preview.js';
 import { EXIT_USAGE } from './exit.js';
 
@@ -12,6 +13,7 @@ export function buildCli(): Cli {
   cli.register(ProcessTodosCommand);
   cli.register(PublishTodosCommand);
   cli.register(ReindexCommand);
+  cli.register(VerifyCommand);
   cli.register(TileStudyCommand);
   cli.register(PreviewCommand);
   cli.register(Builtins.HelpCommand);

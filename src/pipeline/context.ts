@@ -28,6 +28,8 @@ export interface PipelineContext {
   publishedAtStart: ReadonlySet<string>;
   /** Where each image's published pixel files are and what they are, as last committed. */
   publishedPixels: ReadonlyMap<string, PublishedPixels>;
+  /** Images whose every file is to be sent again (a repair): the repository is not trusted. */
+  republish: ReadonlySet<string>;
   log: Log;
   /** Refuse images with more pixels than this (decompression bombs, runaway memory). */
   maxPixels: number;

@@ -63,6 +63,8 @@ export interface RunOptions {
   extraRules?: readonly AnyRule[];
   /** Only the images of shard `index` of `count` (by a stable hash of the id); no root index. */
   shard?: { index: number; count: number };
+  /** Images to publish again in full (a repair): nothing the repository holds is trusted. */
+  republish?: readonly string[];
 }
 
 export interface Problem {
@@ -93,12 +95,14 @@ export async function runPipeline(opts: RunOptions): Promise<RunReport> {
     if (!opts.dryRun) await writeFileAtomic(path.join(run.workdir.root, CONFIG_NAME), run.configText);
     const gathered = await gatherRecords(opts.stage, run.config, run.workdir, { ...opts.download, log });
     if (opts.shard) await keepShard(gathered.records, opts.shard);
+    const forcedImage = globsMatcher(opts.force ?? []);
+    const republish = new Set(opts.republish ?? []);
     const survey = await surveyRepository(opts.repo);
     const known = [...gathered.records.keys()].filter((id) => survey.published.has(id));
     await adoptBuildRecords(opts.repo, run.manifest, { image: [fetchRule, tileRule, wtmlRule, uploadRule], publish: uploadRule, index: rootIndexRule }, known);
     const chosen = await chooseImages(gathered.records, survey, opts.repo, {
       ours: (id) => run.manifest.get(nodeId(fetchRule, id)) !== undefined,
-      forced: globsMatcher(opts.force ?? []),
+      forced: (id) => forcedImage(id) || republish.has(id),
     });
     const publishedPixels = new Map<string, PublishedPixels>();
     for (const id of chosen.records.keys()) {
@@ -112,6 +116,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunReport> {
       records: chosen.records,
       publishedAtStart: survey.published,
       publishedPixels,
+      republish,
       log,
       maxPixels: opts.maxPixels ?? DEFAULT_MAX_PIXELS,
       uploadConcurrency: opts.uploadConcurrency ?? 8,
@@ -264,11 +269,16 @@ export async function chooseImages(
   return { records: chosen, skipped };
 }
 
-/** Forced images' nodes; the index whenever any image is forced, and always for pipeline-reindex. */
-function forcedNodes(opts: Pick<RunOptions, 'stage' | 'force'>): (node: NodeRef) => boolean {
+/**
+ * Forced images' nodes and the uploads of images to republish; the index whenever any image
+ * is, and always for pipeline-reindex.
+ */
+function forcedNodes(opts: Pick<RunOptions, 'stage' | 'force' | 'republish'>): (node: NodeRef) => boolean {
   const forced = globsMatcher(opts.force ?? []);
-  const anyForced = Boolean(opts.force?.length);
-  return (node) => (node.group !== null ? forced(node.group) : opts.stage === 'reindex' || anyForced);
+  const republish = new Set(opts.republish ?? []);
+  const anyForced = Boolean(opts.force?.length || republish.size);
+  return (node) =>
+    node.group !== null ? forced(node.group) || (node.rule === uploadRule.name && republish.has(node.group)) : opts.stage === 'reindex' || anyForced;
 }
 
 /**

@@ -326,7 +326,9 @@ export class AzureRepository implements Repository {
           if (name) out.push({ name, isFolder: true });
         } else {
           const name = item.name.slice(prefix.length);
-          if (name) out.push({ name, isFolder: false });
+          // The listing carries each blob's MD5: a check of many files needs no round trip each.
+          const md5 = item.properties.contentMD5?.length ? Buffer.from(item.properties.contentMD5).toString('base64') : undefined;
+          if (name) out.push({ name, isFolder: false, ...(md5 ? { md5 } : {}) });
         }
       }
     } catch (e) {

@@ -8,6 +8,8 @@ import { ToastyError } from '../util/errors.js';
 export interface RepoEntry {
   name: string;
   isFolder: boolean;
+  /** Base64 content MD5, when the listing carries it for free (Azure). */
+  md5?: string;
 }
 
 export interface RepoStat {
