@@ -21,6 +21,7 @@ import * as assert from 'uvu/assert';
 import sharp from 'sharp';
 import path from 'node:path';
 import { startPreviewServer, type PreviewImage } from '../src/preview/server.js';
+import { parseWtml } from '../src/wwt/wtml.js';
 import { haveChromium, openTestBrowser, CHROMIUM } from './helpers/browser.js';
 import { Fixture, IDS, TESTDATA } from './helpers/pipeline-fixture.js';
 import { fRecord, writeFImage, type FRecordArgs } from './helpers/f-image.js';
@@ -367,6 +368,32 @@ test('preview shows a rotated and a mirrored-parity "F" the right way round', as
     assert.equal(browser.blocked, [], 'requests off 127.0.0.1');
   } finally {
     await browser?.close();
+    await server?.close();
+    await f.close();
+  }
+});
+
+test('a re-processed published study previews from its content-addressed pixel folder', async () => {
+  const f = await Fixture.create({ kind: 'local' });
+  let server: Awaited<ReturnType<typeof startPreviewServer>> | null = null;
+  try {
+    assert.is((await f.run('make')).code, 0);
+    const recs = await f.baseRecords();
+    const brighter = path.join(f.tmp, 'brighter.jpg');
+    await sharp(path.join(TESTDATA, 'geminiann11015a.jpg')).modulate({ brightness: 1.2 }).jpeg().toFile(brighter);
+    recs[1].resource_url = f.serve('brighter.jpg', brighter);
+    recs[1].last_updated = '2025-01-01T00:00:00';
+    f.setRecords(recs);
+    for (const stage of ['pipeline-fetch-inputs', 'pipeline-process-todos']) assert.is((await f.run(stage)).code, 0);
+    server = await startPreviewServer({ workdir: f.workdir });
+    const wtml = await (await fetch(`${server.url.replace(/\/$/, '')}/wtml/out_todo/${IDS.ngc7552}.wtml`)).text();
+    const url = parseWtml(wtml).children[0].imageSet.url;
+    assert.match(url, /\/[0-9a-f]{16}\/image\.jpg$/, 'the WTML addresses a pixel folder');
+    const res = await fetch(url);
+    assert.is(res.status, 200);
+    const meta = await sharp(Buffer.from(await res.arrayBuffer())).metadata();
+    assert.equal([meta.width, meta.height], [1280, 876]);
+  } finally {
     await server?.close();
     await f.close();
   }

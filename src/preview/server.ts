@@ -22,7 +22,7 @@ import sharp from 'sharp';
 import { Workdir } from '../pipeline/workdir.js';
 import { ToastyError } from '../util/errors.js';
 import { silentLog, type Log } from '../util/log.js';
-import { INDEX_REL_WTML, UNTILED_IMAGE_NAME } from '../wwt/study-files.js';
+import { INDEX_REL_WTML, PIXEL_FOLDER, UNTILED_IMAGE_NAME } from '../wwt/study-files.js';
 import { absolutizeStudyUrls, parseWtml, writeWtml } from '../wwt/wtml.js';
 
 export type PreviewArea = 'out_todo' | 'out_done';
@@ -261,7 +261,10 @@ export async function startPreviewServer(opts: PreviewServerOptions): Promise<Pr
       const folder = absolutizeStudyUrls(parseWtml(text), `${origin}/files/${area}/${encodeURIComponent(id)}/`);
       return send(res, 200, writeWtml(folder), CONTENT_TYPES['.wtml']);
     }
-    // ['', 'files', area, id, name]
+    // ['', 'files', area, id, name], or [..., id, pixelFolder, name] for a re-published study
+    // (its WTML addresses the pixels in a folder named by their digest; the work dir keeps
+    // them flat).
+    if (parts.length === 6 && parts[1] === 'files' && PIXEL_FOLDER.test(parts[4])) parts.splice(4, 1);
     if (parts.length === 5 && parts[1] === 'files') {
       const [, , area, id, name] = parts;
       if (!AREAS.includes(area as PreviewArea) || !isSafeSegment(id, SAFE_ID) || !isSafeSegment(name)) {

@@ -22,3 +22,9 @@ export const TILE_URL_TEMPLATE = 'L{1}X{2}Y{3}.png';
 export function tileFileName(level: number, x: number, y: number): string {
   return TILE_URL_TEMPLATE.replace('{1}', String(level)).replace('{2}', String(x)).replace('{3}', String(y));
 }
+
+/**
+ * A re-published study's pixel folder inside its repository folder: 16 hex digits, the digest
+ * of the pixel files, so new pixels never overwrite the ones a visible index.wtml points at.
+ */
+export const PIXEL_FOLDER = /^[0-9a-f]{16}$/;
