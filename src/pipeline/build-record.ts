@@ -87,6 +87,7 @@ export async function adoptBuildRecords(
   manifest: Manifest,
   rules: { image: readonly AnyRule[]; publish: AnyRule; index: AnyRule },
   images: Iterable<string>,
+  indexMd5: ReadonlyMap<string, string> = new Map(),
   concurrency = 32,
 ): Promise<{ adopted: string[] }> {
   const adopted: string[] = [];
@@ -95,7 +96,13 @@ export async function adoptBuildRecords(
     const record = await readBuildRecord(repo, recordPath(id), id);
     if (!isRecord(record)) return;
     const publish = record.nodes[rules.publish.name];
-    const committed = publish && (await digestOf(repo, `${id}/${INDEX_WTML}`)) === publish.result.outputs[`${id}/${INDEX_WTML}`];
+    const index = `${id}/${INDEX_WTML}`;
+    // Is the published index.wtml the one the record describes? By MD5 where the storage
+    // already told us (no download), else by reading it.
+    const recordedMd5 = (publish?.result.meta as { md5?: Record<string, string> } | undefined)?.md5?.[index];
+    const committed =
+      publish !== undefined &&
+      (indexMd5.has(id) && recordedMd5 ? indexMd5.get(id) === recordedMd5 : (await digestOf(repo, index)) === publish.result.outputs[index]);
     for (const rule of rules.image) {
       const entry = record.nodes[rule.name];
       if (!entry || (rule === rules.publish && !committed)) continue;

@@ -99,7 +99,13 @@ export async function runPipeline(opts: RunOptions): Promise<RunReport> {
     const republish = new Set(opts.republish ?? []);
     const survey = await surveyRepository(opts.repo);
     const known = [...gathered.records.keys()].filter((id) => survey.published.has(id));
-    await adoptBuildRecords(opts.repo, run.manifest, { image: [fetchRule, tileRule, wtmlRule, uploadRule], publish: uploadRule, index: rootIndexRule }, known);
+    await adoptBuildRecords(
+      opts.repo,
+      run.manifest,
+      { image: [fetchRule, tileRule, wtmlRule, uploadRule], publish: uploadRule, index: rootIndexRule },
+      known,
+      survey.indexMd5,
+    );
     const chosen = await chooseImages(gathered.records, survey, opts.repo, {
       ours: (id) => run.manifest.get(nodeId(fetchRule, id)) !== undefined,
       forced: (id) => forcedImage(id) || republish.has(id),
@@ -233,15 +239,22 @@ export interface RepositorySurvey {
   folders: ReadonlySet<string>;
   /** Folders holding `index.wtml`: completely published images. */
   published: ReadonlySet<string>;
+  /** The MD5 of each published `index.wtml`, where the storage gave it with the check. */
+  indexMd5: ReadonlyMap<string, string>;
 }
 
 export async function surveyRepository(repo: Repository): Promise<RepositorySurvey> {
   const folders = new Set((await repo.list('')).filter((e) => e.isFolder).map((e) => e.name));
   const published = new Set<string>();
-  await forEachLimit([...folders], 16, async (id) => {
-    if (await repo.exists(`${id}/${INDEX_WTML}`)) published.add(id);
+  const indexMd5 = new Map<string, string>();
+  // One existence check per image folder: many in flight, as each is a round trip on Azure.
+  await forEachLimit([...folders], 32, async (id) => {
+    const found = await repo.probe(`${id}/${INDEX_WTML}`);
+    if (!found) return;
+    published.add(id);
+    if (found.md5) indexMd5.set(id, found.md5);
   });
-  return { folders, published };
+  return { folders, published, indexMd5 };
 }
 
 /**

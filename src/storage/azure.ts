@@ -255,6 +255,11 @@ export class AzureRepository implements Repository {
     return (await this.stat(itemPath)) !== null;
   }
 
+  async probe(itemPath: string): Promise<{ md5?: string } | null> {
+    const st = await this.stat(itemPath);
+    return st && (st.md5 ? { md5: st.md5 } : {});
+  }
+
   async stat(itemPath: string): Promise<RepoStat | null> {
     const name = this.blobName(itemPath);
     try {

@@ -76,6 +76,10 @@ export class LocalRepository implements Repository {
     }
   }
 
+  async probe(itemPath: string): Promise<{ md5?: string } | null> {
+    return (await this.exists(itemPath)) ? {} : null;
+  }
+
   async stat(itemPath: string): Promise<RepoStat | null> {
     const p = this.fsPath(itemPath);
     try {

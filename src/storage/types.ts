@@ -41,6 +41,11 @@ export interface Repository {
   get(path: string): Promise<Buffer | null>;
   /** Whether an item (not a folder) exists at `path`. */
   exists(path: string): Promise<boolean>;
+  /**
+   * Like `exists`, at the same price, plus the item's MD5 when the backend has it without
+   * reading the content (Azure: yes; a local folder: no). Null when there is no such item.
+   */
+  probe(path: string): Promise<{ md5?: string } | null>;
   stat(path: string): Promise<RepoStat | null>;
   /** Create or overwrite an item; readers never see a half-written item. */
   put(path: string, data: Buffer | string, opts?: PutOptions): Promise<void>;
