@@ -258,6 +258,22 @@ test('a missing config file is a configuration error (exit 2)', async () => {
   }
 });
 
+test('a root index that cannot be written is labelled as such; the images still publish', async () => {
+  const f = await Fixture.create({ kind: 'local' });
+  try {
+    // A folder where the root index.wtml should go: writing it fails.
+    await fsp.mkdir(path.join(f.repoArgs[0].slice('--local='.length), 'index.wtml'));
+    const r = await f.run('make');
+    assert.is(r.code, 1, r.stderr);
+    assert.match(r.stderr, /^FAILED \(root index\): /m);
+    assert.match(r.stderr, /^error: index: /m);
+    assert.not.match(r.stderr, /\(feed\)|index :/);
+    for (const id of Object.values(IDS)) assert.ok(await f.repo.exists(`${id}/index.wtml`), `${id} published`);
+  } finally {
+    await f.close();
+  }
+});
+
 test('a damaged manifest: exit 2 with one line naming it, no stack trace, the lock released', async () => {
   const f = await Fixture.create({ kind: 'local' });
   try {

@@ -20,7 +20,7 @@ export function eventPrinter(log: Log, labels: LabelsOf): (e: EngineEvent) => vo
   return (e) => {
     if (e.type === 'node-start') log.info(`${e.node.rule.padEnd(6)} ${e.node.group ?? ''}  (${describeStale(e.cause, e.node, labels)})`);
     else if (e.type === 'node-end' && e.outcome.status === 'failed') {
-      log.error(`${e.outcome.rule} ${e.outcome.group ?? ''}: ${errorText(e.outcome.error)}`);
+      log.error(`${[e.outcome.rule, e.outcome.group].filter(Boolean).join(' ')}: ${errorText(e.outcome.error)}`);
     }
   };
 }
@@ -64,7 +64,13 @@ export function jsonReport(report: RunReport, labels: LabelsOf, dryRun: boolean)
       ...(o.status === 'ran' ? { changed: o.changed, ms: o.ms } : {}),
     })),
     failed: report.outcomes.flatMap((o) => (o.status === 'failed' ? [{ rule: o.rule, image: o.group, error: errorText(o.error) }] : [])),
-    problems: report.problems.map((p) => ({ image: p.image, ...(p.rule ? { rule: p.rule } : {}), message: p.error.message, code: p.error.code })),
+    problems: report.problems.map((p) => ({
+      about: p.about,
+      image: p.image,
+      ...(p.rule ? { rule: p.rule } : {}),
+      message: p.error.message,
+      code: p.error.code,
+    })),
     skipped: [
       ...report.outcomes.filter(skipped).map((o) => ({ rule: o.rule, image: o.group, reason: describeSkip(o.cause, o, labels), cause: o.cause })),
       ...report.skipped.map((s) => ({ rule: null, image: s.image, reason: s.reason })),
@@ -74,8 +80,10 @@ export function jsonReport(report: RunReport, labels: LabelsOf, dryRun: boolean)
   });
 }
 
-function where(p: RunReport['problems'][number]): string {
-  return `${p.image ?? '(feed)'}${p.rule ? ` [${p.rule}]` : ''}`;
+/** `<id> [rule]`, `(feed)` or `(root index)`. */
+export function where(p: RunReport['problems'][number]): string {
+  const what = p.about === 'image' ? p.image : p.about === 'feed' ? '(feed)' : '(root index)';
+  return p.about === 'image' && p.rule ? `${what} [${p.rule}]` : (what ?? '');
 }
 
 function errorText(e: unknown): string {

@@ -8,6 +8,7 @@ import { runPipeline } from '../pipeline/run.js';
 import { type VerifyProblem, type VerifyReport, verifyRepository } from '../pipeline/verify.js';
 import { exitCodeFor } from './exit.js';
 import { RepositoryCommand } from './options.js';
+import { where } from './report.js';
 
 const WORDS: Record<VerifyProblem['problem'], string> = {
   missing: 'missing',
@@ -97,7 +98,7 @@ export class VerifyCommand extends RepositoryCommand {
       const runs = [await runPipeline({ workdir, repo, stage: 'make', republish, log })];
       // A wrong root index is rewritten even when every image is fine.
       if (report.problems.some((p) => p.path === ROOT_INDEX)) runs.push(await runPipeline({ workdir, repo, stage: 'reindex', log }));
-      for (const p of runs.flatMap((r) => r.problems)) log.error(`repair: ${p.image ?? '(feed)'}: ${p.error.message}`);
+      for (const p of runs.flatMap((r) => r.problems)) log.error(`repair: ${where(p)}: ${p.error.message}`);
     } finally {
       if (tmp) await fsp.rm(tmp, { recursive: true, force: true });
     }

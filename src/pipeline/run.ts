@@ -68,6 +68,8 @@ export interface RunOptions {
 }
 
 export interface Problem {
+  /** What failed: one image, the feed as a whole, or the repository's root index. */
+  about: 'image' | 'feed' | 'root-index';
   image: string | null;
   rule?: string;
   error: ToastyError;
@@ -215,12 +217,12 @@ export async function gatherRecords(
     try {
       const text = await fetchFeedText(config.jsonQueryUrl, download);
       const feed = parseFeed(text, config.jsonQueryUrl);
-      for (const r of feed.rejected) out.problems.push({ image: r.id, rule: 'fetch', error: r.error });
+      for (const r of feed.rejected) out.problems.push({ about: 'image', image: r.id, rule: 'fetch', error: r.error });
       for (const n of feed.notActionable) out.skipped.push({ image: n.id, reason: `not actionable: ${n.reason}` });
       for (const e of feed.entries) out.records.set(e.id, e.record);
     } catch (e) {
       feedOk = false;
-      out.problems.push({ image: null, rule: 'fetch', error: toToastyError(e, 'feed') });
+      out.problems.push({ about: 'feed', image: null, rule: 'fetch', error: toToastyError(e, 'feed') });
     }
   }
   if (!feedOk) {
@@ -321,7 +323,11 @@ function nodeProblems(outcomes: readonly NodeOutcome[]): Problem[] {
   for (const o of outcomes) {
     if (o.status !== 'failed') continue;
     const error = toToastyError(o.error);
-    problems.push({ image: o.group, rule: o.rule, error: o.group !== null ? error.forImage(o.group) : error });
+    problems.push(
+      o.group !== null
+        ? { about: 'image', image: o.group, rule: o.rule, error: error.forImage(o.group) }
+        : { about: 'root-index', image: null, rule: o.rule, error },
+    );
   }
   return problems;
 }
