@@ -21,7 +21,7 @@ function shapeOf(m: StudyShape): StudyShape {
 
 export const wtmlRule = pipelineRule()({
   name: 'wtml',
-  version: 1,
+  version: 2, // 2: Folder named by the title; Place Constellation, Description and Annotation
   scope: 'each',
   deps: { tile: sameGroup(tileRule) },
   inputLabels: {
