@@ -2,6 +2,7 @@
 import { Builtins, Cli } from 'clipanion';
 import { FetchInputsCommand, MakeCommand, ProcessTodosCommand, PublishTodosCommand, ReindexCommand } from './pipeline-commands.js';
 import { TileStudyCommand } from './tile-study.js';
+import { CheckAvmCommand } from './check-avm.js';
 import { PreviewCommand } from './preview.js';
 import { EXIT_USAGE } from './exit.js';
 
@@ -13,6 +14,7 @@ export function buildCli(): Cli {
   cli.register(PublishTodosCommand);
   cli.register(ReindexCommand);
   cli.register(TileStudyCommand);
+  cli.register(CheckAvmCommand);
   cli.register(PreviewCommand);
   cli.register(Builtins.HelpCommand);
   cli.register(Builtins.VersionCommand);
