@@ -86,6 +86,13 @@ test('toasty tile-study: a record gives a passing study; without one the study i
     assertCheckerRules(folder, 'tile-study');
     assert.is(folder.children[0].constellation, 'GRU');
 
+    // --name renames a placed study too, all three names at once.
+    const renamed = path.join(dir, 'renamed');
+    r = await runToasty(['tile-study', path.join(TESTDATA, 'geminiann11015a.jpg'), renamed, '--astropix-json', rec, '--name', 'NGC 7552']);
+    assert.is(r.code, 0, r.stderr);
+    const n = parseWtml(await fsp.readFile(path.join(renamed, 'index_rel.wtml'), 'utf8'));
+    assert.equal([n.name, n.children[0].name, n.children[0].imageSet.name], ['NGC 7552', 'NGC 7552', 'NGC 7552']);
+
     const plain = path.join(dir, 'plain.png');
     await sharp({ create: { width: 300, height: 200, channels: 3, background: '#336699' } })
       .png()
