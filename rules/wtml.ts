@@ -26,7 +26,7 @@ export interface WtmlMeta {
 
 export const wtmlRule = pipelineRule<WtmlMeta>()({
   name: 'wtml',
-  version: 1,
+  version: 2, // 2: Folder named by the title; Place Constellation, Description and Annotation
   scope: 'each',
   deps: { tile: sameGroup(tileRule) },
   inputLabels: {

@@ -208,6 +208,37 @@ test('work-directory lock: a live holder is refused by pid, a dead one is taken 
   await taken.release();
 });
 
+test('a lock file is never seen half-written (a reader would take over a live lock)', async () => {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'toasty-lock-race-'));
+  const file = path.join(dir, 'run.lock');
+  // Another process takes and releases the lock as fast as it can; this one keeps reading it.
+  const lockModule = path.resolve('src/util/lock.ts');
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '-e',
+      `const { acquireLock } = await import(${JSON.stringify(lockModule)}); for (let i = 0; i < 1500; i++) await (await acquireLock(${JSON.stringify(file)}, 'race')).release();`,
+    ],
+    { stdio: 'ignore' },
+  );
+  const done = new Promise((r) => child.on('exit', r));
+  let finished = false;
+  void done.then(() => (finished = true));
+  let empty = 0;
+  let whole = 0;
+  while (!finished) {
+    const t = await fsp.readFile(file, 'utf8').catch(() => null);
+    if (t === null) continue;
+    if (t.trim()) whole++;
+    else empty++;
+  }
+  assert.ok(whole > 0, 'the reader did see the lock');
+  assert.is(empty, 0, 'reads that saw an empty lock file');
+  await fsp.rm(dir, { recursive: true, force: true });
+});
+
 async function snapshot(dir: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   for (const f of (await fsp.readdir(dir)).sort()) out[f] = await fsp.readFile(path.join(dir, f), 'utf8');

@@ -161,13 +161,14 @@ test('preview shows each processed study in the WWT engine where its WCS puts it
     assert.is(listed, 2, 'both studies are listed as waiting');
 
     const records = (await f.baseRecords()) as Array<Record<string, unknown>>;
-    const cases: Array<{ id: string; file: string; kind: PreviewImage['kind'] }> = [
-      { id: IDS.ngc253, file: 'NGC253ALMA.jpg', kind: 'tiled' },
-      { id: IDS.ngc7552, file: 'geminiann11015a.jpg', kind: 'single' },
+    const cases: Array<{ id: string; file: string; kind: PreviewImage['kind']; constellation: string }> = [
+      { id: IDS.ngc253, file: 'NGC253ALMA.jpg', kind: 'tiled', constellation: 'SCL' },
+      { id: IDS.ngc7552, file: 'geminiann11015a.jpg', kind: 'single', constellation: 'GRU' },
     ];
     for (const c of cases) {
       const img = (await page.evaluate(`window.selectImage(${JSON.stringify(c.id)})`)) as PreviewImage;
       assert.is(img.kind, c.kind, `${c.id} kind`);
+      assert.is(await page.locator('#d-constellation').textContent(), c.constellation, `${c.id} constellation in the details`);
       const canvas = page.locator('#wwt canvas');
       const rec = records.find((r) => String(r.resource_url).endsWith(c.file))!;
       const src = await rawRgb(path.join(TESTDATA, c.file));

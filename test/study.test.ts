@@ -9,9 +9,9 @@ import sharp from 'sharp';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { writeStudyPixels } from '../src/wwt/study-pixels.js';
-import { studyWtml } from '../src/wwt/study-wtml.js';
+import { astropixStudy, studyWtml } from '../src/wwt/study-wtml.js';
 import { parseWtml } from '../src/wwt/wtml.js';
-import { mirrorAstropixRecord } from '../src/wwt/wcs.js';
+import { mirrorWcs } from '../src/wwt/wcs.js';
 import { ROOT, TESTDATA, runToasty } from './helpers/pipeline-fixture.js';
 
 const NGC253 = path.join(TESTDATA, 'NGC253ALMA.jpg');
@@ -28,26 +28,27 @@ async function decodedTiles(dir: string, files: Record<string, string>) {
   return out;
 }
 
-test('a positive-parity tiled record and its mirror twin give identical tiles and placement', async () => {
+test('a positive-parity tiled WCS and its mirror twin give identical tiles and placement', async () => {
   const [a, b] = [await tmp(), await tmp()];
   try {
-    // The twin: the image flopped, wcs_scale[0] negated, CRPIX1 reflected (positive parity).
+    // The twin: the image flopped, scale[0] negated, CRPIX1 reflected (positive parity).
     const flopped = path.join(b, '..', `${path.basename(b)}-flopped.png`);
     await sharp(NGC253).flop().png().toFile(flopped);
-    const twin = mirrorAstropixRecord(record);
-    assert.ok(Number((twin.wcs_scale as string[])[0]) > 0, 'the twin has positive parity');
+    const study = astropixStudy(record);
+    const twin = { ...study, wcs: mirrorWcs(study.wcs) };
+    assert.ok(twin.wcs.scale[0] > 0, 'the twin has positive parity');
     const outA = path.join(a, 'out');
     const outB = path.join(b, 'out');
     await fsp.mkdir(outA);
     await fsp.mkdir(outB);
     const pa = await writeStudyPixels(NGC253, outA, { record });
-    const pb = await writeStudyPixels(flopped, outB, { record: twin });
+    const pb = await writeStudyPixels(flopped, outB, { wcs: twin.wcs });
     assert.is(pa.flipX, false);
     assert.is(pb.flipX, true, 'the twin is flopped back before tiling');
     assert.equal(Object.keys(pb.files).sort(), Object.keys(pa.files).sort());
     assert.equal(await decodedTiles(outB, pb.files), await decodedTiles(outA, pa.files));
     const wa = parseWtml(studyWtml({ uniqueId: 'x', record, shape: pa }).indexRel).children[0];
-    const wb = parseWtml(studyWtml({ uniqueId: 'x', record: twin, shape: pb }).indexRel).children[0];
+    const wb = parseWtml(studyWtml({ uniqueId: 'x', study: twin, shape: pb }).indexRel).children[0];
     for (const k of ['ra', 'dec', 'zoomLevel'] as const) assert.ok(Math.abs(wa[k] - wb[k]) <= 1e-9 * Math.max(1, Math.abs(wa[k])), k);
     for (const k of ['rotation', 'baseDegreesPerTile', 'offsetX', 'offsetY', 'centerX', 'centerY'] as const) {
       const x = wa.imageSet[k] as number;

@@ -3,6 +3,7 @@ import { Builtins, Cli } from 'clipanion';
 import { FetchInputsCommand, MakeCommand, ProcessTodosCommand, PublishTodosCommand, ReindexCommand } from './pipeline-commands.js';
 import { TileStudyCommand } from './tile-study.js';
 import { VerifyCommand } from './verify.js';
+import { CheckAvmCommand } from './check-avm.js';
 import { PreviewCommand } from './preview.js';
 import { EXIT_USAGE } from './exit.js';
 
@@ -15,6 +16,7 @@ export function buildCli(): Cli {
   cli.register(ReindexCommand);
   cli.register(VerifyCommand);
   cli.register(TileStudyCommand);
+  cli.register(CheckAvmCommand);
   cli.register(PreviewCommand);
   cli.register(Builtins.HelpCommand);
   cli.register(Builtins.VersionCommand);

@@ -20,11 +20,14 @@ export class TileStudyCommand extends Command {
       is level 4, column 3, row 12), or \`${UNTILED_IMAGE_NAME}\` for images up to 2048 px on both sides;
       \`${THUMBNAIL_NAME}\` and \`${INDEX_REL_WTML}\`. With an AstroPix record
       (a JSON object as served in an AstroPix feed) the study is placed on the sky from its WCS;
-      without one it is written "untethered" (no sky position). Accepts JPEG, PNG and TIFF.
+      with \`--avm\` from the AVM tags embedded in the image (check them first with
+      \`toasty check-avm\`); with neither it is written "untethered" (no sky position).
+      Accepts JPEG, PNG and TIFF.
       OUTDIR is replaced only once the study is complete.
     `,
     examples: [
       ['Tile an image placed by its AstroPix record', '$0 tile-study image.jpg ./out --astropix-json record.json'],
+      ['Tile an image placed by its own AVM tags', '$0 tile-study release.tif ./out --avm'],
       ['Tile an image without sky position', '$0 tile-study big.tif ./out --name "My mosaic"'],
     ],
   });
@@ -32,7 +35,10 @@ export class TileStudyCommand extends Command {
   image = Option.String({ name: 'IMAGE' });
   outdir = Option.String({ name: 'OUTDIR' });
   astropixJson = Option.String('--astropix-json', { description: 'AstroPix record (JSON) giving the WCS and metadata' });
-  name = Option.String('--name', { description: 'Name of the study (default: the record title or the image file name)' });
+  avm = Option.Boolean('--avm', false, {
+    description: "Place the study from the image's embedded AVM tags (Spatial.*; Title, Credit, Description, ReferenceURL as text)",
+  });
+  name = Option.String('--name', { description: 'Name of the study (default: the record or AVM title, else the image file name)' });
   maxPixels = Option.String('--max-pixels', { description: 'Refuse images with more pixels than this (default 1e9)' });
   quiet = Option.Boolean('-q,--quiet', false, { description: 'Only print warnings and errors' });
 
@@ -40,6 +46,7 @@ export class TileStudyCommand extends Command {
     const log = consoleLog({ quiet: this.quiet });
     try {
       let record: AstroPixRecord | null = null;
+      if (this.avm && this.astropixJson) throw new ToastyError('usage', 'give either --avm or --astropix-json, not both');
       if (this.astropixJson) {
         let parsed: unknown;
         try {
@@ -56,14 +63,21 @@ export class TileStudyCommand extends Command {
       if (maxPixels !== undefined && !(maxPixels > 0)) throw new ToastyError('usage', '--max-pixels must be a positive number');
       // Loaded here, not at start-up: every other command starts faster without sharp and the
       // WTML writer.
-      const [{ writeStudyPixels }, { studyWtml }] = await Promise.all([import('../wwt/study-pixels.js'), import('../wwt/study-wtml.js')]);
+      const [{ writeStudyPixels }, { astropixStudy, studyWtml }, { readAvmStudy }] = await Promise.all([
+        import('../wwt/study-pixels.js'),
+        import('../wwt/study-wtml.js'),
+        import('../wwt/avm-image.js'),
+      ]);
+      const fileName = path.parse(this.image).name;
+      // Checked before any tiling: an image its metadata cannot place costs nothing.
+      let study = record ? astropixStudy(record) : this.avm ? await readAvmStudy(this.image, { maxPixels, title: fileName }) : null;
+      if (study && this.name) study = { ...study, text: { ...study.text, title: this.name } };
       const outdir = path.resolve(this.outdir);
       const tmp = await makeSiblingTempDir(outdir);
       try {
-        const pixels = await writeStudyPixels(this.image, tmp, { record, maxPixels, log });
-        const id = record ? safeId(record) : path.parse(this.image).name;
-        const name = this.name ?? (typeof record?.title === 'string' ? record.title : path.parse(this.image).name);
-        const { indexRel } = studyWtml({ uniqueId: id, record, shape: pixels, name });
+        const pixels = await writeStudyPixels(this.image, tmp, { wcs: study?.wcs, maxPixels, log });
+        const id = record ? safeId(record) : fileName;
+        const { indexRel } = studyWtml({ uniqueId: id, study, shape: pixels, name: this.name ?? fileName });
         await writeFileAtomic(path.join(tmp, INDEX_REL_WTML), indexRel);
         await replaceDir(tmp, outdir);
         const what = pixels.tiled ? `${pixels.tileLevels + 1} tile levels, ${Object.keys(pixels.files).length - 1} tiles` : `untiled ${UNTILED_IMAGE_NAME}`;

@@ -81,6 +81,7 @@
     $('d-size').textContent = img.width ? `${img.width} × ${img.height} px` : 'unknown';
     $('d-kind').textContent = img.kind === 'single' ? `single image (${img.projection})` : `${img.tileLevels} tile levels (${img.projection})`;
     $('d-centre').textContent = `RA ${sexagesimal(img.ra, true)}, Dec ${sexagesimal(img.dec, false)} (${fmt(img.ra * 15, 5)}°, ${fmt(img.dec, 5)}°)`;
+    $('d-constellation').textContent = '…'; // filled in from the WTML once it is loaded
     $('d-rotation').textContent = `${fmt(img.rotation, 3)}°${img.bottomsUp ? ', bottoms up' : ''}`;
     $('d-scale').textContent = `${fmt(pixelScale(img) * 3600, 4)}″/px`;
   }
@@ -136,6 +137,8 @@
         var place = (folder.get_places() || [])[0];
         var imageset = place?.get_studyImageset();
         if (!imageset) throw new Error(`the WTML of ${img.id} has no foreground image set`);
+        // As the engine read it from the Place: what WWT clients will group and search by.
+        $('d-constellation').textContent = place.get_constellation() || 'none';
         var ctl = wwtlib.WWTControl.singleton;
         ctl.renderContext.set_foregroundImageset(imageset);
         state.script.setForegroundOpacity(state.opacity);

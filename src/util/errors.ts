@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'download' // fetching an image failed (HTTP status, timeout, wrong content)
   | 'image' // the image could not be decoded or is unsupported / too large
   | 'wcs' // the WCS cannot be expressed in WWT (non-TAN, non-square pixels...)
+  | 'avm' // an image's embedded AVM metadata is missing, malformed or cannot place it
   | 'wtml' // a WTML document could not be parsed
   | 'storage' // the repository (local folder or Azure) failed
   | 'lock' // another toasty run holds the work directory

@@ -3,6 +3,7 @@
  * repository at once). The file names its holder; a lock whose process is gone (a killed
  * run) is taken over.
  */
+import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,6 +13,22 @@ export interface LockInfo {
   host: string;
   started: string;
   command?: string;
+  nonce?: string;
+}
+
+/**
+ * Create `file` with `text`, failing with EEXIST if it exists, and never visible half-written:
+ * a reader that saw an empty lock would think its holder dead and take it over. The text goes
+ * to a private file first, then a hard link puts it in place in one step.
+ */
+async function createWhole(file: string, text: string): Promise<void> {
+  const tmp = `${file}.${process.pid}-${randomBytes(4).toString('hex')}.new`;
+  await fsp.writeFile(tmp, text, { flag: 'wx' });
+  try {
+    await fsp.link(tmp, file);
+  } finally {
+    await fsp.rm(tmp, { force: true });
+  }
 }
 
 export interface HeldLock {
@@ -43,16 +60,17 @@ function alive(pid: number): boolean {
 /** Take the lock `file` for this process; `command` says who holds it, for the next one. */
 export async function acquireLock(file: string, command: string): Promise<HeldLock> {
   await fsp.mkdir(path.dirname(file), { recursive: true });
-  const me: LockInfo = { pid: process.pid, host: os.hostname(), started: new Date().toISOString(), command };
+  // The nonce tells two holders apart that share a pid and a millisecond (in one process).
+  const me: LockInfo = { pid: process.pid, host: os.hostname(), started: new Date().toISOString(), command, nonce: randomBytes(6).toString('hex') };
   for (let attempt = 0; attempt < 5; attempt++) {
     try {
-      await fsp.writeFile(file, `${JSON.stringify(me)}\n`, { flag: 'wx' });
+      await createWhole(file, `${JSON.stringify(me)}\n`);
       return {
         file,
         release: async () => {
           // Only remove the lock if it is still ours.
           const cur = await readLock(file);
-          if (cur && cur.pid === me.pid && cur.started === me.started) await fsp.rm(file, { force: true });
+          if (cur && cur.pid === me.pid && cur.started === me.started && cur.nonce === me.nonce) await fsp.rm(file, { force: true });
         },
       };
     } catch (e) {

@@ -1,7 +1,7 @@
 /**
- * `XLastUpdated`: the record's `last_updated` as Python prints an aware datetime (what the
- * reference WTML writer emits), and the instant it names, for sorting the root index newest
- * first.
+ * Record dates as the WTML carries them: `XLastUpdated` as Python prints an aware datetime (what
+ * the reference WTML writer emits), ISO 8601 for the Place's annotation, and the instant an
+ * `XLastUpdated` names, for sorting the root index newest first.
  *
  * Text form: `YYYY-MM-DD HH:MM:SS[.ffffff]+HH:MM`. The record's own UTC offset is kept (not
  * converted); naive input means UTC. The fraction appears only when microseconds are non-zero
@@ -61,14 +61,23 @@ export function parseTimestamp(text: string): AwareTimestamp | null {
   return ts;
 }
 
-/** Python `str(aware_datetime)`. */
+/** Python `str(aware_datetime)`: what `XLastUpdated` holds. */
 export function formatTimestamp(ts: AwareTimestamp): string {
+  return joinTimestamp(ts, ' ');
+}
+
+/** Python `aware_datetime.isoformat()`: ISO 8601 with the offset, readable by `datetime.fromisoformat` of every Python 3. */
+export function isoTimestamp(ts: AwareTimestamp): string {
+  return joinTimestamp(ts, 'T');
+}
+
+function joinTimestamp(ts: AwareTimestamp, separator: ' ' | 'T'): string {
   const date = `${pad(ts.year, 4)}-${pad(ts.month)}-${pad(ts.day)}`;
   const frac = ts.microsecond ? `.${pad(ts.microsecond, 6)}` : '';
   const time = `${pad(ts.hour)}:${pad(ts.minute)}:${pad(ts.second)}${frac}`;
   const off = Math.abs(ts.offsetMinutes);
   const sign = ts.offsetMinutes < 0 ? '-' : '+';
-  return `${date} ${time}${sign}${pad(Math.floor(off / 60))}:${pad(off % 60)}`;
+  return `${date}${separator}${time}${sign}${pad(Math.floor(off / 60))}:${pad(off % 60)}`;
 }
 
 /** Days from 1970-01-01 to a proleptic Gregorian date (exact for every year, unlike Date.UTC). */
@@ -91,21 +100,19 @@ export function timestampInstant(ts: AwareTimestamp): number {
 }
 
 /**
- * `XLastUpdated` text from a record's `last_updated`, e.g.
- * `2018-04-12T19:14:41` -> `2018-04-12 19:14:41+00:00`. Missing or unparseable values are a
- * per-image record error naming `last_updated`.
+ * A date field of a source's record, e.g. AstroPix `last_updated`: `2018-04-12T19:14:41` is
+ * 19:14:41 UTC (no zone means UTC). Missing or unparseable values are a per-image record error
+ * naming `field`.
  */
-export function xLastUpdatedFromRecord(value: unknown): string {
+export function recordTimestamp(value: unknown, field: string): AwareTimestamp {
   if (value === undefined || value === null || value === '') {
-    throw new ToastyError('record', 'last_updated is missing', { field: 'last_updated' });
+    throw new ToastyError('record', `${field} is missing`, { field });
   }
   const ts = typeof value === 'string' ? parseTimestamp(value) : null;
   if (!ts) {
-    throw new ToastyError('record', `last_updated is not a valid ISO 8601 date/time: ${JSON.stringify(value)}`, {
-      field: 'last_updated',
-    });
+    throw new ToastyError('record', `${field} is not a valid ISO 8601 date/time: ${JSON.stringify(value)}`, { field });
   }
-  return formatTimestamp(ts);
+  return ts;
 }
 
 /**

@@ -35,6 +35,8 @@ export interface ImageInfo {
   page: 0;
   /** EXIF orientation tag if present. Reported only: it is deliberately not applied. */
   exifOrientation?: number;
+  /** The XMP packet as stored, if any (where observatories embed AVM). */
+  xmp?: Buffer;
   /** Human-readable remarks (page choice, ignored orientation, conversions). */
   notes: string[];
 }
@@ -192,6 +194,7 @@ export async function openImage(input: string | Buffer, opts: OpenImageOptions =
     notes,
   };
   if (meta.orientation !== undefined) image.exifOrientation = meta.orientation;
+  if (meta.xmp) image.xmp = meta.xmp;
 
   if (opts.verify) {
     try {

@@ -1,12 +1,39 @@
 /**
- * AstroPix record + sky placement -> the per-image WTML folder, with URLs relative to the
+ * A study's words and sky placement -> the per-image WTML folder, with URLs relative to the
  * image folder (`index_rel.wtml`; prefixing them gives `index.wtml`).
+ *
+ * Sources hand their text over as plain data (`StudyText`); only `astropixStudyText` knows
+ * AstroPix field names. What is written satisfies WWT's own checker (`wwtdatatool wtml
+ * report`): Folder, Place and ImageSet share one Name, the Place has a Description and an
+ * Annotation, and the ImageSet has Credits and a CreditsUrl.
  */
-import { ToastyError, isToastyError } from '../util/errors.js';
-import { xLastUpdatedFromRecord } from './datetime.js';
+import { ToastyError } from '../util/errors.js';
+import { constellationAt } from './constellations.js';
+import { formatTimestamp, isoTimestamp, recordTimestamp, type AwareTimestamp } from './datetime.js';
 import { skyPlacement, type AstroPixRecord, type SkyPlacement, type WcsHeaders } from './wcs.js';
 import { THUMBNAIL_NAME } from './study-files.js';
 import { explorerFolder, type WtmlFolder, type WtmlImageSet, type WtmlPlace } from './wtml.js';
+
+/** Where an item comes from, for WWT's provenance and image-of-the-day tooling. */
+export interface StudyProvenance {
+  /** The source's name for its feed (AstroPix: the publisher id). */
+  channel: string;
+  /** The item's id within the channel. */
+  itemId: string;
+  /** When the item was published. */
+  published: AwareTimestamp;
+}
+
+/** What a source says about a study, as plain data. */
+export interface StudyText {
+  title: string;
+  description?: string;
+  credits?: string;
+  creditsUrl?: string;
+  /** The Place's XLastUpdated, which orders the root index newest first. */
+  lastUpdated?: AwareTimestamp;
+  provenance?: StudyProvenance;
+}
 
 /** Text of a record field; AstroPix writes strings, but tolerate numbers and null. */
 function recordText(record: AstroPixRecord, field: string): string {
@@ -30,15 +57,29 @@ export function astropixImagePageUrl(record: AstroPixRecord): string {
   return `http://astropix.ipac.caltech.edu/image/${quote(pub)}/${quote(id)}`;
 }
 
-interface StudyText {
-  title: string;
-  description?: string;
-  credits?: string;
-  creditsUrl?: string;
-  xLastUpdated?: string;
+/**
+ * An AstroPix record's text: title, description, image_credit, reference_url (or the AstroPix
+ * image page), and `last_updated` as both the update time and the publication date of the
+ * provenance (channel = publisher_id, item = image_id). Errors name the record field.
+ */
+export function astropixStudyText(record: AstroPixRecord): StudyText {
+  const updated = recordTimestamp(record.last_updated, 'last_updated');
+  return {
+    title: recordText(record, 'title'),
+    description: recordText(record, 'description'),
+    credits: recordText(record, 'image_credit'),
+    creditsUrl: recordText(record, 'reference_url') || astropixImagePageUrl(record),
+    lastUpdated: updated,
+    provenance: { channel: recordText(record, 'publisher_id'), itemId: recordText(record, 'image_id'), published: updated },
+  };
 }
 
-function buildPlace(placement: SkyPlacement, t: StudyText): WtmlPlace {
+/** The Place's Annotation: compact JSON with the keys WWT's tooling reads. */
+export function placeAnnotation(p: StudyProvenance): string {
+  return JSON.stringify({ channel: p.channel, itemid: p.itemId, publishedUTCISO8601: isoTimestamp(p.published) });
+}
+
+function buildPlace(placement: SkyPlacement, t: StudyText, constellation: string): WtmlPlace {
   const pi = placement.imageset;
   const imageSet: WtmlImageSet = {
     name: t.title,
@@ -79,31 +120,23 @@ function buildPlace(placement: SkyPlacement, t: StudyText): WtmlPlace {
     magnitude: 0,
     opacity: 100,
     thumbnail: imageSet.thumbnailUrl,
+    constellation,
     imageSet,
   };
-  if (t.xLastUpdated !== undefined) place.xLastUpdated = t.xLastUpdated;
+  // WWT shows the Place's description; the ImageSet keeps its copy for older readers.
+  if (t.description) place.description = t.description;
+  if (t.provenance) place.annotation = placeAnnotation(t.provenance);
+  if (t.lastUpdated) place.xLastUpdated = formatTimestamp(t.lastUpdated);
   return place;
 }
 
 /**
- * The per-image folder (`index_rel.wtml`): Folder Name = unique id, one Place named by the
- * record's title, its text from description, image_credit and reference_url. Record errors (bad `last_updated`, no CreditsUrl source) carry the image id.
+ * The per-image folder (`index_rel.wtml`) of a study placed on the sky: Folder, Place and
+ * ImageSet all named by the title, one Place, its Constellation from the image centre.
  */
-export function studyFolder(args: { uniqueId: string; record: AstroPixRecord; placement: SkyPlacement }): WtmlFolder {
-  const { uniqueId, record, placement } = args;
-  try {
-    const referenceUrl = recordText(record, 'reference_url');
-    const place = buildPlace(placement, {
-      title: recordText(record, 'title'),
-      description: recordText(record, 'description'),
-      credits: recordText(record, 'image_credit'),
-      creditsUrl: referenceUrl || astropixImagePageUrl(record),
-      xLastUpdated: xLastUpdatedFromRecord(record.last_updated),
-    });
-    return explorerFolder(uniqueId, [place]);
-  } catch (e) {
-    throw isToastyError(e) ? e.forImage(uniqueId) : e;
-  }
+export function studyFolder(placement: SkyPlacement, text: StudyText): WtmlFolder {
+  const constellation = constellationAt(placement.place.ra, placement.place.dec);
+  return explorerFolder(text.title, [buildPlace(placement, text, constellation)]);
 }
 
 /**
@@ -129,19 +162,11 @@ export function untetheredPlacement(width: number, height: number, tileLevels: n
   return skyPlacement(headers, width, height, tileLevels);
 }
 
-/** A study folder for an image with no sky position (see `untetheredPlacement`). */
-export function untetheredStudyFolder(args: {
-  name: string;
-  width: number;
-  height: number;
-  tileLevels: number;
-  title?: string;
-  description?: string;
-  credits?: string;
-  creditsUrl?: string;
-  xLastUpdated?: string;
-}): WtmlFolder {
+/**
+ * A study folder for an image with no sky position (see `untetheredPlacement`). Its
+ * Constellation is empty: the synthetic position says nothing about the sky.
+ */
+export function untetheredStudyFolder(args: { width: number; height: number; tileLevels: number; text: StudyText }): WtmlFolder {
   const placement = untetheredPlacement(args.width, args.height, args.tileLevels);
-  const place = buildPlace(placement, { ...args, title: args.title ?? args.name });
-  return explorerFolder(args.name, [place]);
+  return explorerFolder(args.text.title, [buildPlace(placement, args.text, '')]);
 }

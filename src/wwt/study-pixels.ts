@@ -12,27 +12,26 @@ import { THUMBNAIL_NAME, UNTILED_IMAGE_NAME } from './study-files.js';
 import { placeStudy, type StudyPixels } from './study-wtml.js';
 import { writeThumbnail } from './thumbnail.js';
 import { needsTiling, studyTiling } from './tiling.js';
-import type { AstroPixRecord } from './wcs.js';
+import { parseAstropixWcs, type AstroPixRecord, type AvmWcs } from './wcs.js';
 
 /**
- * Write the study's pixels into `outDir` (which must exist and be empty). With a record the
- * WCS is validated first, so an image WWT cannot place is refused before tiling. The image is
- * opened once, with `maxPixels`, and every writer decodes it under that same limit.
+ * Write the study's pixels into `outDir` (which must exist and be empty). With a WCS (or an
+ * AstroPix record, short for its WCS) it is validated first, so an image WWT cannot place is
+ * refused before tiling. The image is opened once, with `maxPixels`, and every writer decodes
+ * it under that same limit.
  */
 export async function writeStudyPixels(
   imagePath: string,
   outDir: string,
-  opts: { record?: AstroPixRecord | null; maxPixels?: number; log?: Log } = {},
+  opts: { record?: AstroPixRecord | null; wcs?: AvmWcs | null; maxPixels?: number; log?: Log } = {},
 ): Promise<StudyPixels> {
   const log = opts.log ?? silentLog;
   const image = await openImage(imagePath, { maxPixels: opts.maxPixels });
   const { width, height } = image;
   const tiled = needsTiling(width, height);
   const tileLevels = tiled ? studyTiling(width, height).tileLevels : 0;
-  let flipX = false;
-  if (opts.record) {
-    flipX = placeStudy(opts.record, { width, height, tiled, tileLevels }).flipX;
-  }
+  const wcs = opts.wcs ?? (opts.record ? parseAstropixWcs(opts.record) : null);
+  const flipX = wcs ? placeStudy(wcs, { width, height, tiled, tileLevels }).flipX : false;
   if (tiled) {
     await writeStudyPyramid(image, outDir, { flipX, log });
   } else {

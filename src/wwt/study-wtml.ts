@@ -1,11 +1,12 @@
 /**
- * A study's WTML: its sky placement (from the record's WCS, or untethered without one) and
+ * A study's WTML: its sky placement (from the source's WCS, or untethered without one) and
  * the two documents, `index_rel.wtml` with URLs relative to the study folder and `index.wtml`
  * with absolute ones. Pure: nothing here (or below it) loads sharp, so the WTML rule and
  * planning can import it at start-up.
  */
-import { studyFolder, untetheredStudyFolder } from './metadata.js';
-import { mirrorAstropixRecord, needsMirror, parseAstropixWcs, skyPlacement, wcsHeaders, type AstroPixRecord, type SkyPlacement } from './wcs.js';
+import { isToastyError } from '../util/errors.js';
+import { astropixStudyText, studyFolder, untetheredStudyFolder, type StudyText } from './metadata.js';
+import { mirrorWcs, needsMirror, parseAstropixWcs, skyPlacement, wcsHeaders, type AstroPixRecord, type AvmWcs, type SkyPlacement } from './wcs.js';
 import { absolutizeStudyUrls, prefixUrl, writeWtml, type WtmlFolder } from './wtml.js';
 
 /** Facts about a study that its WTML depends on. */
@@ -24,15 +25,24 @@ export interface StudyPixels extends StudyShape {
   files: Record<string, string>;
 }
 
+/** A study as any source describes it, as plain data: where it is on the sky, and its text. */
+export interface StudySource {
+  wcs: AvmWcs;
+  text: StudyText;
+}
+
+/** An AstroPix record as a study source (errors name the record's fields). */
+export function astropixStudy(record: AstroPixRecord): StudySource {
+  return { wcs: parseAstropixWcs(record), text: astropixStudyText(record) };
+}
+
 /**
- * Check that the record's WCS places an image of this size in WWT (throws ToastyError 'wcs'
- * or 'record' otherwise), before any expensive tiling.
+ * Check that the WCS places an image of this size in WWT (throws ToastyError 'wcs' otherwise),
+ * before any expensive tiling. A positive-parity tiled study is placed by its mirror twin.
  */
-export function placeStudy(record: AstroPixRecord, shape: Omit<StudyShape, 'flipX'>): { placement: SkyPlacement; flipX: boolean } {
-  const wcs = parseAstropixWcs(record);
+export function placeStudy(wcs: AvmWcs, shape: Omit<StudyShape, 'flipX'>): { placement: SkyPlacement; flipX: boolean } {
   const flipX = needsMirror(wcs, shape.tiled);
-  const effective = flipX ? parseAstropixWcs(mirrorAstropixRecord(record)) : wcs;
-  const headers = wcsHeaders(effective, shape.width, shape.height).headers;
+  const headers = wcsHeaders(flipX ? mirrorWcs(wcs) : wcs, shape.width, shape.height).headers;
   return { placement: skyPlacement(headers, shape.width, shape.height, shape.tileLevels), flipX };
 }
 
@@ -45,29 +55,37 @@ export interface StudyWtml {
 }
 
 /**
- * The WTML documents for a placed study (record given) or an untethered one. With `pixelDir`
- * (`<folder>/`), the pixel files (tiles or image.jpg, thumbnail) are addressed in that
- * subfolder of the study folder, where a re-published study keeps its new pixels.
+ * The WTML documents for a placed study or an untethered one (`record: null` or
+ * `study: null`, named `name`). `record` is short for `study: astropixStudy(record)`. Errors
+ * carry the image id. With `pixelDir` (`<folder>/`), the pixel files (tiles or image.jpg,
+ * thumbnail) are addressed in that subfolder of the study folder, where a re-published study
+ * keeps its new pixels.
  */
-export function studyWtml(args: {
-  uniqueId: string;
-  record: AstroPixRecord | null;
-  shape: StudyShape;
-  name?: string;
-  publishUrlPrefix?: string | null;
-  pixelDir?: string;
-}): StudyWtml {
-  const { shape } = args;
+export function studyWtml(
+  args: ({ record: AstroPixRecord | null } | { study: StudySource | null }) & {
+    uniqueId: string;
+    shape: StudyShape;
+    name?: string;
+    publishUrlPrefix?: string | null;
+    pixelDir?: string;
+  },
+): StudyWtml {
+  const { shape, uniqueId } = args;
   let folder: WtmlFolder;
-  if (args.record) {
-    const { placement } = placeStudy(args.record, shape);
-    folder = studyFolder({ uniqueId: args.uniqueId, record: args.record, placement });
-  } else {
-    folder = untetheredStudyFolder({ name: args.name ?? args.uniqueId, width: shape.width, height: shape.height, tileLevels: shape.tileLevels });
+  try {
+    const study = 'study' in args ? args.study : args.record && astropixStudy(args.record);
+    if (study) {
+      folder = studyFolder(placeStudy(study.wcs, shape).placement, study.text);
+    } else {
+      const text = { title: args.name ?? uniqueId };
+      folder = untetheredStudyFolder({ width: shape.width, height: shape.height, tileLevels: shape.tileLevels, text });
+    }
+  } catch (e) {
+    throw isToastyError(e) ? e.forImage(uniqueId) : e;
   }
   if (args.pixelDir) folder = relocatePixels(folder, args.pixelDir);
   const indexRel = writeWtml(folder);
-  const index = args.publishUrlPrefix ? writeWtml(absolutizeStudyUrls(folder, `${args.publishUrlPrefix}${args.uniqueId}/`)) : null;
+  const index = args.publishUrlPrefix ? writeWtml(absolutizeStudyUrls(folder, `${args.publishUrlPrefix}${uniqueId}/`)) : null;
   return { folder, indexRel, index };
 }
 

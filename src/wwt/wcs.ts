@@ -13,14 +13,17 @@ export type AstroPixRecord = Record<string, unknown>;
 
 export type Pair = [number, number];
 
-/** The WCS fields of an AstroPix record, parsed to numbers. */
-export interface AstropixWcs {
-  referenceValue: Pair; // wcs_reference_value, degrees
-  referencePixel: Pair; // wcs_reference_pixel, 1-based, FITS parity
-  referenceDimension: Pair; // wcs_reference_dimension, pixels the numbers refer to
-  scale: Pair; // wcs_scale, degrees per pixel
-  rotation: number; // wcs_rotation, degrees
-  projection: string; // wcs_projection, always 'TAN' after parsing
+/**
+ * A study's WCS as the AVM Spatial quantities, parsed to numbers: what every source supplies
+ * (AstroPix carries them as `wcs_*` fields, Djangoplicity and image XMP as `Spatial.*` tags).
+ */
+export interface AvmWcs {
+  referenceValue: Pair; // Spatial.ReferenceValue (wcs_reference_value), degrees
+  referencePixel: Pair; // Spatial.ReferencePixel, 1-based, FITS parity
+  referenceDimension: Pair; // Spatial.ReferenceDimension, pixels the numbers refer to
+  scale: Pair; // Spatial.Scale, degrees per pixel
+  rotation: number; // Spatial.Rotation, degrees
+  projection: string; // Spatial.CoordsystemProjection, always 'TAN' after parsing
 }
 
 /** CRPIX/CDELT/PC rescaled to the decoded size, before the parity flip (the 2020 headers). */
@@ -115,7 +118,7 @@ function parsePair(record: AstroPixRecord, field: string): Pair {
  * Parse and check the WCS fields of an AstroPix record. All are required and numeric (AstroPix
  * sends them as strings), and the projection must be TAN.
  */
-export function parseAstropixWcs(record: AstroPixRecord): AstropixWcs {
+export function parseAstropixWcs(record: AstroPixRecord): AvmWcs {
   const referenceValue = parsePair(record, 'wcs_reference_value');
   const referencePixel = parsePair(record, 'wcs_reference_pixel');
   const referenceDimension = parsePair(record, 'wcs_reference_dimension');
@@ -142,28 +145,21 @@ export function parseAstropixWcs(record: AstroPixRecord): AstropixWcs {
 }
 
 /**
- * The record of the horizontally flopped image ("mirror twin"): wcs_scale[0] negated and
- * wcs_reference_pixel[0] -> refdim0 + 1 - value. Used for positive-parity tiled images, which
- * WWT cannot show mirrored: the pipeline flops the pixels and places them with this record.
- * Values stay strings; every other field is copied unchanged.
+ * The WCS of the horizontally flopped image ("mirror twin"): scale[0] negated and
+ * referencePixel[0] -> referenceDimension[0] + 1 - value. Used for positive-parity tiled
+ * images, which WWT cannot show mirrored: the pipeline flops the pixels and places them with
+ * this WCS.
  */
-export function mirrorAstropixRecord(record: AstroPixRecord): AstroPixRecord {
-  const wcs = parseAstropixWcs(record);
-  const scale = record.wcs_scale as unknown[];
-  const refpix = record.wcs_reference_pixel as unknown[];
-  const s0 = String(scale[0]).trim();
-  // Negating the text keeps the value bit-exact (no float round trip).
-  const negated = s0.startsWith('-') ? s0.slice(1) : s0.startsWith('+') ? `-${s0.slice(1)}` : `-${s0}`;
-  const mirroredPixel = wcs.referenceDimension[0] + 1 - wcs.referencePixel[0];
+export function mirrorWcs(wcs: AvmWcs): AvmWcs {
   return {
-    ...record,
-    wcs_scale: [negated, scale[1]],
-    wcs_reference_pixel: [String(mirroredPixel), refpix[1]],
+    ...wcs,
+    scale: [-wcs.scale[0], wcs.scale[1]],
+    referencePixel: [wcs.referenceDimension[0] + 1 - wcs.referencePixel[0], wcs.referencePixel[1]],
   };
 }
 
 /** True when a tiled study must use the mirror twin (WWT rejects mirrored tiled studies). */
-export function needsMirror(wcs: AstropixWcs, tiled: boolean): boolean {
+export function needsMirror(wcs: AvmWcs, tiled: boolean): boolean {
   return tiled && wcs.scale[0] > 0;
 }
 
@@ -178,7 +174,7 @@ function checkImageSize(width: number, height: number): void {
  * FITS (0.5, 0.5) fixed, so a downsampled copy is placed like the original), then flip it to
  * JPEG parity (row 1 at the top).
  */
-export function wcsHeaders(wcs: AstropixWcs, width: number, height: number): { intermediate: WcsIntermediate; headers: WcsHeaders } {
+export function wcsHeaders(wcs: AvmWcs, width: number, height: number): { intermediate: WcsIntermediate; headers: WcsHeaders } {
   checkImageSize(width, height);
   const rot = wcs.rotation * DEG;
   const c = Math.cos(rot);
@@ -286,7 +282,7 @@ export function skyPlacement(headers: WcsHeaders, width: number, height: number,
   if (tiled && det < 0) {
     throw new ToastyError(
       'wcs',
-      'tiled imagery needs JPEG-like (negative) parity: this WCS is mirrored (wcs_scale[0] > 0); flop the image and use the mirrored record',
+      'tiled imagery needs JPEG-like (negative) parity: this WCS is mirrored (wcs_scale[0] > 0); flop the image and use the mirrored WCS',
       { field: 'wcs_scale' },
     );
   }

@@ -56,6 +56,10 @@ export interface WtmlPlace {
   magnitude: number;
   opacity: number;
   thumbnail: string;
+  /** IAU abbreviation in upper case (`SER1`/`SER2` for Serpens); '' when unknown; absent when not a sky place. */
+  constellation?: string;
+  /** Provenance as compact JSON (`channel`, `itemid`, `publishedUTCISO8601`); omitted when empty. */
+  annotation?: string;
   /** Written as attribute `XLastUpdated` (the X-namespace extra field `LastUpdated`). */
   xLastUpdated?: string;
   /** Optional `<Description>` child, written before `<ForegroundImageSet>`. */
@@ -139,6 +143,8 @@ function placeAttrs(p: WtmlPlace): Attrs {
     Thumbnail: p.thumbnail,
     ZoomLevel: formatFloat(p.zoomLevel),
   };
+  if (p.constellation !== undefined) a.Constellation = p.constellation;
+  if (p.annotation) a.Annotation = p.annotation;
   if (p.xLastUpdated !== undefined) a.XLastUpdated = p.xLastUpdated;
   return finishAttrs(a, p.extraAttributes);
 }
@@ -268,6 +274,9 @@ class AttrReader {
   private fail(name: string, value: string, what: string): never {
     throw new ToastyError('wtml', `${this.element}/@${name} is not ${what}: ${JSON.stringify(value)}`, { field: name });
   }
+  has(name: string): boolean {
+    return this.attrs.has(name);
+  }
   str(name: string, dflt = ''): string {
     return this.take(name) ?? dflt;
   }
@@ -365,6 +374,10 @@ function readPlace(node: DomNode): WtmlPlace {
     thumbnail: r.str('Thumbnail'),
     imageSet: readImageSet(isNode),
   };
+  // An empty Constellation (unknown) is kept apart from none at all.
+  if (r.has('Constellation')) p.constellation = r.str('Constellation');
+  const annotation = r.optStr('Annotation');
+  if (annotation !== undefined) p.annotation = annotation;
   const x = r.optStr('XLastUpdated');
   if (x !== undefined) p.xLastUpdated = x;
   const description = childText(node, 'Description');
