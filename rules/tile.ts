@@ -49,7 +49,7 @@ export const tileRule = pipelineRule<TileMeta>()({
       image: await imageDigest(inv.ctx, inv.group, fetched.meta.image, fetched.outputs[fetched.meta.image], inv.previous?.meta.source),
       positiveParity: parseAstropixWcs(recordOf(inv.ctx, inv.group)).scale[0] > 0,
       tiling: { threshold: TILING_THRESHOLD, tile: 256, format: 'png', maxPixels: inv.ctx.maxPixels },
-      toolchain: await pixelToolchain(),
+      toolchain: await pixelToolchain(inv.ctx.tilePng),
     };
   },
   // The study's files are read by the upload rule, and only for files the repository lacks.
@@ -64,7 +64,7 @@ export const tileRule = pipelineRule<TileMeta>()({
     const tmp = await makeSiblingTempDir(target);
     let pixels: Awaited<ReturnType<typeof writeStudyPixels>>;
     try {
-      pixels = await writeStudyPixels(file, tmp, { record: recordOf(ctx, id), maxPixels: ctx.maxPixels, log: ctx.log });
+      pixels = await writeStudyPixels(file, tmp, { record: recordOf(ctx, id), maxPixels: ctx.maxPixels, log: ctx.log, tilePng: ctx.tilePng });
     } catch (e) {
       await fsp.rm(tmp, { recursive: true, force: true });
       throw await explainIfDiskFull(e, path.dirname(target));

@@ -7,6 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ToastyError } from '../src/util/errors.js';
 import { DEFAULT_MAX_PIXELS, openImage } from '../src/wwt/image.js';
+import { TILE_PNG } from '../src/wwt/encoding.js';
 import { meanDownsample, writeStudyPyramid, writeUntiledImage } from '../src/wwt/pyramid.js';
 import { writeThumbnail } from '../src/wwt/thumbnail.js';
 import { deepestLevelTiles, tilesPerLevel } from '../src/wwt/tiling.js';
@@ -215,6 +216,42 @@ test('real JPEG NGC253ALMA (2166x2129): 157 tiles, level-4 tiles 3..12, pixels p
   }
   const root = await decodeTile(path.join(dir, 'L0X0Y0.png'));
   assert.equal([root.width, root.height, root.channels], [256, 256, 4]);
+});
+
+test('tile PNGs: opaque tiles without alpha, no pHYs chunk, same pixels; smaller than the reference zlib settings; --fast-tiles bigger', async () => {
+  const chunks = (png: Buffer) => {
+    const types: string[] = [];
+    for (let i = 8; i + 8 <= png.length; i += 12 + png.readUInt32BE(i)) types.push(png.toString('latin1', i + 4, i + 8));
+    return types;
+  };
+  const colourType = (png: Buffer) => png[25]; // IHDR: 2 = RGB, 6 = RGBA
+  const small = outDir();
+  const fast = outDir();
+  await writeStudyPyramid(await openImage(NGC253), small);
+  await writeStudyPyramid(await openImage(NGC253), fast, { png: TILE_PNG.fast });
+  let opaque = 0;
+  let partial = 0;
+  let sizes = { small: 0, fast: 0, reference: 0 };
+  for (const name of await listDir(small)) {
+    const a = await fsp.readFile(path.join(small, name));
+    const b = await fsp.readFile(path.join(fast, name));
+    assert.ok(!chunks(a).includes('pHYs') && !chunks(b).includes('pHYs'), `${name}: no pHYs`);
+    const pixels = await decodeTile(path.join(small, name));
+    assert.equal((await decodeTile(path.join(fast, name))).rgba, pixels.rgba, `${name}: same pixels either way`);
+    let allOpaque = true;
+    for (let i = 3; i < pixels.rgba.length; i += 4) if (pixels.rgba[i] !== 255) allOpaque = false;
+    assert.is(colourType(a), allOpaque ? 2 : 6, `${name}: RGB exactly when opaque`);
+    if (allOpaque) opaque++;
+    else partial++;
+    // The reference pipeline's encoding of the same pixels: RGBA, zlib 6, adaptive filters.
+    const reference = await sharp(pixels.rgba, { raw: { width: 256, height: 256, channels: 4 } })
+      .png({ compressionLevel: 6, adaptiveFiltering: true })
+      .toBuffer();
+    sizes = { small: sizes.small + a.length, fast: sizes.fast + b.length, reference: sizes.reference + reference.length };
+  }
+  assert.ok(opaque > 0 && partial > 0, `both kinds present (${opaque} opaque, ${partial} partial)`);
+  assert.ok(sizes.small < sizes.reference, `smaller than the reference settings: ${JSON.stringify(sizes)}`);
+  assert.ok(sizes.fast > sizes.small * 1.3, `the fast mode trades size: ${JSON.stringify(sizes)}`);
 });
 
 // ---- colour and format normalisation ----

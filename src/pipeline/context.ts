@@ -6,6 +6,7 @@
 import { ruleFor } from '../engine/types.js';
 import type { Repository } from '../storage/types.js';
 import type { Log } from '../util/log.js';
+import type { TilePngMode } from '../wwt/encoding.js';
 import type { AstroPixRecord } from '../wwt/wcs.js';
 import type { PipelineConfig } from './config.js';
 import type { Workdir } from './workdir.js';
@@ -35,6 +36,8 @@ export interface PipelineContext {
   maxPixels: number;
   /** How many files to upload at once. */
   uploadConcurrency: number;
+  /** Tile PNGs small (the default) or fast to write. */
+  tilePng: TilePngMode;
   download: DownloadSettings;
 }
 

@@ -65,6 +65,8 @@ export interface RunOptions {
   shard?: { index: number; count: number };
   /** Images to publish again in full (a repair): nothing the repository holds is trusted. */
   republish?: readonly string[];
+  /** Write tile PNGs for speed rather than size (part of the tile key). */
+  fastTiles?: boolean;
 }
 
 export interface Problem {
@@ -128,6 +130,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunReport> {
       log,
       maxPixels: opts.maxPixels ?? DEFAULT_MAX_PIXELS,
       uploadConcurrency: opts.uploadConcurrency ?? 8,
+      tilePng: opts.fastTiles ? 'fast' : 'small',
       // A feed from the network must not make toasty publish local files.
       download: { ...opts.download, allowFileUrls: run.config.jsonQueryUrl.startsWith('file:') },
     };

@@ -14,10 +14,10 @@ import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import sharp from 'sharp';
 import { ToastyError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { STUDY_ENCODING } from './encoding.js';
+import { STUDY_ENCODING, TILE_PNG, type TilePngSettings } from './encoding.js';
+import { encodeTile } from './tile-png.js';
 import { silentLog, type Log } from '../util/log.js';
 import { forEachLimit } from '../util/pool.js';
 import { explainDecodeFailure, normalisedImage, type SourceImage } from './image.js';
@@ -30,8 +30,8 @@ export interface PyramidOptions {
   log?: Log;
   /** PNG encodes queued at once (default: twice the libuv pool size, at least 8). */
   concurrency?: number;
-  /** zlib level for the PNG tiles, 0-9 (default 2: zlib-ng's fast level; 3-6 save ~10% at 1.2-2x the time). */
-  compressionLevel?: number;
+  /** zlib settings of the tile PNGs (default: the small, reference-like ones). */
+  png?: TilePngSettings;
   /** Folder for the decoded scratch file (default: `outDir`; it is removed afterwards). */
   scratchDir?: string;
 }
@@ -313,7 +313,7 @@ function defaultConcurrency(): number {
  */
 export async function writeStudyPyramid(image: SourceImage, outDir: string, opts: PyramidOptions = {}): Promise<PyramidResult> {
   const log = opts.log ?? silentLog;
-  const png = { ...STUDY_ENCODING.tilePng, compressionLevel: opts.compressionLevel ?? STUDY_ENCODING.tilePng.compressionLevel };
+  const png = opts.png ?? TILE_PNG.small;
   const concurrency = opts.concurrency ?? defaultConcurrency();
   const { width, height } = image;
   const tiling = studyTiling(width, height);
@@ -332,10 +332,7 @@ export async function writeStudyPyramid(image: SourceImage, outDir: string, opts
   const written: TilePosition[] = [];
   const encode = async (t: TileJob) => {
     try {
-      await sharp(t.strip, { raw: { width: t.stripWidth, height: TILE_SIZE, channels: 4 } })
-        .extract({ left: t.column * TILE_SIZE, top: 0, width: TILE_SIZE, height: TILE_SIZE })
-        .png(png)
-        .toFile(path.join(outDir, tileFileName(t.level, t.x, t.y)));
+      await fsp.writeFile(path.join(outDir, tileFileName(t.level, t.x, t.y)), await encodeTile(t.strip, t.stripWidth, t.column, png));
     } catch (e) {
       throw new ToastyError('storage', `cannot write tile in ${outDir}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
     } finally {

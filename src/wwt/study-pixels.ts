@@ -7,6 +7,7 @@ import path from 'node:path';
 import { digestFile } from '../util/digest.js';
 import { silentLog, type Log } from '../util/log.js';
 import { openImage } from './image.js';
+import { TILE_PNG, type TilePngMode } from './encoding.js';
 import { writeStudyPyramid, writeUntiledImage } from './pyramid.js';
 import { THUMBNAIL_NAME, UNTILED_IMAGE_NAME } from './study-files.js';
 import { placeStudy, type StudyPixels } from './study-wtml.js';
@@ -23,7 +24,7 @@ import { parseAstropixWcs, type AstroPixRecord, type AvmWcs } from './wcs.js';
 export async function writeStudyPixels(
   imagePath: string,
   outDir: string,
-  opts: { record?: AstroPixRecord | null; wcs?: AvmWcs | null; maxPixels?: number; log?: Log } = {},
+  opts: { record?: AstroPixRecord | null; wcs?: AvmWcs | null; maxPixels?: number; log?: Log; tilePng?: TilePngMode } = {},
 ): Promise<StudyPixels> {
   const log = opts.log ?? silentLog;
   const image = await openImage(imagePath, { maxPixels: opts.maxPixels });
@@ -33,7 +34,7 @@ export async function writeStudyPixels(
   const wcs = opts.wcs ?? (opts.record ? parseAstropixWcs(opts.record) : null);
   const flipX = wcs ? placeStudy(wcs, { width, height, tiled, tileLevels }).flipX : false;
   if (tiled) {
-    await writeStudyPyramid(image, outDir, { flipX, log });
+    await writeStudyPyramid(image, outDir, { flipX, log, png: TILE_PNG[opts.tilePng ?? 'small'] });
   } else {
     await writeUntiledImage(image, path.join(outDir, UNTILED_IMAGE_NAME), { flipX });
   }

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { STUDY_ENCODING } from './encoding.js';
+import { studyEncoding, type TilePngMode } from './encoding.js';
 
 export interface PixelToolchain {
   sharp: string;
@@ -17,18 +17,19 @@ export interface PixelToolchain {
   zlib: string;
   mozjpeg: string;
   lcms: string;
-  encoding: typeof STUDY_ENCODING;
+  encoding: ReturnType<typeof studyEncoding>;
 }
 
 const require = createRequire(import.meta.url);
-let cached: Promise<PixelToolchain> | null = null;
+let cached: Promise<Omit<PixelToolchain, 'encoding'>> | null = null;
 
-export function pixelToolchain(): Promise<PixelToolchain> {
-  cached ??= readToolchain();
-  return cached;
+/** The toolchain, with the encoder settings of tile PNG mode `mode`. */
+export async function pixelToolchain(mode: TilePngMode = 'small'): Promise<PixelToolchain> {
+  cached ??= readVersions();
+  return { ...(await cached), encoding: studyEncoding(mode) };
 }
 
-async function readToolchain(): Promise<PixelToolchain> {
+async function readVersions(): Promise<Omit<PixelToolchain, 'encoding'>> {
   const sharpEntry = require.resolve('sharp');
   // sharp's package.json is not exported; it sits above its dist/ folder.
   const sharpDir = path.resolve(path.dirname(sharpEntry), '..');
@@ -42,7 +43,6 @@ async function readToolchain(): Promise<PixelToolchain> {
     zlib: v['zlib-ng'] ?? v.zlib ?? 'unknown',
     mozjpeg: v.mozjpeg ?? 'unknown',
     lcms: v.lcms ?? 'unknown',
-    encoding: STUDY_ENCODING,
   };
 }
 
