@@ -3,7 +3,8 @@
  * this is the one place that turns them into a person's sentence.
  */
 import type { InputChange, InputLabel, NodeRef, OutputProblem, SkipCause, StaleCause } from '../engine/types.js';
-import { HELD_FOR_STAGE, HELD_NOT_SELECTED } from '../pipeline/run.js';
+import { HELD_FOR_STAGE, HELD_NOT_SELECTED } from '../pipeline/holds.js';
+import type { Problem } from '../pipeline/run.js';
 
 export type LabelsOf = (rule: string) => Readonly<Record<string, InputLabel>> | undefined;
 
@@ -84,4 +85,10 @@ function shown(json: string | undefined): string {
   } catch {
     return json;
   }
+}
+
+/** What a problem is about: `<id> [rule]`, `(feed)` or `(root index)`. */
+export function where(p: Problem): string {
+  const what = p.about === 'image' ? p.image : p.about === 'feed' ? '(feed)' : '(root index)';
+  return p.about === 'image' && p.rule ? `${what} [${p.rule}]` : (what ?? '');
 }

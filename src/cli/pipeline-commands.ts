@@ -4,14 +4,12 @@
  */
 import { Option } from 'clipanion';
 import * as t from 'typanion';
-import { inputLabelsOf, runPipeline, type RunReport, type Stage } from '../pipeline/run.js';
+import type { Stage } from '../../rules/index.js';
+import type { RunReport } from '../pipeline/run.js';
 import { ToastyError } from '../util/errors.js';
 import type { LabelsOf } from './describe.js';
 import { exitCodeFor } from './exit.js';
 import { RepositoryCommand } from './options.js';
-import { eventPrinter, jsonReport, printPlan, printSummary } from './report.js';
-
-const labels: LabelsOf = (rule) => inputLabelsOf(rule);
 
 abstract class PipelineCommand extends RepositoryCommand {
   abstract readonly stage: Stage;
@@ -31,6 +29,10 @@ abstract class PipelineCommand extends RepositoryCommand {
   async execute(): Promise<number> {
     const log = this.makeLog();
     try {
+      // Loaded here, not at start-up: `--help` and `--version` stay fast.
+      const { inputLabelsOf, runPipeline } = await import('../pipeline/run.js');
+      const reporting = await import('./report.js');
+      const labels: LabelsOf = (rule) => inputLabelsOf(rule);
       const repo = await this.openRepository();
       const report = await runPipeline({
         workdir: this.workdir,
@@ -43,23 +45,23 @@ abstract class PipelineCommand extends RepositoryCommand {
         shard: parseShard(this.shard, this.shardCount, process.env.JOB_COMPLETION_INDEX),
         fastTiles: this.fastTiles,
         log,
-        onEvent: this.dryRun ? undefined : eventPrinter(log, labels),
+        onEvent: this.dryRun ? undefined : reporting.eventPrinter(log, labels),
       });
-      this.output(report, log.info);
+      this.output(report, labels, reporting, log.info);
       return report.exitCode;
     } catch (e) {
       return exitCodeFor(e, log);
     }
   }
 
-  private output(report: RunReport, info: (line: string) => void) {
-    if (this.json) this.context.stdout.write(`${jsonReport(report, labels, this.dryRun)}\n`);
+  private output(report: RunReport, labels: LabelsOf, reporting: typeof import('./report.js'), info: (line: string) => void) {
+    if (this.json) this.context.stdout.write(`${reporting.jsonReport(report, labels, this.dryRun)}\n`);
     if (this.dryRun) {
       // The plan is the product of a dry run: to stdout unless --json took it.
       const out = this.json ? info : (line: string) => this.context.stdout.write(`${line}\n`);
-      printPlan(report, labels, out);
+      reporting.printPlan(report, labels, out);
     } else {
-      printSummary(report, labels, info, (line) => this.context.stderr.write(`${line}\n`));
+      reporting.printSummary(report, labels, info, (line) => this.context.stderr.write(`${line}\n`));
     }
   }
 }

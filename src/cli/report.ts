@@ -3,11 +3,10 @@
  * on stdout) sees. Both are consumers of the same outcome list; causes become words in
  * describe.ts.
  */
-import { rootIndexRule } from '../../rules/index.js';
 import type { EngineEvent, NodeOutcome } from '../engine/types.js';
 import type { RunReport } from '../pipeline/run.js';
 import type { Log } from '../util/log.js';
-import { describeSkip, describeStale, type LabelsOf } from './describe.js';
+import { describeSkip, describeStale, type LabelsOf, where } from './describe.js';
 
 type Active = Extract<NodeOutcome, { status: 'ran' | 'would-run' }>;
 type Skipped = Extract<NodeOutcome, { status: 'skipped' }>;
@@ -49,7 +48,7 @@ export function printSummary(report: RunReport, labels: LabelsOf, out: (line: st
   out(ran.length ? `Ran ${ran.length} node(s): ${parts.join(', ')}.` : 'Everything was up to date.');
   printSkips(report, labels, out);
   for (const p of report.problems) fail(`FAILED ${where(p)}: ${p.error.message}`);
-  if (report.outcomes.some((o) => o.rule === rootIndexRule.name && o.status !== 'skipped')) out(`Repository index: ${report.rootIndexUrl}`);
+  if (report.indexed) out(`Repository index: ${report.rootIndexUrl}`);
 }
 
 /** The `--json` document: exactly one object on stdout. Each node has its cause as data and in words. */
@@ -78,12 +77,6 @@ export function jsonReport(report: RunReport, labels: LabelsOf, dryRun: boolean)
     rootIndexUrl: report.rootIndexUrl,
     exitCode: report.exitCode,
   });
-}
-
-/** `<id> [rule]`, `(feed)` or `(root index)`. */
-export function where(p: RunReport['problems'][number]): string {
-  const what = p.about === 'image' ? p.image : p.about === 'feed' ? '(feed)' : '(root index)';
-  return p.about === 'image' && p.rule ? `${what} [${p.rule}]` : (what ?? '');
 }
 
 function errorText(e: unknown): string {

@@ -3,12 +3,10 @@ import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Option } from 'clipanion';
-import { ROOT_INDEX, loadConfig } from '../pipeline/config.js';
-import { runPipeline } from '../pipeline/run.js';
-import { type VerifyProblem, type VerifyReport, verifyRepository } from '../pipeline/verify.js';
+import type { VerifyProblem, VerifyReport } from '../pipeline/verify.js';
 import { exitCodeFor } from './exit.js';
 import { RepositoryCommand } from './options.js';
-import { where } from './report.js';
+import { where } from './describe.js';
 
 const WORDS: Record<VerifyProblem['problem'], string> = {
   missing: 'missing',
@@ -57,6 +55,8 @@ export class VerifyCommand extends RepositoryCommand {
   async execute(): Promise<number> {
     const log = this.makeLog();
     try {
+      const { loadConfig } = await import('../pipeline/config.js');
+      const { verifyRepository } = await import('../pipeline/verify.js');
       const repo = await this.openRepository();
       await repo.check();
       const { config } = await loadConfig(repo);
@@ -91,6 +91,8 @@ export class VerifyCommand extends RepositoryCommand {
   private async mend(report: VerifyReport, log: ReturnType<RepositoryCommand['makeLog']>): Promise<void> {
     const damaged = new Set(['missing', 'differs', 'record-unreadable']);
     const republish = [...new Set(report.problems.filter((p) => p.image && damaged.has(p.problem)).map((p) => p.image as string))];
+    const { runPipeline } = await import('../pipeline/run.js');
+    const { ROOT_INDEX } = await import('../pipeline/config.js');
     const tmp = this.workdir ? null : await fsp.mkdtemp(path.join(os.tmpdir(), 'toasty-repair-'));
     try {
       const workdir = this.workdir ?? tmp!;

@@ -31,13 +31,12 @@ import { CONFIG_NAME, ROOT_INDEX, loadConfig, type PipelineConfig } from './conf
 import { adoptBuildRecords } from './build-record.js';
 import type { DownloadSettings, PipelineContext, PublishedPixels } from './context.js';
 import { engineErrorToToasty } from './engine-errors.js';
+import { HELD_FOR_STAGE, HELD_NOT_SELECTED } from './holds.js';
 import { LOCK_FILE, MANIFEST_NAME, Workdir } from './workdir.js';
 
 export type { Stage };
 
-/** Why a node is held back, as `SkipCause.hold`: it belongs to another stage, or --only left it out. */
-export const HELD_FOR_STAGE = 'stage';
-export const HELD_NOT_SELECTED = 'not selected';
+export { HELD_FOR_STAGE, HELD_NOT_SELECTED } from './holds.js';
 
 /** The input labels of a rule of the pipeline, for explaining why its nodes are stale. */
 export function inputLabelsOf(rule: string, extraRules: readonly AnyRule[] = []): AnyRule['inputLabels'] {
@@ -89,6 +88,8 @@ export interface RunReport {
   /** Feed records deliberately not processed (not actionable, already published, skip.flag). */
   skipped: Skipped[];
   rootIndexUrl: string;
+  /** Whether the root index was looked at (fresh or rewritten) in this run. */
+  indexed: boolean;
   exitCode: 0 | 1;
 }
 
@@ -157,6 +158,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunReport> {
       problems,
       skipped: [...gathered.skipped, ...chosen.skipped].filter((s) => selected(s.image)),
       rootIndexUrl: `${run.config.publishUrlPrefix}${ROOT_INDEX}`,
+      indexed: reported.some((o) => o.rule === rootIndexRule.name && o.status !== 'skipped'),
       exitCode: problems.length ? 1 : 0,
     };
   } finally {

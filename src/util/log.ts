@@ -3,7 +3,12 @@
  * the CLI picks a concrete one: progress bars on a terminal, plain lines otherwise, nothing
  * in tests (`silentLog`). Everything goes to stderr so stdout stays free for `--json`.
  */
-import cliProgress from 'cli-progress';
+import { createRequire } from 'node:module';
+import type cliProgressTypes from 'cli-progress';
+
+// Loaded when a bar is first drawn: runs without a terminal (CI, tests, --help) never need it.
+const requireCjs = createRequire(import.meta.url);
+let cliProgress: typeof cliProgressTypes | null = null;
 
 export interface Progress {
   /** Advance by `n` (default 1). */
@@ -43,7 +48,7 @@ export interface ConsoleLogOptions {
 export function consoleLog(opts: ConsoleLogOptions = {}): Log {
   const stream = opts.stream ?? process.stderr;
   const bars = opts.bars ?? (Boolean(stream.isTTY) && !process.env.CI);
-  let active: cliProgress.SingleBar | null = null;
+  let active: cliProgressTypes.SingleBar | null = null;
   const write = (line: string) => {
     if (active) {
       // Keep the bar on its own line: clear it, print, redraw.
@@ -64,6 +69,7 @@ export function consoleLog(opts: ConsoleLogOptions = {}): Log {
     },
     progress(label, total) {
       if (!bars || opts.quiet || total <= 1) return noProgress;
+      cliProgress ??= requireCjs('cli-progress') as typeof cliProgressTypes;
       const bar = new cliProgress.SingleBar(
         { stream, format: `${label} [{bar}] {value}/{total} {eta_formatted}`, hideCursor: false, clearOnComplete: true },
         cliProgress.Presets.shades_classic,
