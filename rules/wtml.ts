@@ -11,7 +11,7 @@ import { sameGroup } from '../src/engine/types.js';
 import { pipelineRule, recordOf, type PublishedPixels } from '../src/pipeline/context.js';
 import { writeFileAtomic } from '../src/util/fs.js';
 import { INDEX_REL_WTML, INDEX_WTML } from '../src/wwt/study-files.js';
-import { studyWtml, type StudyShape } from '../src/wwt/study-wtml.js';
+import type { StudyShape } from '../src/wwt/study-wtml.js';
 import { wtmlToolchain } from '../src/wwt/toolchain.js';
 import { tileRule } from './tile.js';
 
@@ -54,6 +54,8 @@ export const wtmlRule = pipelineRule<WtmlMeta>()({
   present: (inv) => inv.ctx.workdir.has('out', inv.group, INDEX_WTML),
   async run(inv, inputs) {
     const { ctx, group: id } = inv;
+    // Loaded on demand: the XML writer is not needed to plan an up-to-date run.
+    const { studyWtml } = await import('../src/wwt/study-wtml.js');
     const { indexRel, index } = studyWtml({
       uniqueId: id,
       record: inputs.record,
