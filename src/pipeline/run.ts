@@ -159,6 +159,7 @@ export async function openRun(opts: Pick<RunOptions, 'workdir' | 'repo' | 'stage
   let lock: HeldLock | null = null;
   try {
     if (!opts.dryRun) lock = await acquireLock(path.join(workdir.root, LOCK_FILE), `toasty ${opts.stage}`);
+    if (lock) await workdir.sweepStaleTemporaries();
     const manifest = await Manifest.load(workdir.root, MANIFEST_NAME);
     const close = async () => {
       try {

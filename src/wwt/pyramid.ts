@@ -17,6 +17,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { ToastyError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
+import { trackTemporary, untrackTemporary } from '../util/temporaries.js';
 import { STUDY_ENCODING } from './encoding.js';
 import { silentLog, type Log } from '../util/log.js';
 import { forEachLimit } from '../util/pool.js';
@@ -326,7 +327,9 @@ export async function writeStudyPyramid(image: SourceImage, outDir: string, opts
   const stripWidth = cols * TILE_SIZE;
 
   await fsp.mkdir(outDir, { recursive: true });
+  // The pid in the name lets a later run remove the file if this process is killed.
   const scratch = path.join(opts.scratchDir ?? outDir, `.decoded-${process.pid}-${randomBytes(4).toString('hex')}.v`);
+  trackTemporary(scratch);
   log.debug(`pyramid ${width}x${height}: ${tiling.tileLevels + 1} levels, deepest ${cols}x${rows} tiles`);
   const progress = log.progress('tiles', totalTileCount(width, height));
   const written: TilePosition[] = [];
@@ -383,6 +386,7 @@ export async function writeStudyPyramid(image: SourceImage, outDir: string, opts
     await source.close();
     progress.done();
     await fsp.rm(scratch, { force: true });
+    untrackTemporary(scratch);
   }
 }
 
