@@ -5,6 +5,7 @@
 import { Option } from 'clipanion';
 import * as t from 'typanion';
 import { inputLabelsOf, runPipeline, type RunReport, type Stage } from '../pipeline/run.js';
+import { ToastyError } from '../util/errors.js';
 import type { LabelsOf } from './describe.js';
 import { exitCodeFor } from './exit.js';
 import { RepositoryCommand } from './options.js';
@@ -18,6 +19,9 @@ abstract class PipelineCommand extends RepositoryCommand {
   json = Option.Boolean('--json', false, { description: 'Print one JSON object describing the run on stdout' });
   dryRun = Option.Boolean('-n,--dry-run', false, { description: 'Print the plan (what would run, and why); change nothing' });
   jobs = Option.String('-j,--jobs', '1', { description: 'How many nodes may run at once', validator: t.isNumber() });
+  downloadTimeout = Option.String('--download-timeout', {
+    description: 'Give up on a download (the feed or an image, retries included) after SECONDS (default: 2 minutes plus 8 s per MiB)',
+  });
 
   force: string[] | undefined = undefined;
   only: string[] | undefined = undefined;
@@ -25,6 +29,7 @@ abstract class PipelineCommand extends RepositoryCommand {
   async execute(): Promise<number> {
     const log = this.makeLog();
     try {
+      const deadlineMs = downloadDeadlineMs(this.downloadTimeout);
       const repo = await this.openRepository();
       const report = await runPipeline({
         workdir: this.workdir,
@@ -34,6 +39,7 @@ abstract class PipelineCommand extends RepositoryCommand {
         force: this.force,
         only: this.only,
         jobs: Number(this.jobs) || 1,
+        ...(deadlineMs === undefined ? {} : { download: { deadlineMs } }),
         log,
         onEvent: this.dryRun ? undefined : eventPrinter(log, labels),
       });
@@ -54,6 +60,16 @@ abstract class PipelineCommand extends RepositoryCommand {
       printSummary(report, labels, info, (line) => this.context.stderr.write(`${line}\n`));
     }
   }
+}
+
+/** `--download-timeout SECONDS` in ms; a usage error unless a positive number. */
+function downloadDeadlineMs(seconds: string | undefined): number | undefined {
+  if (seconds === undefined) return undefined;
+  const n = Number(seconds);
+  if (seconds.trim() === '' || !Number.isFinite(n) || n <= 0) {
+    throw new ToastyError('usage', `--download-timeout must be a positive number of seconds, not ${JSON.stringify(seconds)}`, { field: 'download-timeout' });
+  }
+  return n * 1000;
 }
 
 const DATA_ARGS = '{--local=DIR | --azure-conn-env=VAR --azure-container=NAME [--azure-path-prefix=P]}';

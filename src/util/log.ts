@@ -4,6 +4,7 @@
  * in tests (`silentLog`). Everything goes to stderr so stdout stays free for `--json`.
  */
 import cliProgress from 'cli-progress';
+import { redactSecrets } from './redact.js';
 
 export interface Progress {
   /** Advance by `n` (default 1). */
@@ -44,7 +45,9 @@ export function consoleLog(opts: ConsoleLogOptions = {}): Log {
   const stream = opts.stream ?? process.stderr;
   const bars = opts.bars ?? (Boolean(stream.isTTY) && !process.env.CI);
   let active: cliProgress.SingleBar | null = null;
-  const write = (line: string) => {
+  const write = (text: string) => {
+    // The last guard: no URL credentials or signatures reach the terminal or a log file.
+    const line = redactSecrets(text);
     if (active) {
       // Keep the bar on its own line: clear it, print, redraw.
       stream.write(`\r\x1b[K${line}\n`);
