@@ -7,6 +7,7 @@ import { rootIndexRule } from '../../rules/index.js';
 import type { EngineEvent, NodeOutcome } from '../engine/types.js';
 import type { RunReport } from '../pipeline/run.js';
 import type { Log } from '../util/log.js';
+import { redactSecrets } from '../util/redact.js';
 import { describeSkip, describeStale, type LabelsOf } from './describe.js';
 
 type Active = Extract<NodeOutcome, { status: 'ran' | 'would-run' }>;
@@ -79,5 +80,6 @@ function where(p: RunReport['problems'][number]): string {
 }
 
 function errorText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
+  // Errors other than ToastyError (whose messages are redacted already) may quote a URL.
+  return redactSecrets(e instanceof Error ? e.message : String(e));
 }
