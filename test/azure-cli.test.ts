@@ -3,14 +3,21 @@
 // middle of a publish leaves every image complete or invisible, and the next run completes.
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { BlobServiceClient } from '@azure/storage-blob';
+import {
+  AccountSASPermissions,
+  AccountSASResourceTypes,
+  AccountSASServices,
+  BlobServiceClient,
+  StorageSharedKeyCredential,
+  generateAccountSASQueryParameters,
+} from '@azure/storage-blob';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AzureRepository } from '../src/storage/azure.js';
 import { parseWtml } from '../src/wwt/wtml.js';
 import { tileFileName } from '../src/wwt/study-files.js';
 import { tilesPerLevel } from '../src/wwt/tiling.js';
-import { DEV_ACCOUNT_KEY, devConnectionString, startAzurite } from './helpers/azurite.js';
+import { DEV_ACCOUNT, DEV_ACCOUNT_KEY, devConnectionString, startAzurite } from './helpers/azurite.js';
 import { Fixture, IDS, runToasty, sharedAzurite, stopSharedAzurite } from './helpers/pipeline-fixture.js';
 
 const SECRETS = [DEV_ACCOUNT_KEY, 'AccountKey', 'sig='];
@@ -45,6 +52,58 @@ test('pre-flight: missing container, bad key, unreachable endpoint -> exit 2, no
     }
   } finally {
     await fsp.rm(work, { recursive: true, force: true });
+  }
+});
+
+/** A connection string holding only an account SAS for blobs with `permissions` (e.g. 'rl'). */
+function sasConnectionString(blobEndpoint: string, permissions: string): { conn: string; sig: string } {
+  const sas = generateAccountSASQueryParameters(
+    {
+      services: AccountSASServices.parse('b').toString(),
+      resourceTypes: AccountSASResourceTypes.parse('sco').toString(),
+      permissions: AccountSASPermissions.parse(permissions),
+      expiresOn: new Date(Date.now() + 3600_000),
+    },
+    new StorageSharedKeyCredential(DEV_ACCOUNT, DEV_ACCOUNT_KEY),
+  );
+  return { conn: `BlobEndpoint=${blobEndpoint};SharedAccessSignature=${sas.toString()}`, sig: sas.signature };
+}
+
+test('pre-flight: a read-only SAS is refused before any work (exit 2); a SAS that may write passes, leaving no probe', async () => {
+  const f = await Fixture.create({ kind: 'azure', prefix: 'feeds/astropix' });
+  try {
+    const az = await sharedAzurite();
+    const container = f.repoArgs.find((a) => a.startsWith('--azure-container='))!.split('=')[1]!;
+    const before = await f.repo.list('');
+    const readOnly = sasConnectionString(az.blobEndpoint, 'rl');
+    f.env.TOASTY_TEST_AZ = readOnly.conn;
+    const r = await f.run('make', '--json');
+    assert.is(r.code, 2, r.stderr);
+    assert.match(
+      r.stderr,
+      new RegExp(`cannot write to Azure container ${container} at .* under feeds/astropix/: the credentials allow reading but not writing`),
+    );
+    noSecrets(r.stdout + r.stderr);
+    assert.not.ok((r.stdout + r.stderr).includes(readOnly.sig), 'the SAS signature is not shown');
+    assert.not.ok(
+      await fsp.access(path.join(f.workdir, 'cache_todo')).then(
+        () => true,
+        () => false,
+      ),
+      'nothing downloaded',
+    );
+    assert.equal(await f.repo.list(''), before, 'the repository is unchanged');
+
+    f.env.TOASTY_TEST_AZ = sasConnectionString(az.blobEndpoint, 'racwdl').conn;
+    const ok = await f.run('make');
+    assert.is(ok.code, 0, ok.stderr);
+    for (const id of [IDS.ngc253, IDS.ngc7552]) assert.ok(await f.text(`${id}/index.wtml`), `${id} published`);
+    assert.not.ok(
+      (await f.repo.list('')).some((e) => e.name.startsWith('.toasty-write-probe')),
+      'the probe blob was removed',
+    );
+  } finally {
+    await f.close();
   }
 });
 

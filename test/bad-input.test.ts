@@ -1,14 +1,17 @@
 // Broken and hostile input, as data: each row breaks one thing and expects a clear message
 // naming the image (or the feed/config) and the reason, the right exit status, and every
 // other image published. Adding a case is one row.
-import { promises as fsp } from 'node:fs';
+import { type Dirent, promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { createDeflate, crc32 } from 'node:zlib';
 import sharp from 'sharp';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { temporaryOwner } from '../src/util/temporaries.js';
 import { parseWtml } from '../src/wwt/wtml.js';
-import { truncated, status, html, redirectTo, sendBytes } from './helpers/http-server.js';
-import { Fixture, IDS, TESTDATA, ran } from './helpers/pipeline-fixture.js';
+import { truncated, status, html, redirectTo, sendBytes, trickle } from './helpers/http-server.js';
+import { Fixture, IDS, ROOT, TESTDATA, ran } from './helpers/pipeline-fixture.js';
 
 type Rec = Record<string, unknown>;
 const GOOD = IDS.ngc7552; // the small untiled image: quick to process
@@ -19,7 +22,18 @@ interface Case {
   feed?: (f: Fixture, recs: Rec[]) => Rec[] | Promise<Rec[]>;
   /** Or serve this text as the feed. */
   feedText?: string;
-  config?: Record<string, string>;
+  config?: Record<string, string> | ((f: Fixture) => Record<string, string>);
+  /** Prepare the repository or the fixture before the run. */
+  setup?: (f: Fixture) => Promise<void>;
+  /** Extra command-line arguments, and environment for the toasty process. */
+  args?: string[];
+  env?: Record<string, string>;
+  /** Text that must appear nowhere in stdout or stderr (credentials in URLs). */
+  secrets?: string[];
+  /** Peak RSS of the toasty process must stay below this. */
+  maxRssMb?: number;
+  /** Further checks on what the run left. */
+  check?: (f: Fixture) => Promise<void>;
   /** Or write this text as the config file. */
   configText?: string;
   /** The publish_url_prefix the published WTML must carry. */
@@ -32,6 +46,42 @@ interface Case {
 }
 
 const bad = (_f: Fixture, recs: Rec[], over: Rec) => [recs[1], { ...recs[1], image_id: 'broken1', ...over }];
+/** A broken WCS: refused before its image (served at /wcs.jpg) is downloaded. */
+const badWcs = (f: Fixture, recs: Rec[], over: Rec) => bad(f, recs, { resource_url: f.serve('wcs.jpg', sendBytes(jpeg, 'image/jpeg')), ...over });
+const notDownloaded = async (f: Fixture) => assert.is(f.server.hits.get('/wcs.jpg') ?? 0, 0, 'the image was not downloaded');
+/** The fixture's base URL with credentials in it. */
+const withCredentials = (f: Fixture) => f.baseUrl.replace('http://', 'http://curator:hunter2pass@');
+const MAXRSS_HOOK = pathToFileURL(path.join(ROOT, 'test', 'helpers', 'report-maxrss.mjs')).href;
+
+/**
+ * A greyscale PNG of `width` x `height` mid-grey pixels, built by hand (streamed through deflate)
+ * so a huge declared size costs little to make: 400000 x 1000 is about 0.4 MB.
+ */
+async function widePng(width: number, height: number): Promise<Buffer> {
+  const chunk = (type: string, data: Buffer) => {
+    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const out = Buffer.alloc(body.length + 8);
+    out.writeUInt32BE(data.length, 0);
+    body.copy(out, 4);
+    out.writeUInt32BE(crc32(body), body.length + 4);
+    return out;
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header[8] = 8; // bit depth; colour type 0 (grey), no interlace
+  const z = createDeflate({ level: 9 });
+  const parts: Buffer[] = [];
+  z.on('data', (d: Buffer) => parts.push(d));
+  const ended = new Promise((r) => z.on('end', r));
+  const row = Buffer.alloc(width + 1, 128);
+  row[0] = 0; // filter: none
+  for (let y = 0; y < height; y++) if (!z.write(row)) await new Promise((r) => z.once('drain', r));
+  z.end();
+  await ended;
+  const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  return Buffer.concat([signature, chunk('IHDR', header), chunk('IDAT', Buffer.concat(parts)), chunk('IEND', Buffer.alloc(0))]);
+}
 const jpeg = await fsp.readFile(path.join(TESTDATA, 'geminiann11015a.jpg'));
 const bomb = await (async () => {
   // A tiny PNG whose header declares 100000 x 100000 pixels.
@@ -196,6 +246,126 @@ const CASES: Case[] = [
     published: [GOOD, 'noirlab_grey'],
   },
   {
+    name: 'slow image server: a byte at a time stops at the download deadline',
+    feed: (f, r) =>
+      bad(f, r, { resource_url: f.serve('drip.jpg', trickle(jpeg.subarray(0, 40), { chunkBytes: 1, intervalMs: 100, contentType: 'image/jpeg' })) }),
+    args: ['--download-timeout', '1'],
+    exit: 1,
+    message: /noirlab_broken1.*took longer than the download deadline of 1 s, after \d+ of 40 bytes/,
+    published: [GOOD],
+  },
+  {
+    name: 'credentials in the image URL are neither sent nor printed',
+    feed: (f, r) => bad(f, r, { resource_url: `${withCredentials(f)}/geminiann11015a.jpg?sig=TOPSECRETSIG&v=1` }),
+    args: ['--json'],
+    exit: 1,
+    message: /noirlab_broken1.*\/geminiann11015a\.jpg\?sig=REDACTED&v=1: the URL carries a user name or password/,
+    secrets: ['hunter2pass', 'curator', 'TOPSECRETSIG'],
+    published: [GOOD],
+  },
+  {
+    name: 'credentials in the feed URL are neither sent nor printed',
+    config: (f) => ({ json_query_url: `${withCredentials(f)}/feed.json?token=FEEDSECRET` }),
+    args: ['--json'],
+    exit: 1,
+    message: /feed .*\/feed\.json\?token=REDACTED: the URL carries a user name or password/,
+    secrets: ['hunter2pass', 'curator', 'FEEDSECRET'],
+  },
+  {
+    name: 'redirect to the same host on another port',
+    feed: (f, r) => bad(f, r, { resource_url: f.serve('port.jpg', redirectTo('http://127.0.0.1:9/geminiann11015a.jpg')) }),
+    exit: 1,
+    message: /noirlab_broken1.*refused redirect to another origin \(http:\/\/127\.0\.0\.1:9\)/,
+    published: [GOOD],
+  },
+  {
+    name: 'WCS: Dec beyond the pole',
+    feed: (f, r) => badWcs(f, r, { wcs_reference_value: ['10', '95'] }),
+    exit: 1,
+    message: /noirlab_broken1.*wcs_reference_value: Dec 95 is outside -90\.\.90/,
+    published: [GOOD],
+    check: notDownloaded,
+  },
+  {
+    name: 'WCS: RA 1e308',
+    feed: (f, r) => badWcs(f, r, { wcs_reference_value: ['1e308', '10'] }),
+    exit: 1,
+    message: /noirlab_broken1.*wcs_reference_value: RA 1e\+308 is outside/,
+    published: [GOOD],
+    check: notDownloaded,
+  },
+  {
+    name: 'WCS: reference pixel 1e308',
+    feed: (f, r) => badWcs(f, r, { wcs_reference_pixel: ['1e308', '1696'] }),
+    exit: 1,
+    message: /noirlab_broken1.*wcs_reference_pixel: .* not a usable TAN WCS/,
+    published: [GOOD],
+    check: notDownloaded,
+  },
+  {
+    name: 'WCS: a scale that makes the image span the sky',
+    feed: (f, r) => badWcs(f, r, { wcs_scale: ['-1', '1'] }),
+    exit: 1,
+    message: /noirlab_broken1.*wcs_scale: .* 4958 degrees across/,
+    published: [GOOD],
+    check: notDownloaded,
+  },
+  {
+    name: 'WCS: absurd reference dimensions',
+    feed: (f, r) => badWcs(f, r, { wcs_reference_dimension: ['1e300', '1e300'] }),
+    exit: 1,
+    message: /noirlab_broken1.*wcs_reference_dimension: .* beyond any image/,
+    published: [GOOD],
+    check: notDownloaded,
+  },
+  {
+    name: 'WCS: RA below 0 is normalised',
+    feed: (_f, r) => [{ ...r[1], wcs_reference_value: ['-10.950219386', '-42.5874939584'] }],
+    exit: 0,
+    message: /Ran/,
+    published: [GOOD],
+    check: async (f) => {
+      const set = parseWtml((await f.text(`${GOOD}/index.wtml`))!).children[0]!.imageSet;
+      assert.ok(Math.abs(set.centerX - 349.049780614) < 1e-9, String(set.centerX));
+    },
+  },
+  {
+    name: 'many images that 404 leave no empty folders',
+    feed: (f, r) => [r[1], ...Array.from({ length: 30 }, (_, i) => ({ ...r[1], image_id: `gone${i}`, resource_url: f.serve(`gone${i}.jpg`, status(404)) }))],
+    exit: 1,
+    message: /noirlab_gone29.*404/,
+    published: [GOOD],
+  },
+  {
+    name: 'very wide PNG within the pixel limit: refused by width, memory stays low',
+    feed: async (f, r) =>
+      bad(f, r, {
+        resource_url: f.serve('wide.png', sendBytes(await widePng(400_000, 1000), 'image/png')),
+        wcs_reference_dimension: ['400000', '1000'],
+        wcs_reference_pixel: ['200000', '500'],
+      }),
+    env: { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${MAXRSS_HOOK}`.trim() },
+    exit: 1,
+    message: /noirlab_broken1.*image is 400000 px wide .*above the width limit of 65536 px/,
+    maxRssMb: 400,
+    published: [GOOD],
+  },
+  {
+    name: 'image folder symlinked out of the repository is not written through',
+    setup: async (f) => {
+      await fsp.mkdir(path.join(f.tmp, 'outside'));
+      await fsp.symlink(path.join(f.tmp, 'outside'), path.join(f.tmp, 'repo', 'noirlab_linked'));
+    },
+    feed: (_f, r) => [r[1], { ...r[1], image_id: 'linked', title: 'Linked' }],
+    exit: 1,
+    message: /noirlab_linked.*refused to write noirlab_linked\/.*noirlab_linked is a symbolic link to .*outside, outside the repository/,
+    published: [GOOD],
+    check: async (f) => {
+      assert.equal(await fsp.readdir(path.join(f.tmp, 'outside')), [], 'nothing written through the link');
+      assert.not.ok((await f.text('index.wtml'))!.includes('noirlab_linked'));
+    },
+  },
+  {
     name: 'multi-page TIFF',
     feed: async (f, r) => [r[1], { ...r[1], image_id: 'pages', resource_url: f.serve('pages.tif', sendBytes(await twoPageTiff(), 'image/tiff')) }],
     exit: 0,
@@ -203,6 +373,28 @@ const CASES: Case[] = [
     published: [GOOD, 'noirlab_pages'],
   },
 ];
+
+/** Folders below `dir` with nothing in them. */
+async function emptyFolders(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await fsp.readdir(dir, { withFileTypes: true }).catch(() => [] as Dirent[])) {
+    if (!e.isDirectory()) continue;
+    const p = path.join(dir, e.name);
+    if ((await fsp.readdir(p)).length === 0) out.push(e.name);
+    else out.push(...(await emptyFolders(p)).map((n) => `${e.name}/${n}`));
+  }
+  return out;
+}
+
+/** Toasty temporaries (by name) anywhere below `dir`. */
+async function temporariesUnder(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await fsp.readdir(dir, { withFileTypes: true }).catch(() => [] as Dirent[])) {
+    if (temporaryOwner(e.name) !== null) out.push(e.name);
+    if (e.isDirectory()) out.push(...(await temporariesUnder(path.join(dir, e.name))).map((n) => `${e.name}/${n}`));
+  }
+  return out;
+}
 
 /** A TIFF with two pages (the image, then a small second page). */
 async function twoPageTiff(): Promise<Buffer> {
@@ -221,11 +413,19 @@ for (const c of CASES) {
       const recs = await f.baseRecords();
       if (c.feedText !== undefined) f.feedText = c.feedText;
       if (c.feed) f.setRecords((await c.feed(f, recs)).map((x) => JSON.parse(JSON.stringify(x))));
-      if (c.config) await f.writeConfig(c.config);
+      if (c.config) await f.writeConfig(typeof c.config === 'function' ? c.config(f) : c.config);
       if (c.configText !== undefined) await f.repo.put('toasty-pipeline-config.yaml', c.configText);
-      const r = await f.run('make');
+      await c.setup?.(f);
+      Object.assign(f.env, c.env);
+      const r = await f.run('make', ...(c.args ?? []));
+      if (c.maxRssMb !== undefined) {
+        const kb = Number(/toasty-test-maxrss-kb=(\d+)/.exec(r.stderr)?.[1]);
+        assert.ok(kb > 0 && kb < c.maxRssMb * 1024, `peak RSS ${Math.round(kb / 1024)} MB, limit ${c.maxRssMb} MB`);
+      }
       assert.is(r.code, c.exit, `exit status\n${r.stderr}`);
       assert.match(r.stderr, c.message);
+      for (const secret of c.secrets ?? []) assert.not.ok(`${r.stdout}${r.stderr}`.includes(secret), `output shows ${secret}`);
+      await c.check?.(f);
       for (const id of c.published ?? []) {
         const text = await f.text(`${id}/index.wtml`);
         assert.ok(text, `${id} published`);
@@ -237,9 +437,12 @@ for (const c of CASES) {
           assert.is(place.imageSet.credits, 'A & B <c>');
         }
       }
-      // Nothing was written outside the work dir and the repository.
-      const top = (await fsp.readdir(f.tmp)).filter((d) => d !== 'work');
+      // Nothing was written outside the work dir and the repository (`outside` is a test's own).
+      const top = (await fsp.readdir(f.tmp)).filter((d) => d !== 'work' && d !== 'outside');
       assert.equal(top, ['repo']);
+      // Nor left behind in the work dir: empty image folders, temporaries.
+      assert.equal(await emptyFolders(path.join(f.workdir, 'cache_todo')), [], 'no empty folders in cache_todo');
+      assert.equal(await temporariesUnder(f.workdir), [], 'no temporaries left');
     } finally {
       await f.close();
     }
@@ -315,6 +518,36 @@ test('reindex skips a folder whose index.wtml is unparseable, with a warning', a
     assert.match(r.stderr, /junk_folder/);
     const root = parseWtml((await f.text('index.wtml'))!);
     assert.is(root.children.length, 2);
+  } finally {
+    await f.close();
+  }
+});
+
+test('hostile index.wtml in the repository: deep nesting and repeated attributes are skipped quickly, unknown attributes stay out of the root index', async () => {
+  const f = await Fixture.create({ kind: 'local' });
+  try {
+    assert.is((await f.run('make')).code, 0);
+    const good = (await f.text(`${GOOD}/index.wtml`))!;
+    const depth = 20_000;
+    await f.repo.put('deep/index.wtml', `<Folder Name="x">${'<Folder>'.repeat(depth)}${'</Folder>'.repeat(depth)}</Folder>`);
+    await f.repo.put('twice/index.wtml', good.replace('<Place ', '<Place Name="impostor" '));
+    // A valid Place carrying attributes WWT does not define (and one it does: DemUrl).
+    await f.repo.put(
+      'extra/index.wtml',
+      good.replace('<Place ', '<Place onload="alert(1)" ').replace('<ImageSet ', '<ImageSet DemUrl="dem/{1}.png" data-x="1" '),
+    );
+    const t0 = performance.now();
+    const r = await f.run('pipeline-reindex');
+    const ms = performance.now() - t0;
+    assert.is(r.code, 0, r.stderr);
+    assert.ok(ms < 5000, `reindex took ${Math.round(ms)} ms`);
+    assert.match(r.stderr, /skipping deep: .*nests elements more than 32 deep/);
+    assert.match(r.stderr, /skipping twice: .*<Place> has the attribute Name twice/);
+    const text = (await f.text('index.wtml'))!;
+    const root = parseWtml(text);
+    assert.equal(root.children.map((p) => p.imageSet.url.split('/').at(-2)).sort(), [GOOD, GOOD, IDS.ngc253].sort(), 'the two images and the extra copy');
+    assert.not.ok(/onload|data-x|alert/.test(text), 'no attribute WWT does not define');
+    assert.ok(text.includes('DemUrl="dem/{1}.png"'), 'attributes WWT defines are kept');
   } finally {
     await f.close();
   }

@@ -2,13 +2,16 @@
 // and check after every rerun that the repository is consistent (each image complete or
 // invisible), the root index lists exactly the complete images, and nothing that had finished
 // before the kill ran again. Plus: two runs on one work dir at once.
-import { promises as fsp } from 'node:fs';
+import { type Dirent, promises as fsp } from 'node:fs';
 import path from 'node:path';
+import sharp from 'sharp';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { temporaryOwner } from '../src/util/temporaries.js';
 import { parseWtml } from '../src/wwt/wtml.js';
 import { tileFileName } from '../src/wwt/study-files.js';
 import { tilesPerLevel } from '../src/wwt/tiling.js';
+import { sendBytes } from './helpers/http-server.js';
 import { Fixture, IDS, ran, runToasty, type ToastyRun } from './helpers/pipeline-fixture.js';
 
 const SIZES: Record<string, [number, number]> = {
@@ -151,6 +154,90 @@ test('a second run on the same work dir is refused naming the holder; a stale lo
     await fsp.writeFile(lockFile, JSON.stringify({ pid: 2 ** 22 + 12345, host: (await import('node:os')).hostname(), started: 'earlier' }));
     const third = await f.run('make');
     assert.is(third.code, 0, third.stderr);
+  } finally {
+    await f.close();
+  }
+});
+
+/** Every toasty temporary (by its name) below `dir`, relative paths. */
+async function temporariesUnder(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (d: string) => {
+    let entries: Dirent[];
+    try {
+      entries = await fsp.readdir(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const p = path.join(d, e.name);
+      if (temporaryOwner(e.name) !== null) out.push(path.relative(dir, p));
+      if (e.isDirectory()) await walk(p);
+    }
+  };
+  await walk(dir);
+  return out.sort();
+}
+
+/** Start `make`, wait until the tile pyramid's scratch file exists, then send `signal`. */
+async function signalWhileTiling(f: Fixture, signal: NodeJS.Signals): Promise<{ run: ToastyRun; seen: string[] }> {
+  let pid = 0;
+  const running = runToasty(['make', ...f.repoArgs, f.workdir], f.env, { onSpawn: (p) => (pid = p) });
+  let seen: string[] = [];
+  let finished = false;
+  void running.then(() => (finished = true));
+  while (!finished) {
+    seen = await temporariesUnder(f.workdir);
+    if (seen.some((t) => /\.decoded-\d+-[0-9a-f]+\.v$/.test(t))) break;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  if (finished) assert.unreachable(`the run ended before it was seen tiling:\n${(await running).stderr}`);
+  process.kill(pid, signal);
+  return { run: await running, seen };
+}
+
+test('SIGTERM while tiling: scratch file and temporary folders removed, exit 143; a SIGKILLed run leaves them, the next run sweeps them', async () => {
+  const f = await Fixture.create({ kind: 'local' });
+  try {
+    // 4000x4000 of noise: a 64 MB scratch file and seconds of tiling, long enough to interrupt.
+    const big = await sharp({ create: { width: 4000, height: 4000, channels: 3, background: '#000', noise: { type: 'gaussian', mean: 128, sigma: 40 } } })
+      .jpeg()
+      .toBuffer();
+    const recs = await f.baseRecords();
+    f.setRecords([
+      recs[1],
+      {
+        ...recs[1],
+        image_id: 'bigone',
+        title: 'Big',
+        wcs_reference_dimension: ['4000', '4000'],
+        wcs_reference_pixel: ['2000', '2000'],
+        resource_url: f.serve('big.jpg', sendBytes(big, 'image/jpeg')),
+      },
+    ]);
+
+    const term = await signalWhileTiling(f, 'SIGTERM');
+    assert.is(term.run.code, 143, term.run.stderr);
+    assert.ok(
+      term.seen.some((t) => t.startsWith('out_todo/.noirlab_bigone.tmp-')),
+      `a temporary folder existed: ${term.seen}`,
+    );
+    assert.equal(await temporariesUnder(f.workdir), [], 'nothing temporary left after SIGTERM');
+
+    // SIGKILL cannot be caught: the leftovers stay until a run sweeps them.
+    await f.writeConfig({ publish_url_prefix: 'http://data.example.org/again/' });
+    const kill = await signalWhileTiling(f, 'SIGKILL');
+    assert.is(kill.run.code, 128, kill.run.stderr);
+    const left = await temporariesUnder(f.workdir);
+    assert.ok(
+      left.some((t) => t.endsWith('.v')),
+      `the killed run left its scratch file: ${left}`,
+    );
+    const again = await f.run('make');
+    assert.is(again.code, 0, again.stderr);
+    assert.equal(await temporariesUnder(f.workdir), [], 'the next run swept what the killed one left');
+    for (const id of [IDS.ngc7552, 'noirlab_bigone']) assert.ok(await f.text(`${id}/index.wtml`), `${id} published`);
+    assert.is(parseWtml((await f.text('index.wtml'))!).children.length, 2);
   } finally {
     await f.close();
   }

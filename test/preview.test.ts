@@ -15,7 +15,9 @@
  * viewed whole; the screenshot must match the F placed by the record's own WCS, and beat the
  * mirrored, flipped, 180°-rotated, rotation-negated, rotation-ignored and parity-ignored F.
  */
+import { type ChildProcess, spawn } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
+import http from 'node:http';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import sharp from 'sharp';
@@ -23,7 +25,7 @@ import path from 'node:path';
 import { startPreviewServer, type PreviewImage } from '../src/preview/server.js';
 import { parseWtml } from '../src/wwt/wtml.js';
 import { haveChromium, openTestBrowser, CHROMIUM } from './helpers/browser.js';
-import { Fixture, IDS, TESTDATA } from './helpers/pipeline-fixture.js';
+import { Fixture, IDS, TESTDATA, TOASTY } from './helpers/pipeline-fixture.js';
 import { fRecord, writeFImage, type FRecordArgs } from './helpers/f-image.js';
 
 interface Raw {
@@ -416,6 +418,59 @@ test('preview says so when nothing is waiting', async () => {
     await browser.close();
     await server.close();
     await fsp.rm(dir, { recursive: true, force: true });
+  }
+});
+
+/** GET `pathname` from 127.0.0.1:`port` with the given Host header. */
+function getWithHost(port: number, pathname: string, host: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path: pathname, headers: { host } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+  });
+}
+
+test('toasty preview answers only to 127.0.0.1 and localhost (DNS rebinding)', async () => {
+  const f = await Fixture.create({ kind: 'local' });
+  f.setRecords([(await f.baseRecords())[1]]);
+  let child: ChildProcess | null = null;
+  try {
+    assert.is((await f.run('pipeline-fetch-inputs')).code, 0);
+    assert.is((await f.run('pipeline-process-todos')).code, 0);
+    child = spawn(process.execPath, [TOASTY, 'preview', ...f.repoArgs, f.workdir], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CI: '1' } });
+    const exited = new Promise<number | null>((resolve) => child!.on('exit', (code) => resolve(code)));
+    const url = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child!.stdout!.on('data', (d) => {
+        out += d;
+        const m = /toasty preview: (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
+        if (m) resolve(m[1]!);
+      });
+      child!.on('exit', () => reject(new Error(`preview exited: ${out}`)));
+    });
+    const port = Number(new URL(url).port);
+    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, 'localhost', `LOCALHOST:${port}`]) {
+      const r = await getWithHost(port, '/api/images', host);
+      assert.is(r.status, 200, host);
+      assert.ok(r.body.includes(IDS.ngc7552), `${host}: the study is listed`);
+    }
+    for (const host of [`evil.example:${port}`, 'evil.example', `127.0.0.1.evil.example:${port}`, `localhost:${port + 1}`]) {
+      for (const pathname of ['/api/images', '/', `/files/out_todo/${IDS.ngc7552}/thumb.jpg`]) {
+        const r = await getWithHost(port, pathname, host);
+        assert.is(r.status, 421, `${host} ${pathname}`);
+        assert.not.ok(r.body.includes(IDS.ngc7552), `${host}: nothing about the studies`);
+      }
+    }
+    child.kill('SIGINT');
+    assert.is(await exited, 0, 'Ctrl-C stops it cleanly');
+    child = null;
+  } finally {
+    child?.kill('SIGKILL');
+    await f.close();
   }
 });
 

@@ -11,6 +11,7 @@ import { cachedImageName, downloadUrl, notActionableReason, parseFeed, sizeLadde
 import { downloadImage, fetchFeedText, redactUrl, type HttpOptions } from '../src/sources/http.js';
 import { caseFoldKey, checkSafeId, uniqueId } from '../src/sources/ids.js';
 import { ToastyError } from '../src/util/errors.js';
+import { redactSecrets } from '../src/util/redact.js';
 import {
   delayHeaders,
   failTimes,
@@ -307,6 +308,8 @@ test('feed: duplicate ids keep the first, exact or differing only by case', () =
 // Downloads against a loopback server
 
 let srv: TestServer;
+/** A second server on 127.0.0.1: the same host, another port. */
+let other: TestServer;
 let tmp: string;
 let n = 0;
 const fast: HttpOptions = { retryBaseMs: 5, timeoutMs: 2000 };
@@ -358,12 +361,27 @@ test.before(async () => {
         res.end();
       },
       '/latin1.json': sendBytes(Buffer.from([0x5b, 0x22, 0xe9, 0x22, 0x5d]), 'application/json'),
+      // 40 bytes, one every 50 ms (2 s in all): never idle long, but slow.
+      '/drip.jpg': trickle(ngc253Bytes.subarray(0, 40), { chunkBytes: 1, intervalMs: 50, contentType: 'image/jpeg' }),
+      '/drip-chunked.jpg': (_req, res, ctx) => {
+        res.writeHead(200, { 'content-type': 'image/jpeg' });
+        let sent = 0;
+        const step = () => {
+          if (res.destroyed || sent >= 40) return void res.end();
+          res.write(ngc253Bytes.subarray(sent, ++sent));
+          ctx.later(50, step);
+        };
+        step();
+      },
+      '/other-port.jpg': redirectTo(() => `${other.baseUrl}/NGC253ALMA.jpg`),
     },
   });
+  other = await startTestServer({ root: TESTDATA });
 });
 
 test.after(async () => {
   await srv?.close();
+  await other?.close();
   await fsp.rm(tmp, { recursive: true, force: true });
 });
 
@@ -482,6 +500,90 @@ test('download: same-host redirects are followed; other hosts, loops and file: a
   assert.is(srv.hits.get('/loop.jpg'), 6);
   e = await failedDownload('/to-file.jpg', { allowCrossHostRedirects: true });
   assert.match(e.message, /only http\/https allowed/);
+});
+
+test('download: a redirect to the same host on another port is refused, and that port never contacted', async () => {
+  const e = await failedDownload('/other-port.jpg');
+  assert.match(e.message, new RegExp(`refused redirect to another origin \\(http://127\\.0\\.0\\.1:${other.port}\\)`));
+  assert.is(srv.hits.get('/other-port.jpg'), 1, 'not retried');
+  assert.is(other.requests.length, 0, 'the other port was never contacted');
+  // allowCrossHostRedirects still permits it.
+  const r = await downloadImage(`${srv.baseUrl}/other-port.jpg`, dest(), { ...fast, allowCrossHostRedirects: true });
+  assert.is(r.url, `${other.baseUrl}/NGC253ALMA.jpg`);
+});
+
+test('download: a deadline for the whole download stops a trickle that never goes idle', async () => {
+  // Fixed: --download-timeout.
+  let t0 = Date.now();
+  let e = await failedDownload('/drip.jpg', { deadlineMs: 300 });
+  assert.match(e.message, /took longer than the download deadline of 0\.3 s, after \d+ of 40 bytes$/);
+  assert.ok(Date.now() - t0 < 1500, `stopped at the deadline (${Date.now() - t0} ms)`);
+  assert.is(srv.hits.get('/drip.jpg'), 1, 'a deadline is not retried');
+  // Sized to the body by default: a floor plus the time the bytes take at a minimum rate, from
+  // Content-Length or, without one, from the bytes received so far.
+  t0 = Date.now();
+  e = await failedDownload('/drip.jpg', { deadlineFloorMs: 200, minBytesPerSecond: 1000 });
+  assert.match(e.message, /took longer than the download deadline of 0\.24 s \(0\.2 s plus 40 bytes at 1000 bytes\/s\)/);
+  e = await failedDownload('/drip-chunked.jpg', { deadlineFloorMs: 200, minBytesPerSecond: 1000 });
+  assert.match(e.message, /took longer than the download deadline of 0\.2\d* s \(0\.2 s plus \d+ bytes at 1000 bytes\/s\), after \d+ bytes$/);
+  assert.ok(Date.now() - t0 < 2500, 'both stopped early');
+  // A transfer at a good rate is not cut short by the same small deadline.
+  const r = await downloadImage(`${srv.baseUrl}/NGC253ALMA.jpg`, dest(), { ...fast, deadlineFloorMs: 200, minBytesPerSecond: 1000 });
+  assert.is(r.bytes, ngc253Bytes.length);
+  // Retries stop when the deadline leaves no time for another attempt.
+  const before = srv.hits.get('/broken.jpg') ?? 0;
+  e = await failedDownload('/broken.jpg', { retries: 5, retryBaseMs: 2000, deadlineMs: 300 });
+  assert.match(e.message, /HTTP 500 Internal Server Error; no time left before the download deadline of 0\.3 s$/);
+  assert.is((srv.hits.get('/broken.jpg') ?? 0) - before, 1);
+});
+
+test('download: a URL with a user name or password is refused at once, never printed', async () => {
+  const url = `${srv.baseUrl.replace('http://', 'http://curator:hunter2@')}/NGC253ALMA.jpg?sig=TOPSECRET&v=1`;
+  const hits = srv.hits.get('/NGC253ALMA.jpg') ?? 0;
+  const d = dest();
+  const e = await failure(downloadImage(url, d, fast));
+  assert.is(e.code, 'download');
+  assert.match(e.message, /\/NGC253ALMA\.jpg\?sig=REDACTED&v=1: the URL carries a user name or password/);
+  assert.not.ok(/hunter2|curator|TOPSECRET/.test(e.message), e.message);
+  assert.is(e.cause, undefined, 'no raw error attached');
+  assert.is(srv.hits.get('/NGC253ALMA.jpg') ?? 0, hits, 'no request made');
+  assert.not.ok(
+    await fsp.access(path.dirname(d)).then(
+      () => true,
+      () => false,
+    ),
+    'no folder made for a download that never started',
+  );
+});
+
+test('download: the folder of dest is made only for bytes, and removed when the download fails', async () => {
+  const d = dest();
+  await failure(downloadImage(`${srv.baseUrl}/missing.jpg`, d, fast));
+  await failure(downloadImage(`${srv.baseUrl}/page.jpg`, d, fast));
+  assert.not.ok(
+    await fsp.access(path.dirname(d)).then(
+      () => true,
+      () => false,
+    ),
+    'no empty folder left',
+  );
+  // A folder that existed before is left alone.
+  await fsp.mkdir(path.dirname(d), { recursive: true });
+  await failure(downloadImage(`${srv.baseUrl}/missing.jpg`, d, fast));
+  assert.equal(await fsp.readdir(path.dirname(d)), []);
+});
+
+test('secrets are redacted wherever a URL appears in text, library messages included', () => {
+  assert.is(
+    redactSecrets('TypeError: Request cannot be constructed from a URL that includes credentials: http://u:pw@h.example/x.jpg?sig=S3CRET&v=1 (attempt 1)'),
+    'TypeError: Request cannot be constructed from a URL that includes credentials: http://h.example/x.jpg?sig=REDACTED&v=1 (attempt 1)',
+  );
+  assert.is(redactSecrets('see (https://a.example/b?token=T0K).'), 'see (https://a.example/b?token=REDACTED).');
+  assert.is(redactSecrets('AccountKey=abc123==;BlobEndpoint=x'), 'AccountKey=REDACTED;BlobEndpoint=x');
+  const plain = 'fetch http://Example.org/a b?format=.jpg failed';
+  assert.is(redactSecrets(plain), plain, 'nothing to hide: the text is unchanged');
+  const e = new ToastyError('download', 'download http://me:pw@x.example/a.jpg: failed');
+  assert.is(e.message, 'download http://x.example/a.jpg: failed');
 });
 
 test('download: size cap from Content-Length and while streaming', async () => {

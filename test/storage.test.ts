@@ -363,6 +363,49 @@ local('writes land atomically and temp files are never listed', async () => {
     await fsp.rm(d, { recursive: true, force: true });
   }
 });
+local('symbolic links leading out of the repository are never written, deleted, read or listed through', async () => {
+  const d = await fsp.mkdtemp(path.join(os.tmpdir(), 'toasty-repo-'));
+  try {
+    const repo = path.join(d, 'repo');
+    const outside = path.join(d, 'outside');
+    await fsp.mkdir(path.join(repo, 'real'), { recursive: true });
+    await fsp.mkdir(outside);
+    await fsp.writeFile(path.join(outside, 'index.wtml'), 'outside');
+    await fsp.symlink(outside, path.join(repo, 'escape'));
+    await fsp.symlink(path.join(outside, 'index.wtml'), path.join(repo, 'real', 'linked.wtml'));
+    await fsp.symlink(path.join(repo, 'real'), path.join(repo, 'inside'));
+    await fsp.symlink(path.join(d, 'nothing-here'), path.join(repo, 'dangling'));
+    const r = new LocalRepository(repo);
+
+    for (const p of ['escape/thumb.jpg', 'escape/index.wtml', 'dangling/x.png']) {
+      const e = await rejects(r.put(p, 'x'), 'storage');
+      assert.match(e.message, new RegExp(`refused to write ${p.replace('.', '\\.')}: ${p.split('/')[0]} is a symbolic link to .*, outside the repository`));
+    }
+    await rejects(r.putFile('escape/y.jpg', path.join(outside, 'index.wtml')), 'storage');
+    await rejects(r.delete('escape/index.wtml'), 'storage');
+    assert.equal(await fsp.readdir(outside), ['index.wtml'], 'nothing written or deleted outside');
+    assert.is(await fsp.readFile(path.join(outside, 'index.wtml'), 'utf8'), 'outside');
+    // Reads find nothing, listings leave the links out.
+    assert.is(await r.get('escape/index.wtml'), null);
+    assert.is(await r.exists('escape/index.wtml'), false);
+    assert.is(await r.stat('real/linked.wtml'), null);
+    assert.equal(await r.list('escape'), []);
+    assert.equal(await r.list(''), [
+      { name: 'inside', isFolder: true },
+      { name: 'real', isFolder: true },
+    ]);
+    assert.equal(await r.list('real'), []);
+    // A link that stays inside works as before; replacing a linked file replaces the link only.
+    await r.put('inside/a.txt', 'a');
+    assert.is(await fsp.readFile(path.join(repo, 'real', 'a.txt'), 'utf8'), 'a');
+    assert.is((await r.get('inside/a.txt'))?.toString(), 'a');
+    await r.put('real/linked.wtml', 'mine');
+    assert.is(await fsp.readFile(path.join(outside, 'index.wtml'), 'utf8'), 'outside');
+    assert.is((await r.get('real/linked.wtml'))?.toString(), 'mine');
+  } finally {
+    await fsp.rm(d, { recursive: true, force: true });
+  }
+});
 local.run();
 
 // ---------------------------------------------------------------------------------------------

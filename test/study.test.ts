@@ -1,6 +1,6 @@
 // One image -> a study, through the library and through `toasty tile-study`: the
-// positive-parity mirror twin, untethered studies, no half-written output folder, and
-// --max-pixels reaching every writer.
+// positive-parity mirror twin, untethered studies, no half-written output folder,
+// --max-pixels reaching every writer, and OUTDIR never deleting what toasty did not write.
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,7 +12,7 @@ import { writeStudyPixels } from '../src/wwt/study-pixels.js';
 import { astropixStudy, studyWtml } from '../src/wwt/study-wtml.js';
 import { parseWtml } from '../src/wwt/wtml.js';
 import { mirrorWcs } from '../src/wwt/wcs.js';
-import { ROOT, TESTDATA, runToasty } from './helpers/pipeline-fixture.js';
+import { ROOT, TESTDATA, hashTree, runToasty } from './helpers/pipeline-fixture.js';
 
 const NGC253 = path.join(TESTDATA, 'NGC253ALMA.jpg');
 const template = JSON.parse(await fsp.readFile(path.join(ROOT, 'examples', 'astropix-feed.template.json'), 'utf8'));
@@ -87,7 +87,7 @@ test('toasty tile-study: placed with a record, untethered without, nothing left 
     const out2 = path.join(dir, 'untethered');
     r = await runToasty(['tile-study', small, out2, '--name', 'My <test> & co']);
     assert.is(r.code, 0, r.stderr);
-    assert.equal((await fsp.readdir(out2)).sort(), ['image.jpg', 'index_rel.wtml', 'thumb.jpg']);
+    assert.equal((await fsp.readdir(out2)).sort(), ['.toasty-study.json', 'image.jpg', 'index_rel.wtml', 'thumb.jpg']);
     const p2 = parseWtml(await fsp.readFile(path.join(out2, 'index_rel.wtml'), 'utf8')).children[0];
     assert.is(p2.name, 'My <test> & co');
 
@@ -163,11 +163,111 @@ test('--max-pixels reaches every writer: an image above the default limit is til
     const untiled = path.join(dir, 'untiled');
     r = await runToasty(['tile-study', small, untiled, '--max-pixels', '100000'], env);
     assert.is(r.code, 0, r.stderr);
-    assert.equal((await fsp.readdir(untiled)).sort(), ['image.jpg', 'index_rel.wtml', 'thumb.jpg']);
+    assert.equal((await fsp.readdir(untiled)).sort(), ['.toasty-study.json', 'image.jpg', 'index_rel.wtml', 'thumb.jpg']);
     const image = await sharp(path.join(untiled, 'image.jpg')).raw().toBuffer({ resolveWithObject: true });
     assert.equal([image.info.width, image.info.height], [300, 200]);
     near(image.data, (100 * 300 + 150) * 3, 'image.jpg centre');
     await thumbOf(untiled, [96, 45]);
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+});
+
+const isDir = (p: string) =>
+  fsp.stat(p).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
+
+test('tile-study never deletes what it did not write: non-empty OUTDIR refused, --force replaces a previous study only, folders made with the umask', async () => {
+  const dir = await tmp();
+  try {
+    // `cd d && toasty tile-study img.png .` in a folder holding other files and the input.
+    const d = path.join(dir, 'd');
+    await fsp.mkdir(path.join(d, 'notes'), { recursive: true });
+    await fsp.writeFile(path.join(d, 'notes', 'n.txt'), 'mine');
+    await fsp.writeFile(path.join(d, 'other.txt'), 'mine too');
+    await fsp.chmod(d, 0o751);
+    await sharp({ create: { width: 300, height: 200, channels: 3, background: '#336699' } })
+      .png()
+      .toFile(path.join(d, 'img.png'));
+    const before = await hashTree(d);
+    const dirStat = await fsp.stat(d);
+    let r = await runToasty(['tile-study', 'img.png', '.'], {}, { cwd: d, umask: 0o022 });
+    assert.is(r.code, 2, r.stderr);
+    assert.match(r.stderr, /the input img\.png is inside OUTDIR .*\/d: toasty never writes where its input lives/);
+    r = await runToasty(['tile-study', path.join(NGC253), '.'], {}, { cwd: d, umask: 0o022 });
+    assert.is(r.code, 2, r.stderr);
+    assert.match(r.stderr, /OUTDIR .*\/d is not empty and is not a toasty study \(it holds img\.png, notes\/, other\.txt\)/);
+    assert.not.match(r.stderr, /\n\s+at /, 'no stack trace');
+    assert.equal(await hashTree(d), before, 'every file of d kept, byte for byte');
+    const after = await fsp.stat(d);
+    assert.equal([after.mode & 0o777, after.ino], [dirStat.mode & 0o777, dirStat.ino], 'd itself untouched');
+
+    // A new OUTDIR (and its new parent) get the umask's mode: 0755 under 022, 0750 under 027.
+    const input = path.join(d, 'img.png');
+    const study = path.join(dir, 'new', 'study');
+    r = await runToasty(['tile-study', input, study], {}, { umask: 0o022 });
+    assert.is(r.code, 0, r.stderr);
+    assert.is((await fsp.stat(study)).mode & 0o777, 0o755);
+    assert.is((await fsp.stat(path.dirname(study))).mode & 0o777, 0o755);
+    r = await runToasty(['tile-study', input, path.join(dir, 'private')], {}, { umask: 0o027 });
+    assert.is(r.code, 0, r.stderr);
+    assert.is((await fsp.stat(path.join(dir, 'private'))).mode & 0o777, 0o750);
+    const marker = JSON.parse(await fsp.readFile(path.join(study, '.toasty-study.json'), 'utf8'));
+    assert.equal(marker, { toasty: 'study', files: ['image.jpg', 'index_rel.wtml', 'thumb.jpg'] });
+
+    // A previous study: refused without --force, replaced with it (the untiled study by a tiled one).
+    const studyBefore = await hashTree(study);
+    r = await runToasty(['tile-study', NGC253, study]);
+    assert.is(r.code, 2, r.stderr);
+    assert.match(r.stderr, /holds a previous toasty study: add --force/);
+    assert.equal(await hashTree(study), studyBefore);
+    r = await runToasty(['tile-study', NGC253, study, '--force']);
+    assert.is(r.code, 0, r.stderr);
+    const files = (await fsp.readdir(study)).sort();
+    assert.not.ok(files.includes('image.jpg'), 'the previous study is gone');
+    assert.is(files.filter((f) => f.endsWith('.png')).length, 157);
+    assert.equal(
+      JSON.parse(await fsp.readFile(path.join(study, '.toasty-study.json'), 'utf8')).files,
+      files.filter((f) => !f.startsWith('.')),
+    );
+
+    // --force never reaches past the study: a file toasty did not write, or the input inside OUTDIR.
+    await fsp.writeFile(path.join(study, 'README'), 'notes about this study');
+    const withReadme = await hashTree(study);
+    r = await runToasty(['tile-study', input, study, '--force']);
+    assert.is(r.code, 2, r.stderr);
+    assert.match(r.stderr, /holds a toasty study but also README, which toasty did not write/);
+    assert.equal(await hashTree(study), withReadme);
+    await fsp.rm(path.join(study, 'README'));
+    r = await runToasty(['tile-study', path.join(study, 'L0X0Y0.png'), study, '--force']);
+    assert.is(r.code, 2, r.stderr);
+    assert.match(r.stderr, /input .*L0X0Y0\.png is inside OUTDIR/);
+    assert.equal(Object.keys(await hashTree(study)).length, files.length);
+
+    // An empty folder, here the current directory, is used in place: same folder, same mode.
+    const e = path.join(dir, 'empty');
+    await fsp.mkdir(e, { mode: 0o700 });
+    const eBefore = await fsp.stat(e);
+    r = await runToasty(['tile-study', input, '.'], {}, { cwd: e, umask: 0o022 });
+    assert.is(r.code, 0, r.stderr);
+    const eAfter = await fsp.stat(e);
+    assert.equal([eAfter.ino, eAfter.mode & 0o777], [eBefore.ino, 0o700]);
+    assert.equal((await fsp.readdir(e)).sort(), ['.toasty-study.json', 'image.jpg', 'index_rel.wtml', 'thumb.jpg']);
+    const jpg = await sharp(path.join(e, 'image.jpg')).metadata();
+    assert.equal([jpg.width, jpg.height], [300, 200]);
+
+    // A file as OUTDIR is refused too.
+    r = await runToasty(['tile-study', NGC253, path.join(d, 'other.txt')]);
+    assert.is(r.code, 2, r.stderr);
+    assert.match(r.stderr, /other\.txt exists and is not a folder/);
+
+    assert.equal(await hashTree(d), before, 'd still untouched');
+    const leftovers = async (p: string): Promise<string[]> =>
+      (await fsp.readdir(p, { withFileTypes: true })).flatMap((x) => (x.name.includes('.tmp-') ? [path.join(p, x.name)] : []));
+    for (const p of [dir, d, study, e, path.dirname(study)]) assert.equal(await leftovers(p), [], `no temporary folder left in ${p}`);
+    assert.ok(await isDir(study));
   } finally {
     await fsp.rm(dir, { recursive: true, force: true });
   }

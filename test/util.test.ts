@@ -1,5 +1,5 @@
-// Shared helpers under src/util: the xxh64 digests, image format sniffing and the bounded
-// worker pool.
+// Shared helpers under src/util: the xxh64 digests, image format sniffing, the bounded
+// worker pool and temporaries.
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
@@ -8,7 +8,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { digestBytes, digestFile, hex64 } from '../src/util/digest.js';
 import { describeNonImage, sniffImageFormat } from '../src/util/image-format.js';
+import { makeSiblingTempDir, replaceDir } from '../src/util/fs.js';
 import { forEachLimit } from '../src/util/pool.js';
+import { isTrackedTemporary, sweepStaleTemporaries, temporaryOwner } from '../src/util/temporaries.js';
 
 test('digests are xxh64 (seed 0) as 16 hex digits', async () => {
   // Published XXH64 values of "" and "abc".
@@ -175,6 +177,49 @@ test('forEachLimit: an abort stops new calls and is thrown once the calls in fli
     assert.match((e as Error).message, 'stop now');
   }
   assert.equal(finished.sort(), [0, 1]);
+});
+
+test('temporaries: names carry the pid; a sweep removes only those of processes that are gone', async () => {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'toasty-temps-'));
+  try {
+    const dead = 2 ** 22 + 4321; // above the default pid_max: no such process
+    const live = process.ppid;
+    const names = [
+      `.img.tmp-${dead}-0a1b2c3d`,
+      `.img.tmp-${dead}-0a1b2c3d.old`,
+      `.image.jpg.${dead}.0a1b2c3d.part`,
+      `.index.wtml.${dead}.0a1b2c3d.tmp`,
+      `.decoded-${dead}-0a1b2c3d.v`,
+      `.img.tmp-${live}-0a1b2c3d`,
+      '.hidden-user-file',
+      'img.tmp-123-abc',
+      'keep.jpg',
+    ];
+    for (const n of names) await fsp.writeFile(path.join(dir, n), 'x');
+    assert.is(temporaryOwner(`.a.tmp-${dead}-ff`), dead);
+    assert.is(temporaryOwner('.a.tmp-AbC123'), 0, 'pid-less folder of an earlier version');
+    assert.is(temporaryOwner('keep.jpg'), null);
+    await fsp.writeFile(path.join(dir, '.x.tmp-AbC123'), 'x');
+    const removed = (await sweepStaleTemporaries(dir)).map((p) => path.basename(p)).sort();
+    assert.equal(removed, names.slice(0, 5).sort());
+    assert.equal((await fsp.readdir(dir)).sort(), ['.hidden-user-file', '.x.tmp-AbC123', `.img.tmp-${live}-0a1b2c3d`, 'img.tmp-123-abc', 'keep.jpg'].sort());
+    assert.equal(
+      (await sweepStaleTemporaries(dir, { legacy: true })).map((p) => path.basename(p)),
+      ['.x.tmp-AbC123'],
+    );
+
+    // This process's own temporary folder is tracked until renamed into place, and survives a sweep meanwhile.
+    const target = path.join(dir, 'study');
+    const tmp = await makeSiblingTempDir(target);
+    assert.is(temporaryOwner(path.basename(tmp)), process.pid);
+    assert.ok(isTrackedTemporary(tmp));
+    assert.equal(await sweepStaleTemporaries(dir), []);
+    assert.is((await fsp.stat(tmp)).mode & 0o777, 0o777 & ~process.umask(), 'created with the umask like any folder');
+    await replaceDir(tmp, target);
+    assert.not.ok(isTrackedTemporary(tmp));
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
 });
 
 test.run();

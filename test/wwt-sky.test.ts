@@ -283,6 +283,35 @@ test('missing / non-numeric / NaN / infinite WCS fields name the field', () => {
   assert.equal(parseAstropixWcs(mutate('wcs_scale', [' -1.387416E-05 ', '+1.387416e-5'])).scale, [-1.387416e-5, 1.387416e-5]);
 });
 
+test('WCS values off the sky are refused naming the field; RA is normalised to 0..360', () => {
+  const base = caseNamed('ngc253-alma-tiled-fullres-normal-parity');
+  const withField = (field: string, value: unknown) => ({ ...recordOf(base), [field]: value });
+  const bad: Array<[string, unknown, RegExp]> = [
+    ['wcs_reference_value', ['10', '95'], /Dec 95 is outside -90\.\.90/],
+    ['wcs_reference_value', ['10', '-90.5'], /Dec -90\.5/],
+    ['wcs_reference_value', ['1e308', '10'], /RA 1e\+308 is outside -360\.\.720/],
+    ['wcs_reference_value', ['-400', '10'], /RA -400/],
+    ['wcs_reference_pixel', ['1e308', '1'], /not a usable TAN WCS/],
+    ['wcs_reference_pixel', ['1', '-1e12'], /not a usable TAN WCS/],
+    ['wcs_reference_dimension', ['1e300', '2129'], /beyond any image/],
+    ['wcs_scale', ['-1', '1'], /2166 degrees across/],
+    ['wcs_scale', ['-1e300', '1e300'], /degrees across/],
+    ['wcs_rotation', '1e308', /outside -360\.\.360/],
+  ];
+  for (const [field, value, message] of bad) {
+    const err = expectToastyError(() => parseAstropixWcs(withField(field, value)), `${field}=${JSON.stringify(value)}`);
+    assert.is(err.code, 'record');
+    assert.is(err.field, field);
+    assert.match(err.message, message);
+    assert.ok(err.message.startsWith(`${field}: `), err.message);
+  }
+  // Edges that are fine: the poles, RA -360..720, a reference point outside the image.
+  assert.equal(parseAstropixWcs(withField('wcs_reference_value', ['-10', '90'])).referenceValue, [350, 90]);
+  assert.equal(parseAstropixWcs(withField('wcs_reference_value', ['720', '-90'])).referenceValue, [0, -90]);
+  assert.equal(parseAstropixWcs(withField('wcs_reference_value', ['359.5', '0'])).referenceValue, [359.5, 0]);
+  assert.equal(parseAstropixWcs(withField('wcs_reference_pixel', ['-5000', '9000'])).referencePixel, [-5000, 9000]);
+});
+
 test('skyPlacement rejects skewed and singular CD matrices', () => {
   const c = caseNamed('ngc253-alma-tiled-fullres-normal-parity');
   const h = c.expected.wcs_headers_jpeg_parity as WcsHeaders;

@@ -5,7 +5,7 @@ import { create } from 'xmlbuilder2';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseAstropixWcs, skyPlacement, wcsHeaders } from '../src/wwt/wcs.js';
-import { absolutizeStudyUrls, explorerFolder, parseWtml, prefixUrl, writeWtml, type WtmlFolder } from '../src/wwt/wtml.js';
+import { absolutizeStudyUrls, explorerFolder, parseWtml, prefixUrl, writeWtml, wwtAttributesOnly, type WtmlFolder } from '../src/wwt/wtml.js';
 import { astropixImagePageUrl, astropixStudyText, studyFolder, untetheredStudyFolder } from '../src/wwt/metadata.js';
 import { studyWtml } from '../src/wwt/study-wtml.js';
 import { assertClose, loadVectors, recordOf, tileLevelsOf, type WcsCase } from './helpers/vectors.js';
@@ -268,6 +268,48 @@ test('parseWtml: malformed input is a wtml error', () => {
   }
   const e = expectToastyError(() => parseWtml(bad.badNumber), 'field');
   assert.is(e.field, 'RA');
+});
+
+test('parseWtml: nesting, size, repeated attributes and DOCTYPE are refused in linear time', () => {
+  const good = writeWtml(folderFor(placedCases[0]));
+  for (const depth of [33, 10_000]) {
+    const deep = `<Folder Name="x">${'<Folder>'.repeat(depth)}${'</Folder>'.repeat(depth)}</Folder>`;
+    const t0 = performance.now();
+    const e = expectToastyError(() => parseWtml(deep), `depth ${depth}`);
+    assert.ok(performance.now() - t0 < 500, `depth ${depth} took ${performance.now() - t0} ms`);
+    assert.is(e.message, 'WTML nests elements more than 32 deep (at <Folder>)');
+  }
+  assert.ok(parseWtml(good, { maxDepth: 5 }), 'the pipeline WTML is 5 deep');
+  expectToastyError(() => parseWtml(good, { maxDepth: 4 }), 'limit 4');
+  // A ">" inside a quoted value, comments and CDATA are not markup.
+  const tricky = good
+    .replace('<Place ', '<!-- <Place Name="a" Name="b"> --><Place Description="a > b" ')
+    .replace('<Credits>', '<Credits><![CDATA[<x a="1" a="2">]]>');
+  assert.is(parseWtml(tricky).children.length, 1);
+  let e = expectToastyError(() => parseWtml(good.replace('<Place ', '<Place Name="impostor" ')), 'repeated');
+  assert.is(e.message, '<Place> has the attribute Name twice');
+  assert.is(e.field, 'Name');
+  e = expectToastyError(() => parseWtml(`<Folder Name='a' Group="x" Name = "b"/>`), 'repeated, spaced');
+  assert.match(e.message, /<Folder> has the attribute Name twice/);
+  e = expectToastyError(() => parseWtml(`<!DOCTYPE Folder [<!ENTITY a "aaaa">]>\n${good}`), 'doctype');
+  assert.match(e.message, /document type declaration/);
+  e = expectToastyError(() => parseWtml(good, { maxLength: 100 }), 'long');
+  assert.match(e.message, /longer than 100 characters/);
+});
+
+test('wwtAttributesOnly keeps the attributes WWT defines and drops the rest', () => {
+  const good = writeWtml(folderFor(placedCases[0]));
+  const hostile = good.replace('<Place ', '<Place onload="alert(1)" Constellation="SCL" ').replace('<ImageSet ', '<ImageSet DemUrl="d.png" style="x" ');
+  const place = parseWtml(hostile).children[0]!;
+  assert.equal(place.extraAttributes, { Constellation: 'SCL', onload: 'alert(1)' });
+  const kept = wwtAttributesOnly(place);
+  assert.equal(kept.extraAttributes, { Constellation: 'SCL' });
+  assert.equal(kept.imageSet.extraAttributes, { DemUrl: 'd.png' });
+  assert.equal(place.extraAttributes, { Constellation: 'SCL', onload: 'alert(1)' }, 'the input is left as it was');
+  const text = writeWtml({ ...folderFor(placedCases[0]), children: [kept] });
+  assert.not.match(text, /onload|style=/);
+  const plain = parseWtml(good).children[0]!;
+  assert.equal(wwtAttributesOnly(plain), plain, 'a Place without extras is unchanged');
 });
 
 // ------------------------------------------------------------------------------- URL prefix

@@ -20,6 +20,9 @@ abstract class PipelineCommand extends RepositoryCommand {
   fastTiles = Option.Boolean('--fast-tiles', false, {
     description: 'Write tile PNGs for speed (zlib 2, no row filters: about 1.6x the bytes, about half the time); default: small tiles',
   });
+  downloadTimeout = Option.String('--download-timeout', {
+    description: 'Give up on a download (the feed or an image, retries included) after SECONDS (default: 2 minutes plus 8 s per MiB)',
+  });
 
   force: string[] | undefined = undefined;
   only: string[] | undefined = undefined;
@@ -29,6 +32,7 @@ abstract class PipelineCommand extends RepositoryCommand {
   async execute(): Promise<number> {
     const log = this.makeLog();
     try {
+      const deadlineMs = downloadDeadlineMs(this.downloadTimeout);
       // Loaded here, not at start-up: `--help` and `--version` stay fast.
       const { inputLabelsOf, runPipeline } = await import('../pipeline/run.js');
       const reporting = await import('./report.js');
@@ -44,6 +48,7 @@ abstract class PipelineCommand extends RepositoryCommand {
         jobs: Number(this.jobs) || 1,
         shard: parseShard(this.shard, this.shardCount, process.env.JOB_COMPLETION_INDEX),
         fastTiles: this.fastTiles,
+        ...(deadlineMs === undefined ? {} : { download: { deadlineMs } }),
         log,
         onEvent: this.dryRun ? undefined : reporting.eventPrinter(log, labels),
       });
@@ -86,6 +91,16 @@ export function parseShard(shard: string | undefined, count: string | undefined,
     throw new ToastyError('usage', `shard ${i ?? ''}/${n ?? ''}: need I/N with whole numbers 0 <= I < N`, { field: 'shard' });
   }
   return { index, count: total };
+}
+
+/** `--download-timeout SECONDS` in ms; a usage error unless a positive number. */
+function downloadDeadlineMs(seconds: string | undefined): number | undefined {
+  if (seconds === undefined) return undefined;
+  const n = Number(seconds);
+  if (seconds.trim() === '' || !Number.isFinite(n) || n <= 0) {
+    throw new ToastyError('usage', `--download-timeout must be a positive number of seconds, not ${JSON.stringify(seconds)}`, { field: 'download-timeout' });
+  }
+  return n * 1000;
 }
 
 const DATA_ARGS = '{--local=DIR | --azure-conn-env=VAR --azure-container=NAME [--azure-path-prefix=P]}';

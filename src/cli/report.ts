@@ -6,6 +6,7 @@
 import type { EngineEvent, NodeOutcome } from '../engine/types.js';
 import type { RunReport } from '../pipeline/run.js';
 import type { Log } from '../util/log.js';
+import { redactSecrets } from '../util/redact.js';
 import { describeSkip, describeStale, type LabelsOf, where } from './describe.js';
 
 type Active = Extract<NodeOutcome, { status: 'ran' | 'would-run' }>;
@@ -80,5 +81,6 @@ export function jsonReport(report: RunReport, labels: LabelsOf, dryRun: boolean)
 }
 
 function errorText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
+  // Errors other than ToastyError (whose messages are redacted already) may quote a URL.
+  return redactSecrets(e instanceof Error ? e.message : String(e));
 }

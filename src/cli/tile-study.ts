@@ -2,13 +2,14 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'clipanion';
-import { makeSiblingTempDir, replaceDir, writeFileAtomic } from '../util/fs.js';
+import { writeFileAtomic } from '../util/fs.js';
 import { ToastyError } from '../util/errors.js';
 import { consoleLog } from '../util/log.js';
 import type { AstroPixRecord } from '../wwt/wcs.js';
 import { uniqueId } from '../sources/ids.js';
 import { INDEX_REL_WTML, THUMBNAIL_NAME, UNTILED_IMAGE_NAME, tileFileName } from '../wwt/study-files.js';
 import { exitCodeFor } from './exit.js';
+import { STUDY_MARKER, openStudyOutdir } from './study-outdir.js';
 
 export class TileStudyCommand extends Command {
   static override paths = [['tile-study']];
@@ -23,7 +24,11 @@ export class TileStudyCommand extends Command {
       with \`--avm\` from the AVM tags embedded in the image (check them first with
       \`toasty check-avm\`); with neither it is written "untethered" (no sky position).
       Accepts JPEG, PNG and TIFF.
-      OUTDIR is replaced only once the study is complete.
+      OUTDIR must be new or empty; the study appears there only once it is complete. toasty marks
+      each study folder with a \`${STUDY_MARKER}\` file listing the files it wrote: \`--force\`
+      replaces such a previous study, and only when the folder holds nothing else. Any other
+      non-empty OUTDIR, or one holding the input image, is refused (exit status 2): toasty never
+      deletes what it did not write.
     `,
     examples: [
       ['Tile an image placed by its AstroPix record', '$0 tile-study image.jpg ./out --astropix-json record.json'],
@@ -39,6 +44,7 @@ export class TileStudyCommand extends Command {
     description: "Place the study from the image's embedded AVM tags (Spatial.*; Title, Credit, Description, ReferenceURL as text)",
   });
   name = Option.String('--name', { description: 'Name of the study (default: the record or AVM title, else the image file name)' });
+  force = Option.Boolean('--force', false, { description: `Replace a previous study in OUTDIR (a folder holding only the files its ${STUDY_MARKER} lists)` });
   maxPixels = Option.String('--max-pixels', { description: 'Refuse images with more pixels than this (default 1e9)' });
   quiet = Option.Boolean('-q,--quiet', false, { description: 'Only print warnings and errors' });
 
@@ -72,19 +78,19 @@ export class TileStudyCommand extends Command {
       // Checked before any tiling: an image its metadata cannot place costs nothing.
       let study = record ? astropixStudy(record) : this.avm ? await readAvmStudy(this.image, { maxPixels, title: fileName }) : null;
       if (study && this.name) study = { ...study, text: { ...study.text, title: this.name } };
-      const outdir = path.resolve(this.outdir);
-      const tmp = await makeSiblingTempDir(outdir);
+      const out = await openStudyOutdir(this.outdir, this.image, { force: this.force });
+      const tmp = out.dir;
       try {
         const pixels = await writeStudyPixels(this.image, tmp, { wcs: study?.wcs, maxPixels, log });
         const id = record ? safeId(record) : fileName;
         const { indexRel } = studyWtml({ uniqueId: id, study, shape: pixels, name: this.name ?? fileName });
         await writeFileAtomic(path.join(tmp, INDEX_REL_WTML), indexRel);
-        await replaceDir(tmp, outdir);
+        await out.commit();
         const what = pixels.tiled ? `${pixels.tileLevels + 1} tile levels, ${Object.keys(pixels.files).length - 1} tiles` : `untiled ${UNTILED_IMAGE_NAME}`;
-        log.info(`${this.image}: ${pixels.width}x${pixels.height}, ${what}${pixels.flipX ? ' (flopped: positive-parity WCS)' : ''} -> ${outdir}`);
+        log.info(`${this.image}: ${pixels.width}x${pixels.height}, ${what}${pixels.flipX ? ' (flopped: positive-parity WCS)' : ''} -> ${out.path}`);
         return 0;
       } catch (e) {
-        await fsp.rm(tmp, { recursive: true, force: true });
+        await out.abort();
         throw e;
       }
     } catch (e) {

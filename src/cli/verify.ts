@@ -58,7 +58,8 @@ export class VerifyCommand extends RepositoryCommand {
       const { loadConfig } = await import('../pipeline/config.js');
       const { verifyRepository } = await import('../pipeline/verify.js');
       const repo = await this.openRepository();
-      await repo.check();
+      // Checking only reads; mending writes.
+      await repo.check({ write: this.repair || this.prune });
       const { config } = await loadConfig(repo);
       let report = await verifyRepository(repo, config);
       const mend = this.repair || this.prune;

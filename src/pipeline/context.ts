@@ -15,6 +15,8 @@ export interface DownloadSettings {
   timeoutMs?: number;
   retries?: number;
   retryBaseMs?: number;
+  /** Deadline for each whole download (feed and images), in ms; default sized to the body. */
+  deadlineMs?: number;
   /** Images may come from file: URLs only when the feed itself is a local file. */
   allowFileUrls?: boolean;
 }

@@ -8,7 +8,7 @@ import { toToastyError } from '../util/errors.js';
 import { forEachLimit } from '../util/pool.js';
 import { compareNewestFirst } from '../wwt/datetime.js';
 import { INDEX_WTML } from '../wwt/study-files.js';
-import { parseWtml, writeWtml, type WtmlPlace } from '../wwt/wtml.js';
+import { parseWtml, writeWtml, wwtAttributesOnly, type WtmlPlace } from '../wwt/wtml.js';
 import type { PipelineConfig } from './config.js';
 
 export interface ReindexResult {
@@ -19,6 +19,9 @@ export interface ReindexResult {
   /** Folders left out, with the reason. */
   skipped: Array<{ id: string; reason: string }>;
 }
+
+/** Longest `<id>/index.wtml` taken into the root index, in characters. */
+const IMAGE_INDEX_MAX_LENGTH = 1 << 20;
 
 export async function buildRootIndex(repo: Repository, config: PipelineConfig, opts: { log?: Log; concurrency?: number } = {}): Promise<ReindexResult> {
   const log = opts.log ?? silentLog;
@@ -32,9 +35,12 @@ export async function buildRootIndex(repo: Repository, config: PipelineConfig, o
       return;
     }
     try {
-      const place = parseWtml(data.toString('utf8')).children[0];
+      // An image's own index is a few kB: anything far bigger is not one toasty wrote.
+      const place = parseWtml(data.toString('utf8'), { maxLength: IMAGE_INDEX_MAX_LENGTH }).children[0];
       if (!place) throw new Error('its folder has no Place');
-      found.push({ id, place });
+      // Only what WWT defines goes into the root index: a folder's index.wtml may come from
+      // anyone with write access to the repository.
+      found.push({ id, place: wwtAttributesOnly(place) });
     } catch (e) {
       const reason = `index.wtml is unreadable: ${toToastyError(e).message}`;
       skipped.push({ id, reason });

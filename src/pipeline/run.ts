@@ -177,11 +177,13 @@ interface OpenRun {
 /** Configuration problems and an unusable repository stop everything before any work. */
 export async function openRun(opts: Pick<RunOptions, 'workdir' | 'repo' | 'stage' | 'dryRun'>): Promise<OpenRun> {
   const workdir = new Workdir(path.resolve(opts.workdir));
-  await opts.repo.check();
+  // A dry run changes nothing, so it needs no proof of write access.
+  await opts.repo.check({ write: !opts.dryRun });
   const { config, text: configText } = await loadConfig(opts.repo);
   let lock: HeldLock | null = null;
   try {
     if (!opts.dryRun) lock = await acquireLock(path.join(workdir.root, LOCK_FILE), `toasty ${opts.stage}`);
+    if (lock) await workdir.sweepStaleTemporaries();
     const manifest = await Manifest.load(workdir.root, MANIFEST_NAME);
     const close = async () => {
       try {

@@ -9,6 +9,7 @@
 import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { exists } from '../util/fs.js';
+import { sweepStaleTemporaries } from '../util/temporaries.js';
 import type { AstroPixRecord } from '../wwt/wcs.js';
 
 /** The feed record cached beside each downloaded image. */
@@ -102,6 +103,25 @@ export class Workdir {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw e;
     }
+  }
+
+  /**
+   * Remove what killed runs left behind: temporary folders (with the tile pyramid's decoded
+   * scratch file, 4 bytes a pixel), partial downloads and half-written files whose owner
+   * process is gone. Call it with the work dir's lock held: then no other run writes here, and
+   * pid-less temporary folders of earlier versions go too. Looks in the work dir, in each area,
+   * and inside the image folders of cache_todo and out_todo (where downloads and tilings run);
+   * the many finished folders of cache_done and out_done are not read one by one.
+   */
+  async sweepStaleTemporaries(): Promise<string[]> {
+    const removed = await sweepStaleTemporaries(this.root, { legacy: true });
+    for (const area of ['cache_todo', 'cache_done', 'out_todo', 'out_done'] as const) {
+      removed.push(...(await sweepStaleTemporaries(path.join(this.root, area), { legacy: true })));
+      if (area === 'cache_todo' || area === 'out_todo') {
+        for (const id of await this.ids(area)) removed.push(...(await sweepStaleTemporaries(this.dir(area, id), { legacy: true })));
+      }
+    }
+    return removed;
   }
 
   /** Remove a folder if it is empty (after its files moved on). */

@@ -11,6 +11,11 @@
  *
  * Only plain names are served (no "/", no leading dot, no ".."): a request cannot leave the
  * image folder, and the resolved real path is checked again to rule out symlinks pointing out.
+ *
+ * Requests must name this server in their Host header (127.0.0.1 or localhost, with or without
+ * its port); others get 421. Binding to 127.0.0.1 keeps other machines out, but a web page the
+ * browser loaded from elsewhere could still reach the server through a host name it points at
+ * 127.0.0.1 (DNS rebinding); such requests carry that host name and are refused.
  */
 import { createReadStream, promises as fsp } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
@@ -230,8 +235,11 @@ export async function startPreviewServer(opts: PreviewServerOptions): Promise<Pr
     '/page.css': 'page.css',
   };
   let origin = '';
+  let allowedHosts = new Set<string>();
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (!allowedHosts.has((req.headers.host ?? '').toLowerCase()))
+      return send(res, 421, 'misdirected request: this server answers only to 127.0.0.1 and localhost\n');
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'method not allowed\n');
     let pathname: string;
     try {
@@ -296,6 +304,7 @@ export async function startPreviewServer(opts: PreviewServerOptions): Promise<Pr
   });
   const port = (server.address() as AddressInfo).port;
   origin = `http://${HOST}:${port}`;
+  allowedHosts = new Set([HOST, 'localhost'].flatMap((h) => [h, `${h}:${port}`]));
   return {
     url: `${origin}/`,
     port,

@@ -2,22 +2,29 @@
  * Robust fetching of the AstroPix feed and of the images it lists, over `http:`, `https:` and
  * `file:` (offline runs), with Node's global fetch.
  *
- * - Timeouts are *idle* timeouts: the clock restarts whenever headers or body bytes arrive, so a
- *   big image on a slow but live link is fine while a stalled server is not. An optional total
- *   timeout caps the whole transfer.
+ * - Idle timeouts: the clock restarts whenever headers or body bytes arrive, so a big image on
+ *   a slow but live link is fine while a stalled server is not.
+ * - A deadline for the whole download (every attempt and back-off), so a server that trickles a
+ *   byte now and then cannot hold a run forever: by default 2 minutes plus the time the body
+ *   takes at 128 KiB/s (its Content-Length, or the bytes received so far when it announces
+ *   none); `deadlineMs` sets a fixed one. An optional per-attempt total timeout also exists.
  * - Retries with exponential backoff (jittered, `Retry-After` honoured up to a cap) for 5xx,
  *   408, 429, connection failures/resets, timeouts and truncated bodies. Never for other 4xx,
- *   for content that is not an image, or for oversized bodies: repeating would not help.
- * - Redirects (at most 5) are followed by hand so every hop can be checked: a redirect to a
- *   different host name is refused unless `allowCrossHostRedirects`, because images must come
- *   from where the feed says; http -> https on the same host is fine, https -> http is refused.
+ *   for content that is not an image, for oversized bodies, for a request the HTTP client
+ *   refuses to make, or past the deadline: repeating would not help.
+ * - Redirects (at most 5) are followed by hand so every hop can be checked: a redirect to
+ *   another origin (scheme, host and port) is refused unless `allowCrossHostRedirects`, because
+ *   images must come from where the feed says; the one exception is http -> https on the same
+ *   host with default ports. https -> http is refused.
+ * - URLs carrying a user name or password are refused (nothing would send them safely).
  * - Bodies are streamed with a size cap: an image goes to a temp file next to `dest` and is
  *   renamed into place only when complete and plausible (JPEG/PNG/TIFF magic number), so `dest`
- *   is never partial; the feed is collected in memory only up to its cap.
+ *   is never partial; `dest`'s folder is created only once there are bytes to write, and removed
+ *   again if the download fails. The feed is collected in memory only up to its cap.
  * - Every failure is a ToastyError (`download` for images, `feed` for the feed) naming the URL
- *   (credentials and signature-like query parameters redacted) and the HTTP status.
+ *   and the HTTP status. Its message, library error text included, has credentials and
+ *   signature-like query parameters redacted, and the raw library error is not attached.
  */
-import { randomBytes } from 'node:crypto';
 import { createReadStream, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -25,12 +32,22 @@ import { fileURLToPath } from 'node:url';
 import { ToastyError, type ErrorCode } from '../util/errors.js';
 import { sniffImageFormat, type ImageFormat } from '../util/image-format.js';
 import { silentLog, type Log } from '../util/log.js';
+import { redactSecrets, redactUrl } from '../util/redact.js';
+import { tempFileName, trackTemporary, untrackTemporary } from '../util/temporaries.js';
+
+export { redactUrl };
 
 export interface HttpOptions {
   /** Idle timeout in ms: longest wait for the connection, the headers or the next body bytes. */
   timeoutMs?: number;
   /** Optional cap on one whole attempt (connect to last byte), in ms. Default: none. */
   totalTimeoutMs?: number;
+  /** Fixed deadline for the whole download, every attempt and back-off included, in ms. */
+  deadlineMs?: number;
+  /** Without `deadlineMs`: the deadline's fixed part (default 2 minutes)... */
+  deadlineFloorMs?: number;
+  /** ...plus the time the body takes at this rate (default 128 KiB/s). */
+  minBytesPerSecond?: number;
   /** Retries after the first attempt (default 3). */
   retries?: number;
   /** First backoff delay in ms (default 250); doubles per retry, jittered to 50-100 %. */
@@ -62,6 +79,7 @@ export const MiB = 1024 ** 2;
 export const IMAGE_DEFAULTS = { timeoutMs: 60_000, maxBytes: 2 * GiB } as const;
 export const FEED_DEFAULTS = { timeoutMs: 30_000, maxBytes: 200 * MiB } as const;
 export const RETRY_DEFAULTS = { retries: 3, retryBaseMs: 250, maxRetryDelayMs: 30_000, maxRedirects: 5 } as const;
+export const DEADLINE_DEFAULTS = { deadlineFloorMs: 120_000, minBytesPerSecond: 128 * 1024 } as const;
 
 const USER_AGENT = 'toasty (WorldWide Telescope image ingest)';
 
@@ -78,40 +96,6 @@ export interface DownloadResult {
 
 // ---------------------------------------------------------------------------------------------
 // Small pure helpers
-
-const SECRET_PARAM =
-  /^(sig|signature|token|access_token|id_token|code|key|api_key|apikey|password|secret|x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|x-goog-credential)$/i;
-
-/** The URL for messages: user:password removed, signature/token-like query values redacted. */
-export function redactUrl(url: string): string {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    return url.split('?', 1)[0] ?? url;
-  }
-  if (u.username || u.password) {
-    u.username = '';
-    u.password = '';
-  }
-  if (u.search) {
-    const parts = u.search
-      .slice(1)
-      .split('&')
-      .map((pair) => {
-        const name = pair.split('=', 1)[0] ?? '';
-        let decoded = name;
-        try {
-          decoded = decodeURIComponent(name);
-        } catch {
-          /* keep as is */
-        }
-        return SECRET_PARAM.test(decoded) ? `${name}=REDACTED` : pair;
-      });
-    u.search = parts.join('&');
-  }
-  return u.toString();
-}
 
 function describeBytes(n: number): string {
   if (n >= GiB) return `${(n / GiB).toFixed(1)} GiB`;
@@ -150,6 +134,9 @@ type SinkFactory = (contentType: string | null) => Promise<BodySink>;
 interface Resolved {
   timeoutMs: number;
   totalTimeoutMs?: number;
+  deadlineMs?: number;
+  deadlineFloorMs: number;
+  minBytesPerSecond: number;
   retries: number;
   retryBaseMs: number;
   maxRetryDelayMs: number;
@@ -169,6 +156,37 @@ interface AttemptResult {
 }
 
 const RETRYABLE_STATUS = (s: number) => s >= 500 || s === 429 || s === 408;
+/**
+ * The deadline of one download, across its attempts. Without a fixed `deadlineMs` it grows with
+ * the body: the floor plus the announced length (or the bytes received so far) at the minimum
+ * rate, so a big image on a decent link has time while a trickle runs out of it.
+ */
+class Deadline {
+  private readonly start = Date.now();
+  private bytes = 0;
+
+  constructor(private readonly o: Pick<Resolved, 'deadlineMs' | 'deadlineFloorMs' | 'minBytesPerSecond'>) {}
+
+  /** The body is (at least) this long. */
+  expect(bytes: number): void {
+    if (bytes > this.bytes) this.bytes = bytes;
+  }
+
+  private allowedMs(): number {
+    return this.o.deadlineMs ?? this.o.deadlineFloorMs + (this.bytes / this.o.minBytesPerSecond) * 1000;
+  }
+
+  remainingMs(): number {
+    return this.start + this.allowedMs() - Date.now();
+  }
+
+  describe(): string {
+    const s = (ms: number) => (ms < 10_000 ? `${Number((ms / 1000).toFixed(2))} s` : `${Math.round(ms / 1000)} s`);
+    if (this.o.deadlineMs !== undefined) return `the download deadline of ${s(this.o.deadlineMs)}`;
+    return `the download deadline of ${s(this.allowedMs())} (${s(this.o.deadlineFloorMs)} plus ${describeBytes(this.bytes)} at ${describeBytes(this.o.minBytesPerSecond)}/s)`;
+  }
+}
+
 /** Network failures that repeating will not cure. */
 const PERMANENT_NET = /^(ENOTFOUND|ERR_INVALID_URL|CERT_|ERR_TLS_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_)/;
 
@@ -189,11 +207,32 @@ function networkCode(e: unknown): { code: string; message: string } {
   return { code, message };
 }
 
-async function attemptHttp(startUrl: string, o: Resolved, makeSink: SinkFactory): Promise<AttemptResult> {
+/**
+ * Whether a redirect may go to `next`: the same origin (scheme, host and port) as the URL the
+ * download started from, or its https upgrade on the default ports.
+ */
+function sameOrigin(next: URL, start: URL): boolean {
+  if (next.origin === start.origin) return true;
+  return start.protocol === 'http:' && next.protocol === 'https:' && next.hostname === start.hostname && start.port === '' && next.port === '';
+}
+
+async function attemptHttp(startUrl: string, o: Resolved, deadline: Deadline, makeSink: SinkFactory): Promise<AttemptResult> {
   const ac = new AbortController();
   const signal = o.signal ? AbortSignal.any([ac.signal, o.signal]) : ac.signal;
   let timedOut: string | null = null;
+  let pastDeadline = false;
   let idle: NodeJS.Timeout | undefined;
+  let deadlineTimer: NodeJS.Timeout | undefined;
+  // Checked when it may have passed; the deadline can have moved on meanwhile (more bytes).
+  const armDeadline = () => {
+    const left = deadline.remainingMs();
+    if (left <= 0) {
+      pastDeadline = true;
+      ac.abort();
+      return;
+    }
+    deadlineTimer = setTimeout(armDeadline, Math.min(left, 2 ** 31 - 1));
+  };
   const arm = () => {
     clearTimeout(idle);
     idle = setTimeout(() => {
@@ -215,6 +254,7 @@ async function attemptHttp(startUrl: string, o: Resolved, makeSink: SinkFactory)
   let received = 0;
   let expected: number | null = null;
   try {
+    armDeadline();
     arm();
     let res: Response;
     for (let hop = 0; ; hop++) {
@@ -232,9 +272,15 @@ async function attemptHttp(startUrl: string, o: Resolved, makeSink: SinkFactory)
       if (new URL(url).protocol === 'https:' && next.protocol === 'http:') {
         throw new AttemptError(`refused redirect from https to plain http (${redactUrl(next.href)})`, false);
       }
-      if (!o.allowCrossHostRedirects && next.hostname.toLowerCase() !== origin.hostname.toLowerCase()) {
+      if (!o.allowCrossHostRedirects && next.hostname !== origin.hostname) {
         throw new AttemptError(
           `refused redirect to another host (${next.host}); images must come from the host the feed names (allowCrossHostRedirects permits this)`,
+          false,
+        );
+      }
+      if (!o.allowCrossHostRedirects && !sameOrigin(next, origin)) {
+        throw new AttemptError(
+          `refused redirect to another origin (${next.origin}): same host, but another port or scheme than the feed names (allowCrossHostRedirects permits this)`,
           false,
         );
       }
@@ -254,6 +300,7 @@ async function attemptHttp(startUrl: string, o: Resolved, makeSink: SinkFactory)
     if (expected !== null && expected > o.maxBytes) {
       throw new AttemptError(`body is ${describeBytes(expected)}, over the ${describeBytes(o.maxBytes)} limit`, false);
     }
+    if (expected !== null) deadline.expect(expected);
 
     const sink = await makeSink(contentType);
     phase = 'body';
@@ -261,6 +308,7 @@ async function attemptHttp(startUrl: string, o: Resolved, makeSink: SinkFactory)
       for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
         arm();
         received += chunk.byteLength;
+        deadline.expect(received);
         if (received > o.maxBytes) {
           throw new AttemptError(`body exceeds the ${describeBytes(o.maxBytes)} limit`, false);
         }
@@ -275,9 +323,18 @@ async function attemptHttp(startUrl: string, o: Resolved, makeSink: SinkFactory)
   } catch (e) {
     if (e instanceof AttemptError) throw e;
     if (o.signal?.aborted) throw new AttemptError('cancelled', false, undefined, e);
+    if (pastDeadline) {
+      const of = expected === null ? '' : ` of ${expected}`;
+      throw new AttemptError(`took longer than ${deadline.describe()}, after ${received}${of} bytes`, false);
+    }
     if (timedOut) {
       const where = phase === 'body' ? ` after ${received} bytes` : '';
       throw new AttemptError(`timed out (${timedOut}${where})`, true, undefined, e);
+    }
+    // The HTTP client refused to make the request at all (a TypeError with no network cause):
+    // the same request would be refused again.
+    if (e instanceof TypeError && (e as { cause?: unknown }).cause === undefined) {
+      throw new AttemptError(`request not made (${e.message})`, false);
     }
     const { code, message } = networkCode(e);
     if (phase === 'body') {
@@ -289,6 +346,7 @@ async function attemptHttp(startUrl: string, o: Resolved, makeSink: SinkFactory)
   } finally {
     clearTimeout(idle);
     clearTimeout(total);
+    clearTimeout(deadlineTimer);
     ac.abort(); // releases the socket if we stopped reading early
   }
 }
@@ -337,6 +395,9 @@ function resolveOptions(opts: HttpOptions, kind: typeof IMAGE_DEFAULTS | typeof 
   return {
     timeoutMs: opts.timeoutMs ?? kind.timeoutMs,
     totalTimeoutMs: opts.totalTimeoutMs,
+    deadlineMs: opts.deadlineMs,
+    deadlineFloorMs: opts.deadlineFloorMs ?? DEADLINE_DEFAULTS.deadlineFloorMs,
+    minBytesPerSecond: opts.minBytesPerSecond ?? DEADLINE_DEFAULTS.minBytesPerSecond,
     retries: opts.retries ?? RETRY_DEFAULTS.retries,
     retryBaseMs: opts.retryBaseMs ?? RETRY_DEFAULTS.retryBaseMs,
     maxRetryDelayMs: opts.maxRetryDelayMs ?? RETRY_DEFAULTS.maxRetryDelayMs,
@@ -356,12 +417,17 @@ function resolveOptions(opts: HttpOptions, kind: typeof IMAGE_DEFAULTS | typeof 
  */
 async function withRetries(url: string, o: Resolved, code: ErrorCode, what: string, makeSink: SinkFactory): Promise<AttemptResult & { attempts: number }> {
   const shown = redactUrl(url);
-  const fail = (message: string, cause?: unknown) => new ToastyError(code, `${what} ${shown}: ${message}`, { cause });
+  // Library error text can quote the URL with its secrets: the message is redacted as a whole,
+  // and the raw error is not attached.
+  const fail = (message: string) => new ToastyError(code, redactSecrets(`${what} ${shown}: ${message}`));
   let parsed: URL;
   try {
     parsed = new URL(url);
-  } catch (e) {
-    throw fail('not an absolute URL', e);
+  } catch {
+    throw fail('not an absolute URL');
+  }
+  if (parsed.username || parsed.password) {
+    throw fail('the URL carries a user name or password, which toasty does not send; give a URL without credentials');
   }
   const isFile = parsed.protocol === 'file:';
   if (isFile && !o.allowFileUrls) throw fail('file: URLs are not allowed here');
@@ -369,24 +435,24 @@ async function withRetries(url: string, o: Resolved, code: ErrorCode, what: stri
     throw fail(`unsupported URL scheme ${parsed.protocol} (use http, https or file)`);
   }
 
+  const deadline = new Deadline(o);
   for (let attempt = 1; ; attempt++) {
     try {
-      const r = isFile ? await attemptFile(url, o, makeSink) : await attemptHttp(url, o, makeSink);
+      const r = isFile ? await attemptFile(url, o, makeSink) : await attemptHttp(url, o, deadline, makeSink);
       return { ...r, attempts: attempt };
     } catch (e) {
       const a = e instanceof AttemptError ? e : new AttemptError((e as Error)?.message ?? String(e), false, undefined, e);
       const retriesLeft = o.retries - (attempt - 1);
-      if (!a.retryable || retriesLeft <= 0 || o.signal?.aborted) {
-        const tries = attempt > 1 ? ` (gave up after ${attempt} attempts)` : '';
-        throw fail(`${a.message}${tries}`, a.cause ?? a);
-      }
+      const tries = attempt > 1 ? ` (gave up after ${attempt} attempts)` : '';
+      if (!a.retryable || retriesLeft <= 0 || o.signal?.aborted) throw fail(`${a.message}${tries}`);
       const backoff = o.retryBaseMs * 2 ** (attempt - 1) * (0.5 + Math.random() / 2);
       const delay = Math.min(o.maxRetryDelayMs, Math.max(backoff, a.retryAfterMs ?? 0));
-      o.log.debug(`${what} ${shown}: ${a.message}; retrying in ${Math.round(delay)} ms (${retriesLeft} left)`);
+      if (!isFile && delay >= deadline.remainingMs()) throw fail(`${a.message}${tries}; no time left before ${deadline.describe()}`);
+      o.log.debug(redactSecrets(`${what} ${shown}: ${a.message}; retrying in ${Math.round(delay)} ms (${retriesLeft} left)`));
       try {
         await sleep(delay, undefined, { signal: o.signal });
-      } catch (sleepErr) {
-        throw fail('cancelled', sleepErr);
+      } catch {
+        throw fail('cancelled');
       }
     }
   }
@@ -408,23 +474,25 @@ export async function fetchFeedText(url: string, opts: HttpOptions = {}): Promis
   });
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks));
-  } catch (e) {
-    throw new ToastyError('feed', `feed ${redactUrl(r.url)}: body is not valid UTF-8 text`, { cause: e });
+  } catch {
+    throw new ToastyError('feed', `feed ${redactUrl(r.url)}: body is not valid UTF-8 text`);
   }
 }
 
 /**
- * Download an image to `dest` (its folder is created). The body goes to a temp file beside
- * `dest`, must start with a JPEG, PNG or TIFF magic number, and is renamed into place only when
- * complete; on any failure `dest` is left as it was and the temp file is removed.
+ * Download an image to `dest`. The body goes to a temp file beside `dest`, must start with a
+ * JPEG, PNG or TIFF magic number, and is renamed into place only when complete; on any failure
+ * `dest` is left as it was and the temp file is removed. `dest`'s folder is created when the
+ * first response worth writing arrives, and removed again if the download then fails, so a
+ * feed of records that all fail leaves no empty folders behind.
  */
 export async function downloadImage(url: string, dest: string, opts: HttpOptions = {}): Promise<DownloadResult> {
   const o = resolveOptions(opts, IMAGE_DEFAULTS, 'image/jpeg, image/png, image/tiff, image/*;q=0.8, */*;q=0.1');
   // Ask for the bytes as stored, so Content-Length can detect truncation.
   o.headers = { 'accept-encoding': 'identity', ...o.headers };
   const dir = path.dirname(dest);
-  await fsp.mkdir(dir, { recursive: true });
-  const tmp = path.join(dir, `.${path.basename(dest)}.${process.pid}.${randomBytes(4).toString('hex')}.part`);
+  const tmp = tempFileName(dest, 'part');
+  let madeDir = false;
 
   let fh: fsp.FileHandle | null = null;
   let format: ImageFormat | null = null;
@@ -436,6 +504,8 @@ export async function downloadImage(url: string, dest: string, opts: HttpOptions
 
   const makeSink: SinkFactory = async (contentType) => {
     await closeTmp();
+    if (!madeDir) madeDir = (await fsp.mkdir(dir, { recursive: true })) !== undefined;
+    trackTemporary(tmp);
     fh = await fsp.open(tmp, 'w');
     format = null;
     let head = Buffer.alloc(0);
@@ -467,13 +537,18 @@ export async function downloadImage(url: string, dest: string, opts: HttpOptions
     };
   };
 
+  let done = false;
   try {
     const r = await withRetries(url, o, 'download', 'download', makeSink);
     await closeTmp();
     await fsp.rename(tmp, dest);
+    done = true;
     return { bytes: r.bytes, contentType: r.contentType, format: format!, url: r.url, attempts: r.attempts };
   } finally {
     await closeTmp();
     await fsp.rm(tmp, { force: true }).catch(() => {});
+    untrackTemporary(tmp);
+    // Only the folder this download created, and only if nothing else was put there meanwhile.
+    if (!done && madeDir) await fsp.rmdir(dir).catch(() => {});
   }
 }

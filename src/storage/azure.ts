@@ -208,7 +208,7 @@ export class AzureRepository implements Repository {
     return new ToastyError('storage', `Azure ${op} ${scrubSecrets(target)} in ${this.where()} failed: ${why}`);
   }
 
-  async check(): Promise<void> {
+  async check(opts: { write?: boolean } = {}): Promise<void> {
     const timeoutMs = this.opts.checkTimeoutMs;
     try {
       await this.checkClient.getProperties({ abortSignal: AbortSignal.timeout(timeoutMs) });
@@ -231,6 +231,36 @@ export class AzureRepository implements Repository {
       }
       throw new ToastyError('storage', msg, { field: 'azure-container' });
     }
+    if (opts.write !== false) await this.checkWritable(timeoutMs);
+  }
+
+  /**
+   * A read-only SAS passes the check above, and a run would then download and tile everything
+   * before every upload failed: write a probe blob under the prefix now, then remove it. Its
+   * name is fixed, so a SAS that may write but not delete leaves at most this one empty blob.
+   */
+  private async checkWritable(timeoutMs: number): Promise<void> {
+    const name = this.blobName(WRITE_PROBE);
+    try {
+      await this.checkClient.getBlockBlobClient(name).uploadData(Buffer.alloc(0), { abortSignal: AbortSignal.timeout(timeoutMs) });
+    } catch (e) {
+      const f = this.facts(e);
+      const why =
+        f.status === 403 || f.status === 401
+          ? 'the credentials allow reading but not writing (a read-only SAS?)'
+          : [f.status ? `HTTP ${f.status}` : '', f.code ?? '', f.message].filter(Boolean).join(' ');
+      throw new ToastyError(
+        'storage',
+        `cannot write to Azure container ${this.container} at ${this.endpoint}${this.pathPrefix ? ` under ${this.pathPrefix}/` : ''}: ${why}`,
+        {
+          field: 'azure-conn-env',
+        },
+      );
+    }
+    await this.checkClient
+      .getBlobClient(name)
+      .deleteIfExists({ abortSignal: AbortSignal.timeout(timeoutMs) })
+      .catch(() => {});
   }
 
   async get(itemPath: string): Promise<Buffer | null> {
@@ -387,6 +417,9 @@ export class AzureRepository implements Repository {
 
 /** A held lease lasts this long without renewal (Azure allows 15-60 s). */
 const LEASE_SECONDS = 30;
+
+/** The blob `check()` writes and removes to prove write access (an item path). */
+export const WRITE_PROBE = '.toasty-write-probe';
 
 function stripQuery(url: string): string {
   const q = url.search(/[?#]/);

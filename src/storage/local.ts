@@ -1,6 +1,11 @@
 /**
  * Repository in a local folder (`--local=DIR`): item path = DIR/joined segments. Writes go to a
  * temporary sibling and are renamed into place, so a crash never leaves a half-written tile.
+ *
+ * Symbolic links inside the repository are followed only while they stay inside it. One that
+ * leads out (a symlinked `<id>/` pointing elsewhere) is never written, deleted or listed
+ * through: a write or delete is refused naming the link, a read finds nothing, and a listing
+ * leaves the link out. (Replacing a linked file itself is fine: the rename replaces the link.)
  */
 import { createHash } from 'node:crypto';
 import { constants as fsConstants, createReadStream, type Dirent, promises as fsp, type Stats } from 'node:fs';
@@ -27,8 +32,51 @@ export class LocalRepository implements Repository {
     this.description = `local folder ${this.root}`;
   }
 
-  private fsPath(itemPath: string): string {
-    return path.join(this.root, ...itemPathSegments(itemPath));
+  private realRoot: Promise<string> | null = null;
+
+  /**
+   * The first symbolic link on the way to `segs` (the last segment too when `last`) whose
+   * target is outside the repository or missing, with that target; null when there is none.
+   */
+  private async escapingLink(segs: readonly string[], last: boolean): Promise<{ link: string; target: string } | null> {
+    this.realRoot ??= fsp.realpath(this.root).catch(() => this.root);
+    const root = await this.realRoot;
+    let cur = this.root;
+    const upTo = last ? segs.length : segs.length - 1;
+    for (let i = 0; i < upTo; i++) {
+      cur = path.join(cur, segs[i]!);
+      let st: Stats;
+      try {
+        st = await fsp.lstat(cur);
+      } catch (e) {
+        if (MISSING.has(errnoOf(e) ?? '')) return null; // created fresh below here: no link
+        throw e;
+      }
+      if (!st.isSymbolicLink()) continue;
+      const target = await fsp.realpath(cur).catch(() => null);
+      if (target === null) return { link: cur, target: '(missing)' };
+      if (target !== root && !target.startsWith(root + path.sep)) return { link: cur, target };
+    }
+    return null;
+  }
+
+  /** The path to write or delete `itemPath` at, refusing one that leads out of the repository. */
+  private async writablePath(op: string, itemPath: string): Promise<string> {
+    const segs = itemPathSegments(itemPath);
+    const out = await this.escapingLink(segs, false);
+    if (out) {
+      throw new ToastyError(
+        'storage',
+        `${this.description}: refused to ${op} ${itemPath}: ${path.relative(this.root, out.link)} is a symbolic link to ${out.target}, outside the repository`,
+      );
+    }
+    return path.join(this.root, ...segs);
+  }
+
+  /** The path to read `itemPath` at, or null when it leads out of the repository. */
+  private async readablePath(itemPath: string): Promise<string | null> {
+    const segs = itemPathSegments(itemPath);
+    return (await this.escapingLink(segs, true)) ? null : path.join(this.root, ...segs);
   }
 
   private fail(op: string, itemPath: string, e: unknown): ToastyError {
@@ -36,7 +84,7 @@ export class LocalRepository implements Repository {
     return new ToastyError('storage', `${this.description}: ${op} ${itemPath} failed: ${why}`, { cause: e });
   }
 
-  async check(): Promise<void> {
+  async check(opts: { write?: boolean } = {}): Promise<void> {
     let st: Stats;
     try {
       st = await fsp.stat(this.root);
@@ -49,6 +97,7 @@ export class LocalRepository implements Repository {
     if (!st.isDirectory()) {
       throw new ToastyError('storage', `local repository ${this.root} is not a folder`, { field: 'local' });
     }
+    if (opts.write === false) return;
     try {
       await fsp.access(this.root, fsConstants.W_OK);
     } catch {
@@ -57,7 +106,8 @@ export class LocalRepository implements Repository {
   }
 
   async get(itemPath: string): Promise<Buffer | null> {
-    const p = this.fsPath(itemPath);
+    const p = await this.readablePath(itemPath);
+    if (p === null) return null;
     try {
       return await fsp.readFile(p);
     } catch (e) {
@@ -67,7 +117,8 @@ export class LocalRepository implements Repository {
   }
 
   async exists(itemPath: string): Promise<boolean> {
-    const p = this.fsPath(itemPath);
+    const p = await this.readablePath(itemPath);
+    if (p === null) return false;
     try {
       return (await fsp.stat(p)).isFile();
     } catch (e) {
@@ -81,7 +132,8 @@ export class LocalRepository implements Repository {
   }
 
   async stat(itemPath: string): Promise<RepoStat | null> {
-    const p = this.fsPath(itemPath);
+    const p = await this.readablePath(itemPath);
+    if (p === null) return null;
     try {
       const st = await fsp.stat(p);
       if (!st.isFile()) return null;
@@ -93,7 +145,7 @@ export class LocalRepository implements Repository {
   }
 
   async put(itemPath: string, data: Buffer | string, opts: PutOptions = {}): Promise<void> {
-    const p = this.fsPath(itemPath);
+    const p = await this.writablePath('write', itemPath);
     checkMeta(opts.meta);
     try {
       await writeFileAtomic(p, data);
@@ -103,7 +155,7 @@ export class LocalRepository implements Repository {
   }
 
   async putFile(itemPath: string, localFile: string, opts: PutOptions = {}): Promise<void> {
-    const p = this.fsPath(itemPath);
+    const p = await this.writablePath('write', itemPath);
     checkMeta(opts.meta);
     try {
       await copyFileAtomic(localFile, p);
@@ -113,7 +165,9 @@ export class LocalRepository implements Repository {
   }
 
   async list(folder: string): Promise<RepoEntry[]> {
-    const dir = path.join(this.root, ...folderSegments(folder));
+    const segs = folderSegments(folder);
+    if (segs.length && (await this.escapingLink(segs, true))) return [];
+    const dir = path.join(this.root, ...segs);
     let dirents: Dirent[];
     try {
       dirents = await fsp.readdir(dir, { withFileTypes: true });
@@ -127,6 +181,8 @@ export class LocalRepository implements Repository {
       if (TEMP_NAME.test(d.name)) continue;
       let isFolder = d.isDirectory();
       if (d.isSymbolicLink()) {
+        // Listed only when it stays inside the repository.
+        if (await this.escapingLink([...segs, d.name], true)) continue;
         const st = await fsp.stat(path.join(dir, d.name)).catch(() => null);
         if (!st) continue;
         isFolder = st.isDirectory();
@@ -138,7 +194,7 @@ export class LocalRepository implements Repository {
 
   async delete(itemPath: string): Promise<void> {
     const segs = itemPathSegments(itemPath);
-    const p = path.join(this.root, ...segs);
+    const p = await this.writablePath('delete', itemPath);
     try {
       await fsp.rm(p, { force: true });
     } catch (e) {

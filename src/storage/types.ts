@@ -34,9 +34,10 @@ export interface Repository {
   readonly keepsMeta: boolean;
   /**
    * Verify the repository is usable before any work (folder exists / container exists, creds OK,
-   * endpoint reachable); throws ToastyError code 'storage' naming the container, never the secret.
+   * endpoint reachable, and unless `write: false`, writable); throws ToastyError code 'storage'
+   * naming the container, never the secret.
    */
-  check(): Promise<void>;
+  check(opts?: { write?: boolean }): Promise<void>;
   /** Item contents, or null when there is no such item. */
   get(path: string): Promise<Buffer | null>;
   /** Whether an item (not a folder) exists at `path`. */

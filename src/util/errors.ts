@@ -2,8 +2,10 @@
  * Typed errors used at module edges.
  *
  * Every failure that a curator may see carries a stable `code`, and where it applies the
- * image id and the record/config field at fault, so messages can name both.
+ * image id and the record/config field at fault, so messages can name both. Messages never
+ * carry a secret: URLs in them lose their user:password and signature-like parameters.
  */
+import { redactSecrets } from './redact.js';
 
 export type ErrorCode =
   | 'usage' // bad command line
@@ -33,7 +35,7 @@ export class ToastyError extends Error {
   readonly field?: string;
 
   constructor(code: ErrorCode, message: string, opts: { imageId?: string; field?: string; cause?: unknown } = {}) {
-    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    super(redactSecrets(message), opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'ToastyError';
     this.code = code;
     this.imageId = opts.imageId;

@@ -1,55 +1,63 @@
 /**
  * Atomic file helpers: every file toasty writes goes to a temporary name in the same folder
- * and is renamed into place, so a reader (or a crash) never sees a half-written file.
+ * and is renamed into place, so a reader (or a crash) never sees a half-written file. The
+ * temporaries are named and tracked by util/temporaries.ts: a signal removes them, and a
+ * later run sweeps those of a killed process.
  */
-import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-
-function tempNameFor(target: string): string {
-  return path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-}
+import { tempDirName, tempFileName, trackTemporary, untrackTemporary } from './temporaries.js';
 
 /** Write `data` to `target` atomically (temp file + fsync + rename in the same folder). */
 export async function writeFileAtomic(target: string, data: string | Uint8Array): Promise<void> {
   await fsp.mkdir(path.dirname(target), { recursive: true });
-  const tmp = tempNameFor(target);
-  const fh = await fsp.open(tmp, 'w');
+  const tmp = tempFileName(target, 'tmp');
+  trackTemporary(tmp);
   try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } catch (e) {
-    await fh.close().catch(() => {});
-    await fsp.rm(tmp, { force: true });
-    throw e;
-  }
-  await fh.close();
-  try {
+    const fh = await fsp.open(tmp, 'w');
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
     await fsp.rename(tmp, target);
   } catch (e) {
     await fsp.rm(tmp, { force: true });
     throw e;
+  } finally {
+    untrackTemporary(tmp);
   }
 }
 
 /** Copy a file atomically (copy to a temp name, then rename). */
 export async function copyFileAtomic(src: string, target: string): Promise<void> {
   await fsp.mkdir(path.dirname(target), { recursive: true });
-  const tmp = tempNameFor(target);
+  const tmp = tempFileName(target, 'tmp');
+  trackTemporary(tmp);
   try {
     await fsp.copyFile(src, tmp);
     await fsp.rename(tmp, target);
   } catch (e) {
     await fsp.rm(tmp, { force: true });
     throw e;
+  } finally {
+    untrackTemporary(tmp);
   }
 }
 
-/** A fresh temporary folder next to `target` (same filesystem, so it can be renamed into place). */
+/**
+ * A fresh temporary folder next to `target` (same filesystem, so it can be renamed into place),
+ * tracked until `replaceDir` renames it or it is removed. Created like any folder (the umask
+ * decides its mode, usually 0755), because it becomes `target`.
+ */
 export async function makeSiblingTempDir(target: string): Promise<string> {
   const parent = path.dirname(target);
   await fsp.mkdir(parent, { recursive: true });
-  return fsp.mkdtemp(path.join(parent, `.${path.basename(target)}.tmp-`));
+  const dir = tempDirName(target);
+  trackTemporary(dir);
+  await fsp.mkdir(dir);
+  return dir;
 }
 
 /**
@@ -60,10 +68,21 @@ export async function replaceDir(tempDir: string, target: string): Promise<void>
   let aside: string | null = null;
   if (await exists(target)) {
     aside = `${tempDir}.old`;
+    trackTemporary(aside);
     await fsp.rename(target, aside);
   }
   await fsp.rename(tempDir, target);
-  if (aside) await fsp.rm(aside, { recursive: true, force: true });
+  untrackTemporary(tempDir);
+  if (aside) {
+    await fsp.rm(aside, { recursive: true, force: true });
+    untrackTemporary(aside);
+  }
+}
+
+/** Remove a temporary folder made by `makeSiblingTempDir` (after a failure) and stop tracking it. */
+export async function removeTempDir(tempDir: string): Promise<void> {
+  await fsp.rm(tempDir, { recursive: true, force: true });
+  untrackTemporary(tempDir);
 }
 
 export async function exists(p: string): Promise<boolean> {

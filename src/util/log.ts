@@ -5,6 +5,7 @@
  */
 import { createRequire } from 'node:module';
 import type cliProgressTypes from 'cli-progress';
+import { redactSecrets } from './redact.js';
 
 // Loaded when a bar is first drawn: runs without a terminal (CI, tests, --help) never need it.
 const requireCjs = createRequire(import.meta.url);
@@ -49,7 +50,9 @@ export function consoleLog(opts: ConsoleLogOptions = {}): Log {
   const stream = opts.stream ?? process.stderr;
   const bars = opts.bars ?? (Boolean(stream.isTTY) && !process.env.CI);
   let active: cliProgressTypes.SingleBar | null = null;
-  const write = (line: string) => {
+  const write = (text: string) => {
+    // The last guard: no URL credentials or signatures reach the terminal or a log file.
+    const line = redactSecrets(text);
     if (active) {
       // Keep the bar on its own line: clear it, print, redraw.
       stream.write(`\r\x1b[K${line}\n`);

@@ -8,7 +8,8 @@
  * the strip is shrunk 2x2 into the next coarser level's strip, recursively, so every level
  * streams. Decoding overlaps tiling (the scratch file is read as libvips writes it). Memory is
  * a few strips per level (recycled), e.g. ~230 MB peak RSS for 16000x12000, ~330 MB for
- * 24000x24000; the scratch file needs width x height x 4 bytes of disk next to the tiles.
+ * 24000x24000; images wider than `MAX_TILED_WIDTH` are refused. The scratch file needs
+ * width x height x 4 bytes of disk next to the tiles.
  */
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
@@ -16,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ToastyError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
+import { trackTemporary, untrackTemporary } from '../util/temporaries.js';
 import { STUDY_ENCODING, TILE_PNG, type TilePngSettings } from './encoding.js';
 import { encodeTile } from './tile-png.js';
 import { silentLog, type Log } from '../util/log.js';
@@ -34,7 +36,16 @@ export interface PyramidOptions {
   png?: TilePngSettings;
   /** Folder for the decoded scratch file (default: `outDir`; it is removed afterwards). */
   scratchDir?: string;
+  /** Refuse images wider than this many pixels (default `MAX_TILED_WIDTH`). */
+  maxWidth?: number;
 }
+
+/**
+ * Widest image the pyramid accepts. Its memory grows with the width, not the area (each level
+ * keeps a few 256-row strips the width of the image): about 4 MB per 1000 px, 370 MB peak at
+ * 65536 px here. A 1,000,000 x 1,000 image is within the pixel limit but would need ~5 GB.
+ */
+export const MAX_TILED_WIDTH = 65_536;
 
 export interface PyramidResult {
   width: number;
@@ -316,6 +327,16 @@ export async function writeStudyPyramid(image: SourceImage, outDir: string, opts
   const png = opts.png ?? TILE_PNG.small;
   const concurrency = opts.concurrency ?? defaultConcurrency();
   const { width, height } = image;
+  const maxWidth = opts.maxWidth ?? MAX_TILED_WIDTH;
+  if (width > maxWidth) {
+    throw new ToastyError(
+      'image',
+      `image is ${width} px wide (${width}x${height}), above the width limit of ${maxWidth} px for tiling: memory grows with the width`,
+      {
+        field: 'width',
+      },
+    );
+  }
   const tiling = studyTiling(width, height);
   const ranges = tileRanges(width, height);
   const deep = ranges[tiling.tileLevels]!;
@@ -326,7 +347,9 @@ export async function writeStudyPyramid(image: SourceImage, outDir: string, opts
   const stripWidth = cols * TILE_SIZE;
 
   await fsp.mkdir(outDir, { recursive: true });
+  // The pid in the name lets a later run remove the file if this process is killed.
   const scratch = path.join(opts.scratchDir ?? outDir, `.decoded-${process.pid}-${randomBytes(4).toString('hex')}.v`);
+  trackTemporary(scratch);
   log.debug(`pyramid ${width}x${height}: ${tiling.tileLevels + 1} levels, deepest ${cols}x${rows} tiles`);
   const progress = log.progress('tiles', totalTileCount(width, height));
   const written: TilePosition[] = [];
@@ -380,6 +403,7 @@ export async function writeStudyPyramid(image: SourceImage, outDir: string, opts
     await source.close();
     progress.done();
     await fsp.rm(scratch, { force: true });
+    untrackTemporary(scratch);
   }
 }
 

@@ -114,9 +114,16 @@ function parsePair(record: AstroPixRecord, field: string): Pair {
   return [parseNumber(v[0], field), parseNumber(v[1], field)];
 }
 
+/** Largest image side, in pixels, a WCS may describe (far beyond any real image). */
+const MAX_REFERENCE_DIMENSION = 1e7;
+
 /**
  * Parse and check the WCS fields of an AstroPix record. All are required and numeric (AstroPix
- * sends them as strings), and the projection must be TAN.
+ * sends them as strings), and the projection must be TAN. Values must also be possible on the
+ * sky, so nonsense is refused before any download rather than published: Dec within -90..90,
+ * RA within -360..720 (normalised to 0..360), rotation within -360..360, the reference
+ * dimensions positive (up to 1e7 pixels), the image no wider than 180 degrees, and the image
+ * centre less than 90 degrees (on the tangent plane) from the reference point.
  */
 export function parseAstropixWcs(record: AstroPixRecord): AvmWcs {
   const referenceValue = parsePair(record, 'wcs_reference_value');
@@ -138,10 +145,33 @@ export function parseAstropixWcs(record: AstroPixRecord): AvmWcs {
       field: 'wcs_reference_dimension',
     });
   }
+  const outOfRange = (field: string, what: string) => new ToastyError('record', `${field}: ${what}`, { field });
+  if (referenceDimension[0] > MAX_REFERENCE_DIMENSION || referenceDimension[1] > MAX_REFERENCE_DIMENSION) {
+    throw outOfRange('wcs_reference_dimension', `${referenceDimension.join(' x ')} pixels is beyond any image (at most ${MAX_REFERENCE_DIMENSION} a side)`);
+  }
   if (scale[0] === 0 || scale[1] === 0) {
     throw new ToastyError('record', 'wcs_scale must be non-zero on both axes', { field: 'wcs_scale' });
   }
-  return { referenceValue, referencePixel, referenceDimension, scale, rotation, projection };
+  const [ra, dec] = referenceValue;
+  if (!(dec >= -90 && dec <= 90)) throw outOfRange('wcs_reference_value', `Dec ${dec} is outside -90..90 degrees`);
+  if (!(ra >= -360 && ra <= 720)) throw outOfRange('wcs_reference_value', `RA ${ra} is outside -360..720 degrees`);
+  if (!(Math.abs(rotation) <= 360)) throw outOfRange('wcs_rotation', `${rotation} is outside -360..360 degrees`);
+  for (const axis of [0, 1]) {
+    const span = Math.abs(scale[axis]!) * referenceDimension[axis]!;
+    if (!(span <= 180)) throw outOfRange('wcs_scale', `${scale[axis]} degrees a pixel makes the image ${span} degrees across (at most 180)`);
+  }
+  // How far the image centre lies from the reference point on the tangent plane, in degrees.
+  const dx = (referencePixel[0] - (referenceDimension[0] + 1) / 2) * scale[0];
+  const dy = (referencePixel[1] - (referenceDimension[1] + 1) / 2) * scale[1];
+  if (!(Math.hypot(dx, dy) < 90)) {
+    throw outOfRange(
+      'wcs_reference_pixel',
+      `${referencePixel.join(', ')} puts the reference point ${Math.hypot(dx, dy)} degrees (on the tangent plane) from the image centre: not a usable TAN WCS (at most 90)`,
+    );
+  }
+  // RA as WWT expects it: 0 <= RA < 360.
+  const raNorm = ra < 0 || ra >= 360 ? ((ra % 360) + 360) % 360 : ra;
+  return { referenceValue: [raNorm, dec], referencePixel, referenceDimension, scale, rotation, projection };
 }
 
 /**

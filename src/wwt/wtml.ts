@@ -387,20 +387,109 @@ function readPlace(node: DomNode): WtmlPlace {
   return p;
 }
 
+export interface ParseWtmlOptions {
+  /** Longest document accepted, in characters (default 64 Mi: a root index of many images). */
+  maxLength?: number;
+  /** Deepest element nesting accepted (default 32; the pipeline's WTML is 5 deep). */
+  maxDepth?: number;
+}
+
+export const WTML_LIMITS = { maxLength: 64 * 2 ** 20, maxDepth: 32 } as const;
+
+const isSpace = (c: number) => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
+
+/**
+ * One linear pass over the markup before the XML parser sees it, refusing what a hostile
+ * document could use against the parser or its readers: nesting deeper than `maxDepth` (the
+ * parser's time grows with the square of the depth, then its stack overflows), an attribute
+ * given twice on one element (the parser keeps one silently: which one a reader sees would
+ * depend on the reader), and a DOCTYPE (WTML has none; it is how entity expansion starts).
+ * Anything else malformed is left for the parser to report.
+ */
+function checkMarkup(text: string, maxDepth: number): void {
+  const n = text.length;
+  let depth = 0;
+  let i = 0;
+  const skipTo = (from: number, end: string) => {
+    const at = text.indexOf(end, from);
+    return at < 0 ? n : at + end.length;
+  };
+  while (i < n) {
+    const lt = text.indexOf('<', i);
+    if (lt < 0) return;
+    if (text.startsWith('<!--', lt)) i = skipTo(lt + 4, '-->');
+    else if (text.startsWith('<![CDATA[', lt)) i = skipTo(lt + 9, ']]>');
+    else if (text.startsWith('<?', lt)) i = skipTo(lt + 2, '?>');
+    else if (text.startsWith('<!', lt)) throw new ToastyError('wtml', 'WTML must not contain a document type declaration (<!DOCTYPE ...>)');
+    else if (text.charCodeAt(lt + 1) === 0x2f /* / */) {
+      depth--;
+      i = skipTo(lt + 2, '>');
+    } else {
+      let j = lt + 1;
+      while (j < n && !isSpace(text.charCodeAt(j)) && text[j] !== '>' && text[j] !== '/') j++;
+      const tag = text.slice(lt + 1, j);
+      const seen = new Set<string>();
+      for (;;) {
+        while (j < n && isSpace(text.charCodeAt(j))) j++;
+        if (j >= n) return;
+        if (text[j] === '>') {
+          if (++depth > maxDepth) throw new ToastyError('wtml', `WTML nests elements more than ${maxDepth} deep (at <${tag}>)`);
+          j++;
+          break;
+        }
+        if (text[j] === '/') {
+          j++; // "/>": an empty element, no deeper
+          if (text[j] === '>') j++;
+          break;
+        }
+        const start = j;
+        while (j < n && !isSpace(text.charCodeAt(j)) && text[j] !== '=' && text[j] !== '>' && text[j] !== '/') j++;
+        const name = text.slice(start, j);
+        if (name === '') {
+          j++;
+          continue;
+        }
+        if (seen.has(name)) throw new ToastyError('wtml', `<${tag}> has the attribute ${name} twice`, { field: name });
+        seen.add(name);
+        while (j < n && isSpace(text.charCodeAt(j))) j++;
+        if (text[j] !== '=') continue;
+        j++;
+        while (j < n && isSpace(text.charCodeAt(j))) j++;
+        const quote = text[j];
+        if (quote === '"' || quote === "'") {
+          const end = text.indexOf(quote, j + 1);
+          if (end < 0) return;
+          j = end + 1;
+        } else {
+          while (j < n && !isSpace(text.charCodeAt(j)) && text[j] !== '>') j++;
+        }
+      }
+      i = j;
+    }
+  }
+}
+
 /**
  * Parse a WTML document (text or UTF-8 bytes) into the model. Only `Place` children of the
  * root Folder are kept (other child elements are ignored); unknown attributes are kept in
- * `extraAttributes`. Malformed XML or a non-Folder root throws a `wtml` ToastyError.
+ * `extraAttributes`. Malformed XML, a non-Folder root, a document longer or deeper than the
+ * limits, a repeated attribute or a DOCTYPE throws a `wtml` ToastyError.
  */
-export function parseWtml(input: string | Uint8Array): WtmlFolder {
+export function parseWtml(input: string | Uint8Array, opts: ParseWtmlOptions = {}): WtmlFolder {
+  const maxLength = opts.maxLength ?? WTML_LIMITS.maxLength;
+  if (input.length > maxLength * (typeof input === 'string' ? 1 : 4)) {
+    throw new ToastyError('wtml', `WTML document is longer than ${maxLength} characters`);
+  }
   let text: string;
   try {
     text = typeof input === 'string' ? input : new TextDecoder('utf-8', { fatal: true }).decode(input);
   } catch (e) {
     throw new ToastyError('wtml', 'WTML is not valid UTF-8', { cause: e });
   }
+  if (text.length > maxLength) throw new ToastyError('wtml', `WTML document is longer than ${maxLength} characters`);
   text = text.replace(/^\uFEFF/, '');
   if (!text.trim()) throw new ToastyError('wtml', 'WTML document is empty');
+  checkMarkup(text, opts.maxDepth ?? WTML_LIMITS.maxDepth);
   // xmlbuilder2 copies `parser` entries onto its reader: used to replace its reference decoding.
   const options = {
     skipWhitespaceOnlyText: false,
@@ -436,6 +525,49 @@ export function parseWtml(input: string | Uint8Array): WtmlFolder {
   const extra = r.rest();
   if (extra) folder.extraAttributes = extra;
   return folder;
+}
+
+// ------------------------------------------------------------------------------------------
+// Attributes WWT defines
+
+/**
+ * The attributes the WWT engine reads on a Place and an ImageSet beyond the ones this model
+ * names (from its Place and Imageset XML readers). Anything else found in a document is not
+ * WTML: `wwtAttributesOnly` drops it before a Place is copied into another document.
+ */
+const WWT_EXTRA_ATTRIBUTES = {
+  Place: new Set([
+    'Annotation',
+    'Classification',
+    'Constellation',
+    'Lat',
+    'Lng',
+    'MSRComponentId',
+    'Permission',
+    'Target',
+    'TargetReferenceFrame',
+    'Url',
+    'ViewTarget',
+  ]),
+  ImageSet: new Set(['AltUrl', 'DemUrl', 'MeanRadius', 'ReferenceFrame']),
+} as const;
+
+function keepOnly(extra: Record<string, string> | undefined, allowed: ReadonlySet<string>): Record<string, string> | undefined {
+  if (!extra) return undefined;
+  const kept = Object.entries(extra).filter(([k]) => allowed.has(k));
+  return kept.length ? Object.fromEntries(kept) : undefined;
+}
+
+/** A copy of `place` keeping only attributes WWT defines (unknown ones, like `onload`, dropped). */
+export function wwtAttributesOnly(place: WtmlPlace): WtmlPlace {
+  const { extraAttributes: placeExtra, imageSet, ...rest } = place;
+  const { extraAttributes: setExtra, ...setRest } = imageSet;
+  const out: WtmlPlace = { ...rest, imageSet: { ...setRest } };
+  const p = keepOnly(placeExtra, WWT_EXTRA_ATTRIBUTES.Place);
+  const s = keepOnly(setExtra, WWT_EXTRA_ATTRIBUTES.ImageSet);
+  if (p) out.extraAttributes = p;
+  if (s) out.imageSet.extraAttributes = s;
+  return out;
 }
 
 // ------------------------------------------------------------------------------------------

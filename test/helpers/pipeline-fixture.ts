@@ -149,10 +149,20 @@ export class Fixture {
   }
 }
 
-export function runToasty(args: string[], env: Record<string, string> = {}, opts: { onSpawn?: (pid: number) => void } = {}): Promise<ToastyRun> {
+export function runToasty(
+  args: string[],
+  env: Record<string, string> = {},
+  opts: { onSpawn?: (pid: number) => void; cwd?: string; umask?: number } = {},
+): Promise<ToastyRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [TOASTY, ...args], {
+    // With a umask, through sh (Node can set its own umask, not a child's); exec keeps the pid.
+    const [cmd, argv] =
+      opts.umask === undefined
+        ? [process.execPath, [TOASTY, ...args]]
+        : ['/bin/sh', ['-c', `umask ${opts.umask.toString(8).padStart(3, '0')} && exec "$0" "$@"`, process.execPath, TOASTY, ...args]];
+    const child = spawn(cmd, argv, {
       env: { ...process.env, CI: '1', ...env },
+      cwd: opts.cwd,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     opts.onSpawn?.(child.pid!);
