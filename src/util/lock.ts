@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { processAlive } from './process.js';
 
 export interface LockInfo {
   pid: number;
@@ -48,15 +49,6 @@ export class LockHeldError extends Error {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Take the lock `file` for this process; `command` says who holds it, for the next one. */
 export async function acquireLock(file: string, command: string): Promise<HeldLock> {
   await fsp.mkdir(path.dirname(file), { recursive: true });
@@ -77,7 +69,7 @@ export async function acquireLock(file: string, command: string): Promise<HeldLo
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
     const holder = await readLock(file);
-    if (holder && holder.host === me.host && alive(holder.pid)) throw new LockHeldError(file, holder, false);
+    if (holder && holder.host === me.host && processAlive(holder.pid)) throw new LockHeldError(file, holder, false);
     if (holder && holder.host !== me.host) throw new LockHeldError(file, holder, true);
     // Stale (holder dead) or unreadable lock: take it over. Rename first so only one taker wins.
     const aside = `${file}.stale-${process.pid}`;

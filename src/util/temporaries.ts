@@ -18,6 +18,7 @@
 import { randomBytes } from 'node:crypto';
 import { rmSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { processAlive } from './process.js';
 
 /** `.NAME.tmp-PID-HEX` (a temporary folder) for `target`, in the same parent. */
 export function tempDirName(target: string): string {
@@ -43,16 +44,6 @@ export function temporaryOwner(name: string): number | null {
     if (m) return Number(m[1]);
   }
   return LEGACY_DIR.test(name) ? 0 : null;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    // EPERM: it exists, under another user.
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -127,7 +118,7 @@ export async function sweepStaleTemporaries(dir: string, opts: { legacy?: boolea
     const pid = temporaryOwner(name);
     if (pid === null) continue;
     const p = path.join(dir, name);
-    const stale = pid === 0 ? opts.legacy === true : pid === process.pid ? !owned.has(p) : !alive(pid);
+    const stale = pid === 0 ? opts.legacy === true : pid === process.pid ? !owned.has(p) : !processAlive(pid);
     if (!stale) continue;
     try {
       await fsp.rm(p, { recursive: true, force: true });
