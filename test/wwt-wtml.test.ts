@@ -299,13 +299,14 @@ test('parseWtml: nesting, size, repeated attributes and DOCTYPE are refused in l
 
 test('wwtAttributesOnly keeps the attributes WWT defines and drops the rest', () => {
   const good = writeWtml(folderFor(placedCases[0]));
-  const hostile = good.replace('<Place ', '<Place onload="alert(1)" Constellation="SCL" ').replace('<ImageSet ', '<ImageSet DemUrl="d.png" style="x" ');
+  // (Constellation and Annotation are Place fields of their own now; Classification is not.)
+  const hostile = good.replace('<Place ', '<Place onload="alert(1)" Classification="Galaxy" ').replace('<ImageSet ', '<ImageSet DemUrl="d.png" style="x" ');
   const place = parseWtml(hostile).children[0]!;
-  assert.equal(place.extraAttributes, { Constellation: 'SCL', onload: 'alert(1)' });
+  assert.equal(place.extraAttributes, { Classification: 'Galaxy', onload: 'alert(1)' });
   const kept = wwtAttributesOnly(place);
-  assert.equal(kept.extraAttributes, { Constellation: 'SCL' });
+  assert.equal(kept.extraAttributes, { Classification: 'Galaxy' });
   assert.equal(kept.imageSet.extraAttributes, { DemUrl: 'd.png' });
-  assert.equal(place.extraAttributes, { Constellation: 'SCL', onload: 'alert(1)' }, 'the input is left as it was');
+  assert.equal(place.extraAttributes, { Classification: 'Galaxy', onload: 'alert(1)' }, 'the input is left as it was');
   const text = writeWtml({ ...folderFor(placedCases[0]), children: [kept] });
   assert.not.match(text, /onload|style=/);
   const plain = parseWtml(good).children[0]!;
