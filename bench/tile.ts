@@ -79,7 +79,9 @@ async function makeImage(file: string, width: number, height: number, noise: num
       .toFile(part);
     parts.push(part);
   }
+  // The join pads every part to the tallest one's height: cut back to the asked size.
   await sharp(parts, { join: { across: 1 }, limitInputPixels: false })
+    .extract({ left: 0, top: 0, width, height })
     .jpeg({ quality: 90 })
     .toFile(`${file}.tmp`);
   await fsp.rename(`${file}.tmp`, file);
