@@ -80,10 +80,10 @@ export function jsonReport(report: RunReport, labels: LabelsOf, dryRun: boolean)
   });
 }
 
-/** `<id> [rule]`, `(feed)` or `(root index)`. */
+/** `<id> [rule]`, `(feed)` or `(root index)`; a feed entry without a usable id is `(feed entry)`. */
 export function where(p: RunReport['problems'][number]): string {
-  const what = p.about === 'image' ? p.image : p.about === 'feed' ? '(feed)' : '(root index)';
-  return p.about === 'image' && p.rule ? `${what} [${p.rule}]` : (what ?? '');
+  const what = p.about === 'image' ? (p.image ?? '(feed entry)') : p.about === 'feed' ? '(feed)' : '(root index)';
+  return p.about === 'image' && p.rule ? `${what} [${p.rule}]` : what;
 }
 
 function errorText(e: unknown): string {
