@@ -128,20 +128,33 @@ export function parseAstropixWcs(record: AstroPixRecord): AvmWcs {
   if (projection === undefined || projection === null || projection === '') {
     throw new ToastyError('record', 'wcs_projection is missing', { field: 'wcs_projection' });
   }
-  if (projection !== 'TAN') {
-    throw new ToastyError('wcs', `cannot ingest images in non-TAN projections (wcs_projection = ${JSON.stringify(projection)})`, {
-      field: 'wcs_projection',
+  return checkWcs(
+    { referenceValue, referencePixel, referenceDimension, scale, rotation, projection: String(projection) },
+    { projection: 'wcs_projection', referenceDimension: 'wcs_reference_dimension', scale: 'wcs_scale' },
+  );
+}
+
+/** A source's names for the WCS quantities it checks, so errors name the field to fix. */
+export type WcsFieldNames = Record<'projection' | 'referenceDimension' | 'scale', string>;
+
+/**
+ * What every source's WCS must be before placement: TAN, a positive reference size and a
+ * non-zero scale. Returns the WCS; errors name the source's field.
+ */
+export function checkWcs(wcs: AvmWcs, fields: WcsFieldNames): AvmWcs {
+  if (wcs.projection !== 'TAN') {
+    throw new ToastyError('wcs', `cannot ingest images in non-TAN projections (${fields.projection} = ${JSON.stringify(wcs.projection)})`, {
+      field: fields.projection,
     });
   }
-  if (referenceDimension[0] <= 0 || referenceDimension[1] <= 0) {
-    throw new ToastyError('record', `wcs_reference_dimension must be positive, got ${referenceDimension.join(', ')}`, {
-      field: 'wcs_reference_dimension',
-    });
+  const [w, h] = wcs.referenceDimension;
+  if (w <= 0 || h <= 0) {
+    throw new ToastyError('record', `${fields.referenceDimension} must be positive, got ${w}, ${h}`, { field: fields.referenceDimension });
   }
-  if (scale[0] === 0 || scale[1] === 0) {
-    throw new ToastyError('record', 'wcs_scale must be non-zero on both axes', { field: 'wcs_scale' });
+  if (wcs.scale[0] === 0 || wcs.scale[1] === 0) {
+    throw new ToastyError('record', `${fields.scale} must be non-zero on both axes`, { field: fields.scale });
   }
-  return { referenceValue, referencePixel, referenceDimension, scale, rotation, projection };
+  return wcs;
 }
 
 /**
