@@ -32,6 +32,8 @@ export class FakeArchive {
   maxDetailsInFlight = 0;
   /** A page number served as HTML without the `var images` block. */
   brokenPage: number | null = null;
+  /** Details requests answered 503 before the details, by id. */
+  readonly unavailable = new Map<string, number>();
   private inFlight = 0;
 
   constructor(
@@ -78,6 +80,13 @@ export class FakeArchive {
 
   private details(id: string, req: IncomingMessage, res: ServerResponse, later: (ms: number, fn: () => void) => void): Promise<void> {
     count(this.hits.details, id);
+    const busy = this.unavailable.get(id) ?? 0;
+    if (busy > 0) {
+      this.unavailable.set(id, busy - 1);
+      res.writeHead(503, { 'content-type': 'text/html', 'retry-after': '0' });
+      res.end('<h1>Service unavailable</h1>\n');
+      return Promise.resolve();
+    }
     this.inFlight++;
     this.maxDetailsInFlight = Math.max(this.maxDetailsInFlight, this.inFlight);
     return new Promise((resolve) =>
