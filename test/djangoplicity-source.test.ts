@@ -1,6 +1,8 @@
 // The Djangoplicity adapter as the pipeline uses it: its configuration, the study it makes from
 // a details record (placement identical to AstroPix's for every shared vector, mapped field
 // for field), and the WTML text the reference pipeline writes for it.
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseConfig } from '../src/pipeline/config.js';
@@ -9,6 +11,7 @@ import { ToastyError } from '../src/util/errors.js';
 import { placeAnnotation } from '../src/wwt/metadata.js';
 import { studyWtml, type StudyShape } from '../src/wwt/study-wtml.js';
 import { parseWtml, type WtmlFolder } from '../src/wwt/wtml.js';
+import { ROOT } from './helpers/pipeline-fixture.js';
 import { assertClose, expectToastyError, loadVectors, recordOf, tileLevelsOf, type WcsCase } from './helpers/vectors.js';
 import { wwtReportProblems } from './helpers/wwt-report.js';
 
@@ -86,6 +89,14 @@ test('config: source_type picks the adapter; unknown types and bad settings name
   assert.is(e.field, 'djangoplicity.base_url');
   e = bad('source_type: djangoplicity\ndjangoplicity:\n  base_url: https://x.org/images/\n  channel_name: x\n  requests_per_host: 0');
   assert.is(e.field, 'djangoplicity.requests_per_host');
+});
+
+test('examples/djangoplicity-config.yaml is a valid configuration', async () => {
+  const text = await fsp.readFile(path.join(ROOT, 'examples', 'djangoplicity-config.yaml'), 'utf8');
+  const config = parseConfig(text);
+  assert.is(config.source.type, 'djangoplicity');
+  assert.equal(config.source.studySettings, { channel_name: 'esahubble' });
+  assert.is(config.publishUrlPrefix, 'http://data1.wwtassets.org/feeds/hst/');
 });
 
 test('every shared vector, mapped field for field, is placed exactly as the AstroPix record is', () => {
