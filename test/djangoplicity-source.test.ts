@@ -1,13 +1,16 @@
 // The Djangoplicity adapter as the pipeline uses it: its configuration, the study it makes from
 // a details record (placement identical to AstroPix's for every shared vector, mapped field
-// for field), and the WTML text the reference pipeline writes for it.
+// for field), the WTML text the reference pipeline writes for it, and when the pipeline asks
+// the source for records (completeRecords).
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseConfig } from '../src/pipeline/config.js';
-import type { SourceAdapter, SourceRecord } from '../src/sources/source.js';
+import { completeRecords } from '../src/pipeline/run.js';
+import type { Candidates, SourceAdapter, SourceRecord } from '../src/sources/source.js';
 import { ToastyError } from '../src/util/errors.js';
+import { silentLog } from '../src/util/log.js';
 import { placeAnnotation } from '../src/wwt/metadata.js';
 import { studyWtml, type StudyShape } from '../src/wwt/study-wtml.js';
 import { parseWtml, type WtmlFolder } from '../src/wwt/wtml.js';
@@ -179,6 +182,61 @@ test('download: the first Original resource; its absence is a record error namin
   const e = expectToastyError(() => djangoplicity.download({ ...d, Resources: [{ ResourceType: 'Large', URL: 'x' }] }), 'no Original');
   assert.is(e.code, 'record');
   assert.is(e.field, 'Resources');
+});
+
+test('completeRecords: known records spare the source; --recheck asks again, keeping a known record the source fails to give', async () => {
+  const asked: string[][] = [];
+  const source: SourceAdapter = {
+    ...djangoplicity,
+    async describe(ids) {
+      asked.push([...ids]);
+      const out: Candidates<SourceRecord> = { records: new Map(), rejected: [], notActionable: [] };
+      for (const id of ids) {
+        if (id === 'down') out.rejected.push({ id, error: new ToastyError('feed', 'details: HTTP 503', { imageId: id }) });
+        else if (id === 'nowcs') out.notActionable.push({ id, reason: 'no full WCS' });
+        else out.records.set(id, { Title: `new ${id}` });
+      }
+      return out;
+    },
+  };
+  const listed = new Map<string, SourceRecord | null>([
+    ['whole', { Title: 'from the listing' }],
+    ['cached', null],
+    ['down', null],
+    ['nowcs', null],
+    ['fresh', null],
+  ]);
+  const known = async (id: string) => (['cached', 'down', 'nowcs'].includes(id) ? { Title: `old ${id}` } : null);
+  const io = { log: silentLog };
+  let r = await completeRecords(listed, source, { known, recheck: false, io });
+  assert.equal(asked, [['fresh']], 'only the image nothing knows');
+  assert.equal(
+    [...r.records],
+    [
+      ['whole', { Title: 'from the listing' }],
+      ['cached', { Title: 'old cached' }],
+      ['down', { Title: 'old down' }],
+      ['nowcs', { Title: 'old nowcs' }],
+      ['fresh', { Title: 'new fresh' }],
+    ],
+  );
+  asked.length = 0;
+  r = await completeRecords(listed, source, { known, recheck: true, io });
+  assert.equal(asked, [['cached', 'down', 'nowcs', 'fresh']], 'every record the listing did not carry');
+  assert.equal(
+    [...r.records],
+    [
+      ['whole', { Title: 'from the listing' }],
+      ['cached', { Title: 'new cached' }],
+      ['down', { Title: 'old down' }],
+      ['fresh', { Title: 'new fresh' }],
+    ],
+  );
+  assert.equal(
+    r.problems.map((p) => [p.image, p.error.message]),
+    [['down', 'details: HTTP 503']],
+  );
+  assert.equal(r.skipped, [{ image: 'nowcs', reason: 'not actionable: no full WCS' }]);
 });
 
 test.run();
