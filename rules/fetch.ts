@@ -1,25 +1,31 @@
 /**
  * fetch:<id> — download the image and cache it with its record.
  *
- * Key: the feed record (canonical JSON). Output: the cached image and astropix.json in
- * cache_todo/<id> (or cache_done/<id> once processed). A record change that keeps the same
- * download URL and last_updated only rewrites astropix.json: no re-download.
+ * Key: the feed record (canonical JSON). Output: the cached image and the source's record
+ * file (astropix.json, djangoplicity.json) in cache_todo/<id> (or cache_done/<id> once
+ * processed). A record change that keeps the same download URL and date only rewrites the
+ * record file: no re-download.
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { digestBytes, digestFile } from '../src/engine/key.js';
 import { pipelineRule, recordOf } from '../src/pipeline/context.js';
-import { RECORD_FILE, Workdir } from '../src/pipeline/workdir.js';
-import { cachedImageName, downloadUrl } from '../src/sources/astropix.js';
+import { Workdir } from '../src/pipeline/workdir.js';
 import { downloadImage } from '../src/sources/http.js';
+import type { SourceRecord } from '../src/sources/source.js';
 import { writeFileAtomic } from '../src/util/fs.js';
-import { parseAstropixWcs } from '../src/wwt/wcs.js';
 
 export interface FetchMeta {
   url: string;
   /** Cached file name, e.g. image.jpg. */
   image: string;
+  /** The source's date for the image (see `SourceDownload.date`). */
   lastUpdated: string | null;
+  /**
+   * The record the node was keyed on. It travels in the repository's build record, so a work
+   * dir without the image's cached record need not ask the source for it again.
+   */
+  record?: SourceRecord;
 }
 
 export const fetchRule = pipelineRule<FetchMeta>()({
@@ -36,11 +42,9 @@ export const fetchRule = pipelineRule<FetchMeta>()({
   present: (inv, recorded) => inv.ctx.workdir.has('cache', inv.group, recorded.meta.image),
   async run(inv, { record }) {
     const { ctx, group: id } = inv;
-    // A record whose WCS is unusable fails here, before a possibly huge download.
-    parseAstropixWcs(record);
-    const url = downloadUrl(record);
-    const image = cachedImageName(url);
-    const lastUpdated = typeof record.last_updated === 'string' ? record.last_updated : null;
+    // A record that cannot make a study fails here, before a possibly huge download.
+    ctx.source.study(record, id);
+    const { url, cacheName: image, date: lastUpdated } = ctx.source.download(record);
     const prev = inv.previous?.meta;
     let dir = await ctx.workdir.cacheDir(id);
     const reuse =
@@ -65,10 +69,11 @@ export const fetchRule = pipelineRule<FetchMeta>()({
       }
     }
     const cached = Workdir.cachedRecordText(record, image);
-    await writeFileAtomic(path.join(dir, RECORD_FILE), cached);
+    const recordFile = ctx.source.recordFile;
+    await writeFileAtomic(path.join(dir, recordFile), cached);
     return {
-      outputs: { [image]: await digestFile(path.join(dir, image)), [RECORD_FILE]: await digestBytes(cached) },
-      meta: { url, image, lastUpdated },
+      outputs: { [image]: await digestFile(path.join(dir, image)), [recordFile]: await digestBytes(cached) },
+      meta: { url, image, lastUpdated, record },
     };
   },
 });

@@ -11,14 +11,13 @@ import { promises as fsp, statSync } from 'node:fs';
 import path from 'node:path';
 import { digestFile } from '../src/engine/key.js';
 import { sameGroup } from '../src/engine/types.js';
-import { pipelineRule, recordOf, type PipelineContext } from '../src/pipeline/context.js';
+import { pipelineRule, studyOf, type PipelineContext } from '../src/pipeline/context.js';
 import { ToastyError } from '../src/util/errors.js';
 import { makeSiblingTempDir, replaceDir } from '../src/util/fs.js';
 import { THUMBNAIL_NAME } from '../src/wwt/study-files.js';
 import type { StudyShape } from '../src/wwt/study-wtml.js';
 import { TILING_THRESHOLD } from '../src/wwt/tiling.js';
 import { pixelToolchain } from '../src/wwt/toolchain.js';
-import { parseAstropixWcs } from '../src/wwt/wcs.js';
 import { fetchRule } from './fetch.js';
 
 export interface TileMeta extends StudyShape {
@@ -47,7 +46,7 @@ export const tileRule = pipelineRule<TileMeta>()({
     const fetched = inv.deps.fetch;
     return {
       image: await imageDigest(inv.ctx, inv.group, fetched.meta.image, fetched.outputs[fetched.meta.image], inv.previous?.meta.source),
-      positiveParity: parseAstropixWcs(recordOf(inv.ctx, inv.group)).scale[0] > 0,
+      positiveParity: studyOf(inv.ctx, inv.group).wcs.scale[0] > 0,
       tiling: { threshold: TILING_THRESHOLD, tile: 256, format: 'png', maxPixels: inv.ctx.maxPixels },
       toolchain: await pixelToolchain(inv.ctx.tilePng),
     };
@@ -64,7 +63,7 @@ export const tileRule = pipelineRule<TileMeta>()({
     const tmp = await makeSiblingTempDir(target);
     let pixels: Awaited<ReturnType<typeof writeStudyPixels>>;
     try {
-      pixels = await writeStudyPixels(file, tmp, { record: recordOf(ctx, id), maxPixels: ctx.maxPixels, log: ctx.log, tilePng: ctx.tilePng });
+      pixels = await writeStudyPixels(file, tmp, { wcs: studyOf(ctx, id).wcs, maxPixels: ctx.maxPixels, log: ctx.log, tilePng: ctx.tilePng });
     } catch (e) {
       await fsp.rm(tmp, { recursive: true, force: true });
       throw await explainIfDiskFull(e, path.dirname(target));

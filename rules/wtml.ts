@@ -2,8 +2,9 @@
  * wtml:<id> — write index_rel.wtml (relative URLs) and index.wtml (absolute URLs under
  * publish_url_prefix) for a tiled or untiled study.
  *
- * Key: the record, the study's shape from the tile rule, publish_url_prefix and the XML
- * writer's version; so a new prefix rewrites only the WTML (the tiles are untouched).
+ * Key: the record, the source's settings that shape the text (if any), the study's shape
+ * from the tile rule, publish_url_prefix and the XML writer's version; so a new prefix
+ * rewrites only the WTML (the tiles are untouched).
  */
 import path from 'node:path';
 import { digestBytes, digestOutputs } from '../src/engine/key.js';
@@ -34,6 +35,7 @@ export const wtmlRule = pipelineRule<WtmlMeta>()({
     study: { label: 'study shape' },
     tiles: { label: 'tiles' },
     record: { label: 'feed record', detail: 'fields' },
+    source: { label: 'source settings', detail: 'fields' },
     pixel_dir: { label: 'pixel folder', detail: 'values' },
     toolchain: { label: 'WTML writer', detail: 'values' },
   },
@@ -43,6 +45,8 @@ export const wtmlRule = pipelineRule<WtmlMeta>()({
     const tiles = await digestOutputs(tile.outputs);
     return {
       record: recordOf(inv.ctx, inv.group),
+      // Absent for a source without such settings, so its keys are what they always were.
+      source: inv.ctx.source.studySettings,
       study: shapeOf(tile.meta),
       tiles,
       pixel_dir: pixelDir(inv.ctx.publishedPixels.get(inv.group), inv.ctx.publishedAtStart.has(inv.group), tiles),
@@ -58,7 +62,7 @@ export const wtmlRule = pipelineRule<WtmlMeta>()({
     const { studyWtml } = await import('../src/wwt/study-wtml.js');
     const { indexRel, index } = studyWtml({
       uniqueId: id,
-      record: inputs.record,
+      study: ctx.source.study(inputs.record, id),
       shape: inputs.study,
       publishUrlPrefix: inputs.publish_url_prefix,
       pixelDir: inputs.pixel_dir,

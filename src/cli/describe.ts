@@ -87,8 +87,8 @@ function shown(json: string | undefined): string {
   }
 }
 
-/** What a problem is about: `<id> [rule]`, `(feed)` or `(root index)`. */
+/** What a problem is about: `<id> [rule]`, `(feed)` or `(root index)`; a feed entry without a usable id is `(feed entry)`. */
 export function where(p: Problem): string {
-  const what = p.about === 'image' ? p.image : p.about === 'feed' ? '(feed)' : '(root index)';
-  return p.about === 'image' && p.rule ? `${what} [${p.rule}]` : (what ?? '');
+  const what = p.about === 'image' ? (p.image ?? '(feed entry)') : p.about === 'feed' ? '(feed)' : '(root index)';
+  return p.about === 'image' && p.rule ? `${what} [${p.rule}]` : what;
 }

@@ -28,6 +28,7 @@ abstract class PipelineCommand extends RepositoryCommand {
   only: string[] | undefined = undefined;
   shard: string | undefined = undefined;
   shardCount: string | undefined = undefined;
+  recheck = false;
 
   async execute(): Promise<number> {
     const log = this.makeLog();
@@ -49,6 +50,7 @@ abstract class PipelineCommand extends RepositoryCommand {
         shard: parseShard(this.shard, this.shardCount, process.env.JOB_COMPLETION_INDEX),
         fastTiles: this.fastTiles,
         ...(deadlineMs === undefined ? {} : { download: { deadlineMs } }),
+        recheck: this.recheck,
         log,
         onEvent: this.dryRun ? undefined : reporting.eventPrinter(log, labels),
       });
@@ -103,6 +105,12 @@ function downloadDeadlineMs(seconds: string | undefined): number | undefined {
   return n * 1000;
 }
 
+/** `--recheck`, for the commands that read the feed. */
+const recheckOption = () =>
+  Option.Boolean('--recheck', false, {
+    description: "Fetch every listed image's details again (Djangoplicity; AstroPix records always come whole), so corrected titles or credits are published",
+  });
+
 const DATA_ARGS = '{--local=DIR | --azure-conn-env=VAR --azure-container=NAME [--azure-path-prefix=P]}';
 
 export class MakeCommand extends PipelineCommand {
@@ -111,8 +119,9 @@ export class MakeCommand extends PipelineCommand {
     category: 'Pipeline',
     description: 'Bring the whole repository up to date with the feed, doing the least work',
     details: `
-      Runs the build graph fetch -> tile -> wtml -> upload for every image of the AstroPix feed
-      named in the repository's \`toasty-pipeline-config.yaml\`, then rebuilds the root \`index.wtml\`.
+      Runs the build graph fetch -> tile -> wtml -> upload for every image of the feed (AstroPix
+      or Djangoplicity) named in the repository's \`toasty-pipeline-config.yaml\`, then rebuilds
+      the root \`index.wtml\`.
       Only stale nodes run: a node is stale when it is new, when an input it reads changed
       (the feed record, the image bytes, \`publish_url_prefix\`...), when its outputs are missing,
       or when it is forced. Every node that runs says why.
@@ -136,6 +145,7 @@ export class MakeCommand extends PipelineCommand {
     description: 'N: like --shard, taking I from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job)',
   });
   override only = Option.Array('--only', { description: 'Only consider this image (id or glob); repeatable. The index still runs' });
+  override recheck = recheckOption();
 }
 
 export class FetchInputsCommand extends PipelineCommand {
@@ -144,15 +154,17 @@ export class FetchInputsCommand extends PipelineCommand {
     category: 'Pipeline stages',
     description: 'Download new images of the feed into WORKDIR/cache_todo',
     details: `
-      Reads \`toasty-pipeline-config.yaml\` from the repository root, downloads the AstroPix feed, and
-      caches every new image in \`cache_todo/<id>/\` (\`image.<ext>\` + \`astropix.json\`). Images whose
-      \`<id>/index.wtml\` or \`<id>/skip.flag\` exists in the repository are skipped, as are
-      not-actionable records (an \`image_id\` with "/", a non-TAN projection).
+      Reads \`toasty-pipeline-config.yaml\` from the repository root, reads the feed, and caches
+      every new image in \`cache_todo/<id>/\` (\`image.<ext>\` + its record: \`astropix.json\` or
+      \`djangoplicity.json\`). Images whose \`<id>/index.wtml\` or \`<id>/skip.flag\` exists in the
+      repository are skipped, as are not-actionable records (AstroPix: an \`image_id\` with "/", a
+      non-TAN projection; Djangoplicity: no full WCS).
       Repository arguments: ${DATA_ARGS}.
     `,
     examples: [['Fetch new images', `$0 pipeline-fetch-inputs --local=./repo ./work`]],
   });
   readonly stage = 'fetch' as const;
+  override recheck = recheckOption();
 }
 
 export class ProcessTodosCommand extends PipelineCommand {

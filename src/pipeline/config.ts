@@ -3,6 +3,8 @@
  * takes effect at once; the work dir keeps a copy for reference only).
  */
 import YAML from 'yaml';
+import { SOURCES } from '../sources/registry.js';
+import type { SettingsSection, SourceAdapter } from '../sources/source.js';
 import { ToastyError } from '../util/errors.js';
 import type { Repository } from '../storage/types.js';
 
@@ -11,9 +13,8 @@ export const CONFIG_NAME = 'toasty-pipeline-config.yaml';
 export const ROOT_INDEX = 'index.wtml';
 
 export interface PipelineConfig {
-  sourceType: 'astropix';
-  /** URL of the saved AstroPix search (http(s): or file:). */
-  jsonQueryUrl: string;
+  /** The feed, as `source_type` and its section configure it. */
+  source: SourceAdapter;
   /** Where the repository is served from; always ends with '/'. */
   publishUrlPrefix: string;
   folderName: string;
@@ -42,22 +43,37 @@ export function parseConfig(text: string): PipelineConfig {
     return v;
   };
   const sourceType = str(c.source_type, 'source_type', true);
-  if (sourceType !== 'astropix') {
-    throw configError('source_type', `unknown source_type ${JSON.stringify(sourceType)} (supported: astropix)`);
+  const definition = SOURCES.find((d) => d.type === sourceType);
+  if (!definition) {
+    throw configError('source_type', `unknown source_type ${JSON.stringify(sourceType)} (supported: ${SOURCES.map((d) => d.type).join(', ')})`);
   }
-  const astropix = c.astropix;
-  if (!astropix || typeof astropix !== 'object' || Array.isArray(astropix)) {
-    throw configError('astropix', 'missing the astropix: section (with json_query_url)');
+  const section = c[sourceType];
+  if (!section || typeof section !== 'object' || Array.isArray(section)) {
+    throw configError(sourceType, `missing the ${sourceType}: section (with ${definition.required.join(', ')})`);
   }
-  const jsonQueryUrl = str((astropix as Record<string, unknown>).json_query_url, 'astropix.json_query_url', true);
+  const source = definition.configure(settingsSection(sourceType, section as Record<string, unknown>, str));
   let publishUrlPrefix = str(c.publish_url_prefix, 'publish_url_prefix', true);
   if (!publishUrlPrefix.endsWith('/')) publishUrlPrefix += '/';
   return {
-    sourceType: 'astropix',
-    jsonQueryUrl,
+    source,
     publishUrlPrefix,
     folderName: str(c.folder_name, 'folder_name', true),
     folderThumbnailUrl: str(c.folder_thumbnail_url, 'folder_thumbnail_url', false),
+  };
+}
+
+/** A source's section, its errors naming `<source_type>.<key>`. */
+function settingsSection(name: string, section: Record<string, unknown>, str: (v: unknown, field: string, required: boolean) => string): SettingsSection {
+  const error = (key: string, msg: string) => configError(`${name}.${key}`, msg);
+  return {
+    string: (key, required) => str(section[key], `${name}.${key}`, required),
+    count(key, fallback) {
+      const v = section[key];
+      if (v === undefined || v === null) return fallback;
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw error(key, `${name}.${key} must be a whole number of at least 1`);
+      return v;
+    },
+    error,
   };
 }
 

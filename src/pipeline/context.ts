@@ -1,13 +1,15 @@
 /**
- * What every pipeline rule gets: the work dir, the repository, the config, the records, and
- * the knobs of this run. Rules in /rules read from here and never from globals, and define
- * themselves with `pipelineRule` so the engine types their dependencies.
+ * What every pipeline rule gets: the work dir, the repository, the config, the source and its
+ * records, and the knobs of this run. Rules in /rules read from here and never from globals,
+ * and define themselves with `pipelineRule` so the engine types their dependencies. Rules
+ * never name a source: they ask `source` about a record.
  */
 import { ruleFor } from '../engine/types.js';
+import type { SourceAdapter, SourceRecord } from '../sources/source.js';
 import type { Repository } from '../storage/types.js';
 import type { Log } from '../util/log.js';
 import type { TilePngMode } from '../wwt/encoding.js';
-import type { AstroPixRecord } from '../wwt/wcs.js';
+import type { StudySource } from '../wwt/study-wtml.js';
 import type { PipelineConfig } from './config.js';
 import type { Workdir } from './workdir.js';
 
@@ -25,8 +27,10 @@ export interface PipelineContext {
   workdir: Workdir;
   repo: Repository;
   config: PipelineConfig;
+  /** The feed's adapter (the config's `source_type`). */
+  source: SourceAdapter;
   /** The current record of each image in the graph (from the feed, or the cached copy). */
-  records: ReadonlyMap<string, AstroPixRecord>;
+  records: ReadonlyMap<string, SourceRecord>;
   /** Ids whose `<id>/index.wtml` was in the repository when the run started. */
   publishedAtStart: ReadonlySet<string>;
   /** Where each image's published pixel files are and what they are, as last committed. */
@@ -54,8 +58,13 @@ export interface PublishedPixels {
 export const pipelineRule = <M = undefined>() => ruleFor<PipelineContext, M>();
 
 /** The record of an image in the graph (every graph group has one). */
-export function recordOf(ctx: PipelineContext, id: string): AstroPixRecord {
+export function recordOf(ctx: PipelineContext, id: string): SourceRecord {
   const record = ctx.records.get(id);
   if (!record) throw new Error(`no feed record for ${id}`);
   return record;
+}
+
+/** The study an image's record describes, as its source reads it. */
+export function studyOf(ctx: PipelineContext, id: string): StudySource {
+  return ctx.source.study(recordOf(ctx, id), id);
 }

@@ -1,10 +1,11 @@
 /**
  * One pipeline invocation, as a few named steps:
  *   openRun         check the repository, read its config, lock the work dir, load the manifest
- *   gatherRecords   the feed's records (make, fetch) or the cached copies (later stages)
+ *   gatherRecords   the feed's candidates (make, fetch) or the cached records (later stages)
  *   surveyRepository  which images the repository already has
  *   adoptBuildRecords what the repository's build records say of images this work dir lacks
  *   chooseImages    leave out skip.flag images and those published by someone else
+ *   completeRecords the record of each chosen image the listing named without one
  *   BuildGraph.build  the graph of the command's rules (and what they depend on) over the images
  *   execute         the engine brings it up to date, holding nodes this command may not run
  *
@@ -14,8 +15,8 @@
 import path from 'node:path';
 import { BuildGraph, Manifest, execute, type AnyRule, type EngineEvent, type NodeOutcome, type NodeRef, nodeId } from '../engine/index.js';
 import { STAGES, fetchRule, publishedPixelsOf, rootIndexRule, tileRule, uploadRule, wtmlRule, type Stage } from '../../rules/index.js';
-import { parseFeed } from '../sources/astropix.js';
-import { fetchFeedText } from '../sources/http.js';
+import type { FetchMeta } from '../../rules/fetch.js';
+import type { Candidates, SourceAdapter, SourceIo, SourceRecord } from '../sources/source.js';
 import type { Repository } from '../storage/types.js';
 import { type ToastyError, toToastyError } from '../util/errors.js';
 import { hasher } from '../util/digest.js';
@@ -26,7 +27,6 @@ import { silentLog, type Log } from '../util/log.js';
 import { forEachLimit } from '../util/pool.js';
 import { DEFAULT_MAX_PIXELS } from '../wwt/limits.js';
 import { INDEX_WTML } from '../wwt/study-files.js';
-import type { AstroPixRecord } from '../wwt/wcs.js';
 import { CONFIG_NAME, ROOT_INDEX, loadConfig, type PipelineConfig } from './config.js';
 import { adoptBuildRecords } from './build-record.js';
 import type { DownloadSettings, PipelineContext, PublishedPixels } from './context.js';
@@ -66,6 +66,8 @@ export interface RunOptions {
   republish?: readonly string[];
   /** Write tile PNGs for speed rather than size (part of the tile key). */
   fastTiles?: boolean;
+  /** Ask the source again for every record it lists without one (Djangoplicity details). */
+  recheck?: boolean;
 }
 
 export interface Problem {
@@ -98,7 +100,9 @@ export async function runPipeline(opts: RunOptions): Promise<RunReport> {
   const run = await openRun(opts);
   try {
     if (!opts.dryRun) await writeFileAtomic(path.join(run.workdir.root, CONFIG_NAME), run.configText);
-    const gathered = await gatherRecords(opts.stage, run.config, run.workdir, { ...opts.download, log });
+    const source = run.config.source;
+    const io: SourceIo = { ...opts.download, log };
+    const gathered = await gatherRecords(opts.stage, run.config, run.workdir, io);
     if (opts.shard) await keepShard(gathered.records, opts.shard);
     const forcedImage = globsMatcher(opts.force ?? []);
     const republish = new Set(opts.republish ?? []);
@@ -115,8 +119,13 @@ export async function runPipeline(opts: RunOptions): Promise<RunReport> {
       ours: (id) => run.manifest.get(nodeId(fetchRule, id)) !== undefined,
       forced: (id) => forcedImage(id) || republish.has(id),
     });
+    const completed = await completeRecords(chosen.records, source, {
+      known: (id) => knownRecord(run, source, id),
+      recheck: opts.recheck ?? false,
+      io,
+    });
     const publishedPixels = new Map<string, PublishedPixels>();
-    for (const id of chosen.records.keys()) {
+    for (const id of completed.records.keys()) {
       const upload = run.manifest.get(nodeId(uploadRule, id));
       if (upload) publishedPixels.set(id, await publishedPixelsOf(id, upload.result));
     }
@@ -124,7 +133,8 @@ export async function runPipeline(opts: RunOptions): Promise<RunReport> {
       workdir: run.workdir,
       repo: opts.repo,
       config: run.config,
-      records: chosen.records,
+      source,
+      records: completed.records,
       publishedAtStart: survey.published,
       publishedPixels,
       republish,
@@ -133,12 +143,12 @@ export async function runPipeline(opts: RunOptions): Promise<RunReport> {
       uploadConcurrency: opts.uploadConcurrency ?? 8,
       tilePng: opts.fastTiles ? 'fast' : 'small',
       // A feed from the network must not make toasty publish local files.
-      download: { ...opts.download, allowFileUrls: run.config.jsonQueryUrl.startsWith('file:') },
+      download: { ...opts.download, allowFileUrls: source.allowFileImages },
     };
     // A shard never writes the root index: one reindex after all shards does.
     const stageRules = [...STAGES[opts.stage], ...(opts.extraRules ?? [])].filter((r) => !opts.shard || r !== rootIndexRule);
     const outcomes = await execute({
-      graph: BuildGraph.build(stageRules, chosen.records.keys()),
+      graph: BuildGraph.build(stageRules, completed.records.keys()),
       manifest: run.manifest,
       ctx,
       log,
@@ -152,11 +162,11 @@ export async function runPipeline(opts: RunOptions): Promise<RunReport> {
     // is about the images asked for.
     const selected = opts.only?.length ? globsMatcher(opts.only) : () => true;
     const reported = outcomes.filter((o) => o.group === null || selected(o.group));
-    const problems = [...gathered.problems, ...nodeProblems(reported)];
+    const problems = [...gathered.problems, ...completed.problems.filter((p) => p.image === null || selected(p.image)), ...nodeProblems(reported)];
     return {
       outcomes: reported,
       problems,
-      skipped: [...gathered.skipped, ...chosen.skipped].filter((s) => selected(s.image)),
+      skipped: [...gathered.skipped, ...chosen.skipped, ...completed.skipped].filter((s) => selected(s.image)),
       rootIndexUrl: `${run.config.publishUrlPrefix}${ROOT_INDEX}`,
       indexed: reported.some((o) => o.rule === rootIndexRule.name && o.status !== 'skipped'),
       exitCode: problems.length ? 1 : 0,
@@ -200,33 +210,26 @@ export async function openRun(opts: Pick<RunOptions, 'workdir' | 'repo' | 'stage
   }
 }
 
-export interface GatheredRecords {
-  records: Map<string, AstroPixRecord>;
+export interface GatheredRecords<R = SourceRecord | null> {
+  /** By image id; a null record is one the listing named without it (see completeRecords). */
+  records: Map<string, R>;
   problems: Problem[];
   skipped: Skipped[];
 }
 
 /**
- * The records to work on: from the feed for `make` and `fetch`, else (or when the feed
- * cannot be read) the copies cached in the work dir, so whatever was already fetched can
+ * The candidates to work on: from the feed for `make` and `fetch`, else (or when the feed
+ * cannot be read) the records cached in the work dir, so whatever was already fetched can
  * still be processed and published.
  */
-export async function gatherRecords(
-  stage: Stage,
-  config: PipelineConfig,
-  workdir: Workdir,
-  download: DownloadSettings & { log: Log },
-): Promise<GatheredRecords> {
+export async function gatherRecords(stage: Stage, config: PipelineConfig, workdir: Workdir, io: SourceIo): Promise<GatheredRecords> {
   const out: GatheredRecords = { records: new Map(), problems: [], skipped: [] };
   const fromFeed = stage === 'make' || stage === 'fetch';
   let feedOk = fromFeed;
   if (fromFeed) {
     try {
-      const text = await fetchFeedText(config.jsonQueryUrl, download);
-      const feed = parseFeed(text, config.jsonQueryUrl);
-      for (const r of feed.rejected) out.problems.push({ about: 'image', image: r.id, rule: 'fetch', error: r.error });
-      for (const n of feed.notActionable) out.skipped.push({ image: n.id, reason: `not actionable: ${n.reason}` });
-      for (const e of feed.entries) out.records.set(e.id, e.record);
+      const feed = await config.source.list(io);
+      addCandidates(out, feed);
     } catch (e) {
       feedOk = false;
       out.problems.push({ about: 'feed', image: null, rule: 'fetch', error: toToastyError(e, 'feed') });
@@ -236,11 +239,61 @@ export async function gatherRecords(
     const ids = new Set([...(await workdir.ids('cache_todo')), ...(await workdir.ids('cache_done'))]);
     for (const id of ids) {
       if (out.records.has(id)) continue;
-      const rec = await workdir.cachedRecord(id);
+      const rec = await workdir.cachedRecord(id, config.source.recordFile);
       if (rec) out.records.set(id, rec);
     }
   }
   return out;
+}
+
+function addCandidates<R>(out: GatheredRecords<R>, c: Candidates<R>): void {
+  for (const r of c.rejected) out.problems.push({ about: 'image', image: r.id, rule: 'fetch', error: r.error });
+  for (const n of c.notActionable) out.skipped.push({ image: n.id, reason: `not actionable: ${n.reason}` });
+  for (const [id, record] of c.records) out.records.set(id, record);
+}
+
+/**
+ * Every chosen image's record. One the listing named without its record comes from what this
+ * work dir or the repository's build record already has (`known`), else from the source;
+ * `recheck` asks the source for all of them again (a failure then keeps the known record).
+ */
+export async function completeRecords(
+  records: ReadonlyMap<string, SourceRecord | null>,
+  source: SourceAdapter,
+  opts: { known: (id: string) => Promise<SourceRecord | null>; recheck: boolean; io: SourceIo },
+): Promise<GatheredRecords<SourceRecord>> {
+  const out: GatheredRecords<SourceRecord> = { records: new Map(), problems: [], skipped: [] };
+  const known = new Map<string, SourceRecord>();
+  const ask: string[] = [];
+  for (const [id, record] of records) {
+    if (record) continue;
+    const k = await opts.known(id);
+    if (k) known.set(id, k);
+    if (!k || opts.recheck) ask.push(id);
+  }
+  let described: Candidates<SourceRecord> = { records: new Map(), rejected: [], notActionable: [] };
+  if (ask.length) {
+    if (!source.describe) throw new Error(`the ${source.type} listing named images without their records`);
+    described = await source.describe(ask, opts.io);
+  }
+  addCandidates(out, described);
+  // Listing order, so the graph is the same whichever way a record came.
+  const ordered = new Map<string, SourceRecord>();
+  const notActionable = new Set(out.skipped.map((s) => s.image));
+  for (const [id, record] of records) {
+    const r = record ?? out.records.get(id) ?? (notActionable.has(id) ? undefined : known.get(id));
+    if (r) ordered.set(id, r);
+  }
+  out.records = ordered;
+  return out;
+}
+
+/** What this work dir caches, or the fetch node recorded (maybe adopted), as an image's record. */
+async function knownRecord(run: OpenRun, source: SourceAdapter, id: string): Promise<SourceRecord | null> {
+  const cached = await run.workdir.cachedRecord(id, source.recordFile);
+  if (cached) return cached;
+  const meta = run.manifest.get(nodeId(fetchRule, id))?.result.meta as FetchMeta | undefined;
+  return meta?.record ?? null;
 }
 
 export interface RepositorySurvey {
@@ -270,13 +323,13 @@ export async function surveyRepository(repo: Repository): Promise<RepositorySurv
  * Leave out images with `skip.flag` in the repository and images published by someone else
  * (or before this work dir existed), unless forced. An image this work dir built stays ours.
  */
-export async function chooseImages(
-  records: ReadonlyMap<string, AstroPixRecord>,
+export async function chooseImages<R>(
+  records: ReadonlyMap<string, R>,
   survey: RepositorySurvey,
   repo: Repository,
   opts: { ours: (id: string) => boolean; forced: (id: string) => boolean },
-): Promise<{ records: Map<string, AstroPixRecord>; skipped: Skipped[] }> {
-  const chosen = new Map<string, AstroPixRecord>();
+): Promise<{ records: Map<string, R>; skipped: Skipped[] }> {
+  const chosen = new Map<string, R>();
   const skipped: Skipped[] = [];
   for (const [id, record] of records) {
     const ours = opts.ours(id);

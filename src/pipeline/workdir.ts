@@ -1,6 +1,7 @@
 /**
  * The work directory's visible state, as the original pipeline laid it out:
- *   cache_todo/<id>/  downloaded, not yet processed (image.<ext> + astropix.json)
+ *   cache_todo/<id>/  downloaded, not yet processed (image.<ext> + the source's record file,
+ *                     e.g. astropix.json)
  *   cache_done/<id>/  processed inputs
  *   out_todo/<id>/    outputs waiting to be published (tiles or image.jpg, thumb.jpg, WTML)
  *   out_done/<id>/    outputs already published
@@ -8,12 +9,10 @@
  */
 import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
+import type { SourceRecord } from '../sources/source.js';
 import { exists } from '../util/fs.js';
 import { sweepStaleTemporaries } from '../util/temporaries.js';
-import type { AstroPixRecord } from '../wwt/wcs.js';
 
-/** The feed record cached beside each downloaded image. */
-export const RECORD_FILE = 'astropix.json';
 /** Field the cached record gains: the name the image was cached under. */
 const CACHED_IMAGE_FIELD = 'toasty_cached_image_name';
 
@@ -60,14 +59,17 @@ export class Workdir {
     return false;
   }
 
-  /** The feed record cached with an image (as the feed sent it), or null if none is readable. */
-  async cachedRecord(id: string): Promise<AstroPixRecord | null> {
+  /**
+   * The record cached with an image in `recordFile` (the source's name for it), as the source
+   * gave it; null if none is readable.
+   */
+  async cachedRecord(id: string, recordFile: string): Promise<SourceRecord | null> {
     const dir = await this.cacheDir(id);
     if (!dir) return null;
     try {
-      const rec = JSON.parse(await fsp.readFile(path.join(dir, RECORD_FILE), 'utf8')) as unknown;
+      const rec = JSON.parse(await fsp.readFile(path.join(dir, recordFile), 'utf8')) as unknown;
       if (!rec || typeof rec !== 'object' || Array.isArray(rec)) return null;
-      const { [CACHED_IMAGE_FIELD]: _name, ...record } = rec as AstroPixRecord;
+      const { [CACHED_IMAGE_FIELD]: _name, ...record } = rec as SourceRecord;
       return record;
     } catch {
       return null;
@@ -75,8 +77,16 @@ export class Workdir {
   }
 
   /** The record to cache beside `image`. */
-  static cachedRecordText(record: AstroPixRecord, image: string): string {
+  static cachedRecordText(record: SourceRecord, image: string): string {
     return `${JSON.stringify({ ...record, [CACHED_IMAGE_FIELD]: image }, null, 2)}\n`;
+  }
+
+  /** The downloaded image of an id (the fetch rule keeps one `image.<ext>`), or null. */
+  async cachedImage(id: string): Promise<string | null> {
+    const dir = await this.cacheDir(id);
+    if (!dir) return null;
+    const name = (await fsp.readdir(dir).catch(() => [] as string[])).find((n) => n.startsWith('image.'));
+    return name ? path.join(dir, name) : null;
   }
 
   /** Ids that have a folder in `area`. */

@@ -43,7 +43,7 @@ export interface PreviewImage {
   /** URL of the absolutised WTML on this server. */
   wtmlUrl: string;
   kind: 'tiled' | 'single';
-  /** Image size in pixels when known (the input record, or the single image itself). */
+  /** Image size in pixels when known (the downloaded image, or the single image itself). */
   width: number | null;
   height: number | null;
   ra: number; // hours
@@ -152,19 +152,16 @@ async function sendFile(req: IncomingMessage, res: ServerResponse, file: string,
   });
 }
 
-/** Width and height from the cached input record, or from the single image itself. */
+/** Width and height of the downloaded image (its header only), or of the single image itself. */
 async function imageSize(wd: Workdir, id: string, dir: string): Promise<{ width: number | null; height: number | null }> {
-  const rec = await wd.cachedRecord(id);
-  if (rec) {
-    const w = Number(rec.image_width);
-    const h = Number(rec.image_height);
-    if (w > 0 && h > 0) return { width: w, height: h };
-  }
-  try {
-    const m = await sharp(path.join(dir, UNTILED_IMAGE_NAME)).metadata();
-    if (m.width && m.height) return { width: m.width, height: m.height };
-  } catch {
-    // a tiled study without its record: size unknown
+  for (const file of [await wd.cachedImage(id), path.join(dir, UNTILED_IMAGE_NAME)]) {
+    if (!file) continue;
+    try {
+      const m = await sharp(file).metadata();
+      if (m.width && m.height) return { width: m.width, height: m.height };
+    } catch {
+      // not readable: try the next, or the size stays unknown
+    }
   }
   return { width: null, height: null };
 }

@@ -6,8 +6,11 @@
  * and WTML code read the fields they need and report missing ones by name.
  */
 import { ToastyError } from '../util/errors.js';
+import { astropixStudy } from '../wwt/study-wtml.js';
 import type { AstroPixRecord } from '../wwt/wcs.js';
+import { fetchFeedText } from './http.js';
 import { caseFoldKey, quoteRaw, requireStringField, uniqueId } from './ids.js';
+import type { SourceDefinition } from './source.js';
 
 // The record type belongs to the WCS code that reads it; callers of the feed parser get it here too.
 export type { AstroPixRecord };
@@ -223,3 +226,34 @@ export function parseFeed(text: string, source: string): FeedParse {
 function withItemIndex(error: ToastyError, index: number): ToastyError {
   return new ToastyError(error.code, `feed item #${index}: ${error.message}`, { field: error.field, cause: error.cause });
 }
+
+/**
+ * `source_type: astropix`: one saved search (`json_query_url`, http(s) or file) whose JSON
+ * carries every record whole.
+ */
+export const astropixSource: SourceDefinition = {
+  type: 'astropix',
+  required: ['json_query_url'],
+  configure(section) {
+    const feedUrl = section.string('json_query_url', true);
+    return {
+      type: 'astropix',
+      // The name existing work directories already have.
+      recordFile: 'astropix.json',
+      allowFileImages: feedUrl.startsWith('file:'),
+      async list(io) {
+        const feed = parseFeed(await fetchFeedText(feedUrl, io), feedUrl);
+        return {
+          records: new Map(feed.entries.map((e) => [e.id, e.record])),
+          rejected: feed.rejected.map(({ id, error }) => ({ id, error })),
+          notActionable: feed.notActionable.map(({ id, reason }) => ({ id, reason })),
+        };
+      },
+      download(record) {
+        const url = downloadUrl(record);
+        return { url, cacheName: cachedImageName(url), date: typeof record.last_updated === 'string' ? record.last_updated : null };
+      },
+      study: (record) => astropixStudy(record),
+    };
+  },
+};

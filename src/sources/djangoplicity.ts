@@ -1,6 +1,6 @@
 /**
  * The Djangoplicity archives (ESA/Hubble, ESA/Webb, ESO, NOIRLab): their listing pages and
- * per-image JSON, as data. Fetching is the pipeline's business; everything here is pure.
+ * per-image JSON, parsed as data, and `djangoplicitySource`, the adapter that fetches them.
  *
  * - Listing page N: `<base_url>archive/search/<search_page_name>/<N>/?type=Observation`, HTML
  *   with a `var images = [ ... ];` JavaScript literal (parsed, never evaluated); 404 = no more.
@@ -8,8 +8,14 @@
  *   byte-string reprs (`b'...'`), decoded here wherever they occur.
  */
 import { ToastyError } from '../util/errors.js';
+import { forEachLimit } from '../util/pool.js';
+import { recordTimestamp } from '../wwt/datetime.js';
+import type { StudyText } from '../wwt/metadata.js';
+import { type AvmWcs, checkWcs } from '../wwt/wcs.js';
+import { fetchPage } from './http.js';
 import { checkSafeId, quoteRaw } from './ids.js';
 import { type JsValue, JsLiteralError, parseJsLiteral } from './js-literal.js';
+import type { Candidates, SourceDefinition, SourceIo, SourceRecord } from './source.js';
 
 export interface DjangoplicitySettings {
   /** Ends with '/'. */
@@ -194,3 +200,134 @@ export function text(d: Details, field: string): string {
   const v = d[field];
   return typeof v === 'string' ? v : '';
 }
+
+/** Python's `html.escape`: the archives' Credit and Description go into the WTML escaped. */
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#x27;' })[c] as string);
+}
+
+/** The WCS of a placeable image, checked as every source's is (errors name the Spatial field). */
+function djangoplicityWcs(d: Details): AvmWcs {
+  return checkWcs(spatialNumbers(d), {
+    projection: 'Spatial.CoordsystemProjection',
+    referenceValue: 'Spatial.ReferenceValue',
+    referencePixel: 'Spatial.ReferencePixel',
+    referenceDimension: 'Spatial.ReferenceDimension',
+    scale: 'Spatial.Scale',
+    rotation: 'Spatial.Rotation',
+  });
+}
+
+/**
+ * The study's text: Name = Title (the id when there is none), Credits and Description
+ * HTML-escaped as the reference pipeline writes them, CreditsUrl = ReferenceURL, and `Date`
+ * (UTC when it has no zone) as both the update time and the annotation's publication date.
+ */
+function djangoplicityText(d: Details, id: string, channelName: string): StudyText {
+  const published = recordTimestamp(d.Date, 'Date');
+  return {
+    title: text(d, 'Title') || id,
+    description: escapeHtml(text(d, 'Description')),
+    credits: escapeHtml(text(d, 'Credit')),
+    creditsUrl: text(d, 'ReferenceURL'),
+    lastUpdated: published,
+    provenance: { channel: channelName, itemId: id, published },
+  };
+}
+
+/** A listing that never answers 404 must not keep toasty busy forever. */
+const MAX_LISTING_PAGES = 10_000;
+
+const HTML_ACCEPT = 'text/html, */*;q=0.5';
+
+/** Every image id of the archive, page after page until the first 404. */
+async function listArchive(s: DjangoplicitySettings, io: SourceIo): Promise<Candidates<null>> {
+  const out: Candidates<null> = { records: new Map(), rejected: [], notActionable: [] };
+  for (let page = 1; page <= MAX_LISTING_PAGES; page++) {
+    const url = listingPageUrl(s, page);
+    const html = await fetchPage(url, { ...io, code: 'feed', what: 'listing page', accept: HTML_ACCEPT });
+    if (html === null) {
+      // No first page means a wrong base_url or search_page_name, not an empty archive.
+      if (page === 1) throw new ToastyError('feed', `listing page ${url}: HTTP 404 (check base_url and search_page_name)`);
+      return out;
+    }
+    const listed = parseListingPage(html, url);
+    for (const r of listed.rejected) out.rejected.push({ id: null, error: r.error });
+    // An image published while the pages are read pushes others onto the next page: a repeat
+    // is the same image seen twice.
+    for (const id of listed.ids) out.records.set(id, null);
+  }
+  throw new ToastyError('feed', `listing ${listingPageUrl(s, 1)} did not end (no 404) within ${MAX_LISTING_PAGES} pages`);
+}
+
+/** The details of each image, a few at a time (they all come from base_url's host). */
+async function fetchDetails(s: DjangoplicitySettings, ids: readonly string[], requestsPerHost: number, io: SourceIo): Promise<Candidates<SourceRecord>> {
+  const got = new Map<string, SourceRecord | ToastyError>();
+  await forEachLimit(ids, requestsPerHost, async (id) => {
+    try {
+      got.set(id, await fetchDetailsOf(s, id, io));
+    } catch (e) {
+      got.set(id, (e instanceof ToastyError ? e : new ToastyError('feed', String(e), { cause: e })).forImage(id));
+    }
+  });
+  const out: Candidates<SourceRecord> = { records: new Map(), rejected: [], notActionable: [] };
+  for (const id of ids) {
+    const d = got.get(id)!;
+    if (d instanceof ToastyError) out.rejected.push({ id, error: d });
+    else {
+      const reason = notActionableReason(d);
+      if (reason) out.notActionable.push({ id, reason });
+      else out.records.set(id, d);
+    }
+  }
+  return out;
+}
+
+async function fetchDetailsOf(s: DjangoplicitySettings, id: string, io: SourceIo): Promise<SourceRecord> {
+  const url = detailsUrl(s, id);
+  const body = await fetchPage(url, { ...io, code: 'feed', what: 'details', accept: 'application/json, */*;q=0.5' });
+  const fail = (why: string) => new ToastyError('feed', `details ${url}: ${why}`, { imageId: id });
+  if (body === null) throw fail('HTTP 404 Not Found');
+  let d: unknown;
+  try {
+    d = JSON.parse(body);
+  } catch (e) {
+    throw fail(`not JSON (${(e as Error).message})`);
+  }
+  if (!d || typeof d !== 'object' || Array.isArray(d)) throw fail('not a JSON object');
+  return decodeByteStrings(d) as SourceRecord;
+}
+
+/**
+ * `source_type: djangoplicity`: an archive's listing pages name the images; each image's
+ * details (fetched once per work directory, again with `--recheck`) are its record.
+ */
+export const djangoplicitySource: SourceDefinition = {
+  type: 'djangoplicity',
+  required: ['base_url', 'channel_name'],
+  configure(section) {
+    let baseUrl = section.string('base_url', true);
+    if (!/^https?:\/\/[^/]/.test(baseUrl)) throw section.error('base_url', `base_url must be an http(s) URL, not ${quoteRaw(baseUrl)}`);
+    if (!baseUrl.endsWith('/')) baseUrl += '/';
+    const s: DjangoplicitySettings = {
+      baseUrl,
+      channelName: section.string('channel_name', true),
+      searchPageName: section.string('search_page_name', false) || 'page',
+    };
+    const requestsPerHost = section.count('requests_per_host', 4);
+    return {
+      type: 'djangoplicity',
+      recordFile: 'djangoplicity.json',
+      allowFileImages: false,
+      // The channel is written into every Place's annotation.
+      studySettings: { channel_name: s.channelName },
+      list: (io) => listArchive(s, io),
+      describe: (ids, io) => fetchDetails(s, ids, requestsPerHost, io),
+      download(record) {
+        const url = originalUrl(record);
+        return { url, cacheName: cachedImageNameFor(url), date: text(record, 'Date') || null };
+      },
+      study: (record, id) => ({ wcs: djangoplicityWcs(record), text: djangoplicityText(record, id, s.channelName) }),
+    };
+  },
+};

@@ -117,6 +117,8 @@ class AttemptError extends Error {
     readonly retryable: boolean,
     readonly retryAfterMs?: number,
     cause?: unknown,
+    /** The HTTP status that failed the attempt, if one did. */
+    readonly status?: number,
   ) {
     super(message, cause === undefined ? undefined : { cause });
   }
@@ -292,7 +294,7 @@ async function attemptHttp(startUrl: string, o: Resolved, deadline: Deadline, ma
     if (!res.ok) {
       await res.body?.cancel().catch(() => {});
       const text = `HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`;
-      throw new AttemptError(text, RETRYABLE_STATUS(res.status), retryAfterMs(res));
+      throw new AttemptError(text, RETRYABLE_STATUS(res.status), retryAfterMs(res), undefined, res.status);
     }
     const encoding = (res.headers.get('content-encoding') ?? 'identity').toLowerCase();
     const lengthHeader = res.headers.get('content-length');
@@ -476,6 +478,34 @@ export async function fetchFeedText(url: string, opts: HttpOptions = {}): Promis
     return new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks));
   } catch {
     throw new ToastyError('feed', `feed ${redactUrl(r.url)}: body is not valid UTF-8 text`);
+  }
+}
+
+/**
+ * Fetch a page as UTF-8 text (streamed with the feed's size cap, gzip accepted), or null when
+ * the server answers 404: the end of a paged listing, or an item that is not there. Other
+ * failures are ToastyError `code` starting `<what> <url>:`.
+ */
+export async function fetchPage(url: string, opts: HttpOptions & { code: ErrorCode; what: string; accept: string }): Promise<string | null> {
+  const o = resolveOptions(opts, FEED_DEFAULTS, opts.accept);
+  let chunks: Uint8Array[] = [];
+  let r: AttemptResult;
+  try {
+    r = await withRetries(url, o, opts.code, opts.what, async () => {
+      chunks = [];
+      return {
+        write: async (c) => void chunks.push(c),
+        end: async () => {},
+      };
+    });
+  } catch (e) {
+    if (e instanceof ToastyError && e.cause instanceof AttemptError && e.cause.status === 404) return null;
+    throw e;
+  }
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks));
+  } catch (e) {
+    throw new ToastyError(opts.code, `${opts.what} ${redactUrl(r.url)}: body is not valid UTF-8 text`, { cause: e });
   }
 }
 

@@ -10,7 +10,7 @@ import { redactSecrets } from './redact.js';
 export type ErrorCode =
   | 'usage' // bad command line
   | 'config' // toasty-pipeline-config.yaml missing or invalid
-  | 'feed' // the AstroPix feed could not be fetched or parsed
+  | 'feed' // the feed (a listing page, an image's details) could not be fetched or parsed
   | 'record' // one feed record is invalid (missing/non-numeric field, bad date...)
   | 'not-actionable' // a record the pipeline deliberately skips (image_id with "/", non-TAN projection)
   | 'unsafe-id' // an id that cannot be used as a path segment

@@ -119,11 +119,7 @@ const MAX_REFERENCE_DIMENSION = 1e7;
 
 /**
  * Parse and check the WCS fields of an AstroPix record. All are required and numeric (AstroPix
- * sends them as strings), and the projection must be TAN. Values must also be possible on the
- * sky, so nonsense is refused before any download rather than published: Dec within -90..90,
- * RA within -360..720 (normalised to 0..360), rotation within -360..360, the reference
- * dimensions positive (up to 1e7 pixels), the image no wider than 180 degrees, and the image
- * centre less than 90 degrees (on the tangent plane) from the reference point.
+ * sends them as strings); `checkWcs` says what else they must be.
  */
 export function parseAstropixWcs(record: AstroPixRecord): AvmWcs {
   const referenceValue = parsePair(record, 'wcs_reference_value');
@@ -135,43 +131,68 @@ export function parseAstropixWcs(record: AstroPixRecord): AvmWcs {
   if (projection === undefined || projection === null || projection === '') {
     throw new ToastyError('record', 'wcs_projection is missing', { field: 'wcs_projection' });
   }
-  if (projection !== 'TAN') {
-    throw new ToastyError('wcs', `cannot ingest images in non-TAN projections (wcs_projection = ${JSON.stringify(projection)})`, {
-      field: 'wcs_projection',
+  return checkWcs(
+    { referenceValue, referencePixel, referenceDimension, scale, rotation, projection: String(projection) },
+    {
+      projection: 'wcs_projection',
+      referenceValue: 'wcs_reference_value',
+      referencePixel: 'wcs_reference_pixel',
+      referenceDimension: 'wcs_reference_dimension',
+      scale: 'wcs_scale',
+      rotation: 'wcs_rotation',
+    },
+  );
+}
+
+/** A source's names for the WCS quantities it checks, so errors name the field to fix. */
+export type WcsFieldNames = Record<'projection' | 'referenceValue' | 'referencePixel' | 'referenceDimension' | 'scale' | 'rotation', string>;
+
+/**
+ * What every source's WCS must be before placement: TAN, a positive reference size, a non-zero
+ * scale, and values possible on the sky, so nonsense is refused before any download rather
+ * than published: Dec within -90..90, RA within -360..720 (normalised to 0..360), rotation
+ * within -360..360, reference dimensions up to 1e7 pixels, the image no wider than 180
+ * degrees, the image centre less than 90 degrees (on the tangent plane) from the reference
+ * point. Returns the WCS; errors name the source's field.
+ */
+export function checkWcs(wcs: AvmWcs, fields: WcsFieldNames): AvmWcs {
+  if (wcs.projection !== 'TAN') {
+    throw new ToastyError('wcs', `cannot ingest images in non-TAN projections (${fields.projection} = ${JSON.stringify(wcs.projection)})`, {
+      field: fields.projection,
     });
   }
-  if (referenceDimension[0] <= 0 || referenceDimension[1] <= 0) {
-    throw new ToastyError('record', `wcs_reference_dimension must be positive, got ${referenceDimension.join(', ')}`, {
-      field: 'wcs_reference_dimension',
-    });
+  const [w, h] = wcs.referenceDimension;
+  if (w <= 0 || h <= 0) {
+    throw new ToastyError('record', `${fields.referenceDimension} must be positive, got ${w}, ${h}`, { field: fields.referenceDimension });
   }
+  const { referenceValue, referencePixel, referenceDimension, scale, rotation } = wcs;
   const outOfRange = (field: string, what: string) => new ToastyError('record', `${field}: ${what}`, { field });
   if (referenceDimension[0] > MAX_REFERENCE_DIMENSION || referenceDimension[1] > MAX_REFERENCE_DIMENSION) {
-    throw outOfRange('wcs_reference_dimension', `${referenceDimension.join(' x ')} pixels is beyond any image (at most ${MAX_REFERENCE_DIMENSION} a side)`);
+    throw outOfRange(fields.referenceDimension, `${referenceDimension.join(' x ')} pixels is beyond any image (at most ${MAX_REFERENCE_DIMENSION} a side)`);
   }
   if (scale[0] === 0 || scale[1] === 0) {
-    throw new ToastyError('record', 'wcs_scale must be non-zero on both axes', { field: 'wcs_scale' });
+    throw new ToastyError('record', `${fields.scale} must be non-zero on both axes`, { field: fields.scale });
   }
   const [ra, dec] = referenceValue;
-  if (!(dec >= -90 && dec <= 90)) throw outOfRange('wcs_reference_value', `Dec ${dec} is outside -90..90 degrees`);
-  if (!(ra >= -360 && ra <= 720)) throw outOfRange('wcs_reference_value', `RA ${ra} is outside -360..720 degrees`);
-  if (!(Math.abs(rotation) <= 360)) throw outOfRange('wcs_rotation', `${rotation} is outside -360..360 degrees`);
+  if (!(dec >= -90 && dec <= 90)) throw outOfRange(fields.referenceValue, `Dec ${dec} is outside -90..90 degrees`);
+  if (!(ra >= -360 && ra <= 720)) throw outOfRange(fields.referenceValue, `RA ${ra} is outside -360..720 degrees`);
+  if (!(Math.abs(rotation) <= 360)) throw outOfRange(fields.rotation, `${rotation} is outside -360..360 degrees`);
   for (const axis of [0, 1]) {
     const span = Math.abs(scale[axis]!) * referenceDimension[axis]!;
-    if (!(span <= 180)) throw outOfRange('wcs_scale', `${scale[axis]} degrees a pixel makes the image ${span} degrees across (at most 180)`);
+    if (!(span <= 180)) throw outOfRange(fields.scale, `${scale[axis]} degrees a pixel makes the image ${span} degrees across (at most 180)`);
   }
   // How far the image centre lies from the reference point on the tangent plane, in degrees.
   const dx = (referencePixel[0] - (referenceDimension[0] + 1) / 2) * scale[0];
   const dy = (referencePixel[1] - (referenceDimension[1] + 1) / 2) * scale[1];
   if (!(Math.hypot(dx, dy) < 90)) {
     throw outOfRange(
-      'wcs_reference_pixel',
+      fields.referencePixel,
       `${referencePixel.join(', ')} puts the reference point ${Math.hypot(dx, dy)} degrees (on the tangent plane) from the image centre: not a usable TAN WCS (at most 90)`,
     );
   }
   // RA as WWT expects it: 0 <= RA < 360.
   const raNorm = ra < 0 || ra >= 360 ? ((ra % 360) + 360) % 360 : ra;
-  return { referenceValue: [raNorm, dec], referencePixel, referenceDimension, scale, rotation, projection };
+  return { ...wcs, referenceValue: [raNorm, dec] };
 }
 
 /**
