@@ -421,7 +421,7 @@ async function withRetries(url: string, o: Resolved, code: ErrorCode, what: stri
   const shown = redactUrl(url);
   // Library error text can quote the URL with its secrets: the message is redacted as a whole,
   // and the raw error is not attached.
-  const fail = (message: string) => new ToastyError(code, redactSecrets(`${what} ${shown}: ${message}`));
+  const fail = (message: string, httpStatus?: number) => new ToastyError(code, redactSecrets(`${what} ${shown}: ${message}`), { httpStatus });
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -446,7 +446,7 @@ async function withRetries(url: string, o: Resolved, code: ErrorCode, what: stri
       const a = e instanceof AttemptError ? e : new AttemptError((e as Error)?.message ?? String(e), false, undefined, e);
       const retriesLeft = o.retries - (attempt - 1);
       const tries = attempt > 1 ? ` (gave up after ${attempt} attempts)` : '';
-      if (!a.retryable || retriesLeft <= 0 || o.signal?.aborted) throw fail(`${a.message}${tries}`);
+      if (!a.retryable || retriesLeft <= 0 || o.signal?.aborted) throw fail(`${a.message}${tries}`, a.status);
       const backoff = o.retryBaseMs * 2 ** (attempt - 1) * (0.5 + Math.random() / 2);
       const delay = Math.min(o.maxRetryDelayMs, Math.max(backoff, a.retryAfterMs ?? 0));
       if (!isFile && delay >= deadline.remainingMs()) throw fail(`${a.message}${tries}; no time left before ${deadline.describe()}`);
@@ -499,7 +499,7 @@ export async function fetchPage(url: string, opts: HttpOptions & { code: ErrorCo
       };
     });
   } catch (e) {
-    if (e instanceof ToastyError && e.cause instanceof AttemptError && e.cause.status === 404) return null;
+    if (e instanceof ToastyError && e.httpStatus === 404) return null;
     throw e;
   }
   try {

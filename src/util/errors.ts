@@ -33,13 +33,16 @@ export class ToastyError extends Error {
   readonly imageId?: string;
   /** Record, config or image field at fault, if any (e.g. `wcs_scale`, `publish_url_prefix`). */
   readonly field?: string;
+  /** The HTTP status that ended a download or page fetch, if one did (404: nothing there). */
+  readonly httpStatus?: number;
 
-  constructor(code: ErrorCode, message: string, opts: { imageId?: string; field?: string; cause?: unknown } = {}) {
+  constructor(code: ErrorCode, message: string, opts: { imageId?: string; field?: string; cause?: unknown; httpStatus?: number } = {}) {
     super(redactSecrets(message), opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'ToastyError';
     this.code = code;
     this.imageId = opts.imageId;
     this.field = opts.field;
+    this.httpStatus = opts.httpStatus;
   }
 
   /** 2 for usage, configuration, repository and work-directory problems; 1 otherwise. */
@@ -50,7 +53,7 @@ export class ToastyError extends Error {
   /** Copy of this error bound to an image id (keeps code, field and message). */
   forImage(imageId: string): ToastyError {
     if (this.imageId === imageId) return this;
-    return new ToastyError(this.code, this.message, { imageId, field: this.field, cause: this.cause });
+    return new ToastyError(this.code, this.message, { imageId, field: this.field, cause: this.cause, httpStatus: this.httpStatus });
   }
 
   /** One line for a person: `[image id] field: message`. */
