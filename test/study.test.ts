@@ -9,7 +9,8 @@ import sharp from 'sharp';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { writeStudyPixels } from '../src/wwt/study-pixels.js';
-import { astropixStudy, studyWtml } from '../src/wwt/study-wtml.js';
+import { astropixStudy } from '../src/sources/astropix-record.js';
+import { studyWtml } from '../src/wwt/study-wtml.js';
 import { parseWtml } from '../src/wwt/wtml.js';
 import { mirrorWcs } from '../src/wwt/wcs.js';
 import { ROOT, TESTDATA, hashTree, runToasty } from './helpers/pipeline-fixture.js';
@@ -41,13 +42,13 @@ test('a positive-parity tiled WCS and its mirror twin give identical tiles and p
     const outB = path.join(b, 'out');
     await fsp.mkdir(outA);
     await fsp.mkdir(outB);
-    const pa = await writeStudyPixels(NGC253, outA, { record });
+    const pa = await writeStudyPixels(NGC253, outA, { wcs: astropixStudy(record).wcs });
     const pb = await writeStudyPixels(flopped, outB, { wcs: twin.wcs });
     assert.is(pa.flipX, false);
     assert.is(pb.flipX, true, 'the twin is flopped back before tiling');
     assert.equal(Object.keys(pb.files).sort(), Object.keys(pa.files).sort());
     assert.equal(await decodedTiles(outB, pb.files), await decodedTiles(outA, pa.files));
-    const wa = parseWtml(studyWtml({ uniqueId: 'x', record, shape: pa }).indexRel).children[0];
+    const wa = parseWtml(studyWtml({ uniqueId: 'x', study: astropixStudy(record), shape: pa }).indexRel).children[0];
     const wb = parseWtml(studyWtml({ uniqueId: 'x', study: twin, shape: pb }).indexRel).children[0];
     for (const k of ['ra', 'dec', 'zoomLevel'] as const) assert.ok(Math.abs(wa[k] - wb[k]) <= 1e-9 * Math.max(1, Math.abs(wa[k])), k);
     for (const k of ['rotation', 'baseDegreesPerTile', 'offsetX', 'offsetY', 'centerX', 'centerY'] as const) {

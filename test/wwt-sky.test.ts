@@ -4,7 +4,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { formatBool, formatFloat } from '../src/wwt/floatfmt.js';
 import { compareNewestFirst, formatTimestamp, isoTimestamp, recordTimestamp, xLastUpdatedInstant } from '../src/wwt/datetime.js';
-import { mirrorWcs, needsMirror, parseAstropixWcs, pixelToSky, skyPlacement, wcsHeaders, type WcsHeaders } from '../src/wwt/wcs.js';
+import { parseAstropixWcs } from '../src/sources/astropix-record.js';
+import { mirrorWcs, needsMirror, pixelToSky, skyPlacement, wcsHeaders, type WcsHeaders } from '../src/wwt/wcs.js';
 import { assertClose, loadVectors, recordOf, tileLevelsOf, type WcsCase } from './helpers/vectors.js';
 import { expectToastyError } from './helpers/vectors.js';
 

@@ -4,9 +4,10 @@
 import { create } from 'xmlbuilder2';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { parseAstropixWcs, skyPlacement, wcsHeaders } from '../src/wwt/wcs.js';
+import { astropixImagePageUrl, astropixStudy, astropixStudyText, parseAstropixWcs } from '../src/sources/astropix-record.js';
+import { skyPlacement, wcsHeaders } from '../src/wwt/wcs.js';
 import { absolutizeStudyUrls, explorerFolder, parseWtml, prefixUrl, writeWtml, wwtAttributesOnly, type WtmlFolder } from '../src/wwt/wtml.js';
-import { astropixImagePageUrl, astropixStudyText, studyFolder, untetheredStudyFolder } from '../src/wwt/metadata.js';
+import { studyFolder, untetheredStudyFolder } from '../src/wwt/metadata.js';
 import { studyWtml } from '../src/wwt/study-wtml.js';
 import { assertClose, loadVectors, recordOf, tileLevelsOf, type WcsCase } from './helpers/vectors.js';
 import { expectToastyError } from './helpers/vectors.js';
@@ -364,10 +365,14 @@ test('studyFolder: CreditsUrl fallback is percent-encoded; bad last_updated name
   // The annotation names the image by its own id, unchanged; JSON escapes what needs it.
   assert.equal(JSON.parse(f.children[0].annotation!), { channel: 'eso', itemid: "M51 (a+b)'s/x", publishedUTCISO8601: '2018-04-12T19:14:41+00:00' });
   const shape = { width: W, height: H, tiled: tileLevelsOf(c) > 0, tileLevels: tileLevelsOf(c), flipX: false };
-  const e = expectToastyError(() => studyWtml({ uniqueId: 'eso_m51', record: { ...record, last_updated: 'last tuesday' }, shape }), 'bad date');
+  const e = expectToastyError(() => astropixStudy({ ...record, last_updated: 'last tuesday' }), 'bad date');
   assert.is(e.code, 'record');
   assert.is(e.field, 'last_updated');
-  assert.is(e.imageId, 'eso_m51');
+  // A study WWT cannot place: the error names the image.
+  const study = astropixStudy(record);
+  const squashed = { ...study, wcs: { ...study.wcs, scale: [study.wcs.scale[0], study.wcs.scale[1] * 3] as [number, number] } };
+  const p = expectToastyError(() => studyWtml({ uniqueId: 'eso_m51', study: squashed, shape }), 'non-square pixels');
+  assert.is(p.imageId, 'eso_m51');
   // Empty description/credits are omitted; ThumbnailUrl always present.
   const bare = writeWtml(studyFolder(placement, astropixStudyText({ ...record, description: '', image_credit: null })));
   assert.not.match(bare, /<Description>|<Credits>/);

@@ -5,7 +5,7 @@ import { Command, Option } from 'clipanion';
 import { writeFileAtomic } from '../util/fs.js';
 import { ToastyError } from '../util/errors.js';
 import { consoleLog } from '../util/log.js';
-import type { AstroPixRecord } from '../wwt/wcs.js';
+import { type AstroPixRecord, astropixStudy } from '../sources/astropix-record.js';
 import { uniqueId } from '../sources/ids.js';
 import { INDEX_REL_WTML, THUMBNAIL_NAME, UNTILED_IMAGE_NAME, tileFileName } from '../wwt/study-files.js';
 import { exitCodeFor } from './exit.js';
@@ -69,7 +69,7 @@ export class TileStudyCommand extends Command {
       if (maxPixels !== undefined && !(maxPixels > 0)) throw new ToastyError('usage', '--max-pixels must be a positive number');
       // Loaded here, not at start-up: every other command starts faster without sharp and the
       // WTML writer.
-      const [{ writeStudyPixels }, { astropixStudy, studyWtml }, { readAvmStudy }] = await Promise.all([
+      const [{ writeStudyPixels }, { studyWtml }, { readAvmStudy }] = await Promise.all([
         import('../wwt/study-pixels.js'),
         import('../wwt/study-wtml.js'),
         import('../wwt/avm-image.js'),

@@ -6,8 +6,7 @@
  * and WTML code read the fields they need and report missing ones by name.
  */
 import { ToastyError } from '../util/errors.js';
-import { astropixStudy } from '../wwt/study-wtml.js';
-import type { AstroPixRecord } from '../wwt/wcs.js';
+import { type AstroPixRecord, astropixStudy } from './astropix-record.js';
 import { fetchFeedText } from './http.js';
 import { caseFoldKey, quoteRaw, requireStringField, uniqueId } from './ids.js';
 import type { SourceDefinition } from './source.js';

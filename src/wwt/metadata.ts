@@ -1,16 +1,6 @@
-/**
- * A study's words and sky placement -> the per-image WTML folder, with URLs relative to the
- * image folder (`index_rel.wtml`; prefixing them gives `index.wtml`).
- *
- * Sources hand their text over as plain data (`StudyText`); only `astropixStudyText` knows
- * AstroPix field names. What is written satisfies WWT's own checker (`wwtdatatool wtml
- * report`): Folder, Place and ImageSet share one Name, the Place has a Description and an
- * Annotation, and the ImageSet has Credits and a CreditsUrl.
- */
-import { ToastyError } from '../util/errors.js';
 import { constellationAt } from './constellations.js';
-import { formatTimestamp, isoTimestamp, recordTimestamp, type AwareTimestamp } from './datetime.js';
-import { skyPlacement, type AstroPixRecord, type SkyPlacement, type WcsHeaders } from './wcs.js';
+import { formatTimestamp, isoTimestamp, type AwareTimestamp } from './datetime.js';
+import { skyPlacement, type SkyPlacement, type WcsHeaders } from './wcs.js';
 import { THUMBNAIL_NAME } from './study-files.js';
 import { explorerFolder, type WtmlFolder, type WtmlImageSet, type WtmlPlace } from './wtml.js';
 
@@ -33,45 +23,6 @@ export interface StudyText {
   /** The Place's XLastUpdated, which orders the root index newest first. */
   lastUpdated?: AwareTimestamp;
   provenance?: StudyProvenance;
-}
-
-/** Text of a record field; AstroPix writes strings, but tolerate numbers and null. */
-function recordText(record: AstroPixRecord, field: string): string {
-  const v = record[field];
-  if (typeof v === 'string') return v;
-  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
-  return '';
-}
-
-/** Python `urllib.parse.quote(s, safe='')`: everything but `A-Za-z0-9_.-~` percent-encoded. */
-function quote(s: string): string {
-  return encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-}
-
-/** The AstroPix landing page used as CreditsUrl when the record has no `reference_url`. */
-export function astropixImagePageUrl(record: AstroPixRecord): string {
-  const pub = recordText(record, 'publisher_id');
-  const id = recordText(record, 'image_id');
-  if (!pub) throw new ToastyError('record', 'publisher_id is missing', { field: 'publisher_id' });
-  if (!id) throw new ToastyError('record', 'image_id is missing', { field: 'image_id' });
-  return `http://astropix.ipac.caltech.edu/image/${quote(pub)}/${quote(id)}`;
-}
-
-/**
- * An AstroPix record's text: title, description, image_credit, reference_url (or the AstroPix
- * image page), and `last_updated` as both the update time and the publication date of the
- * provenance (channel = publisher_id, item = image_id). Errors name the record field.
- */
-export function astropixStudyText(record: AstroPixRecord): StudyText {
-  const updated = recordTimestamp(record.last_updated, 'last_updated');
-  return {
-    title: recordText(record, 'title'),
-    description: recordText(record, 'description'),
-    credits: recordText(record, 'image_credit'),
-    creditsUrl: recordText(record, 'reference_url') || astropixImagePageUrl(record),
-    lastUpdated: updated,
-    provenance: { channel: recordText(record, 'publisher_id'), itemId: recordText(record, 'image_id'), published: updated },
-  };
 }
 
 /** The Place's Annotation: compact JSON with the keys WWT's tooling reads. */

@@ -13,7 +13,7 @@ import { THUMBNAIL_NAME, UNTILED_IMAGE_NAME } from './study-files.js';
 import { placeStudy, type StudyPixels } from './study-wtml.js';
 import { writeThumbnail } from './thumbnail.js';
 import { needsTiling, studyTiling } from './tiling.js';
-import { parseAstropixWcs, type AstroPixRecord, type AvmWcs } from './wcs.js';
+import type { AvmWcs } from './wcs.js';
 
 /**
  * Write the study's pixels into `outDir` (which must exist and be empty). With a WCS (or an
@@ -24,14 +24,14 @@ import { parseAstropixWcs, type AstroPixRecord, type AvmWcs } from './wcs.js';
 export async function writeStudyPixels(
   imagePath: string,
   outDir: string,
-  opts: { record?: AstroPixRecord | null; wcs?: AvmWcs | null; maxPixels?: number; log?: Log; tilePng?: TilePngMode } = {},
+  opts: { wcs?: AvmWcs | null; maxPixels?: number; log?: Log; tilePng?: TilePngMode } = {},
 ): Promise<StudyPixels> {
   const log = opts.log ?? silentLog;
   const image = await openImage(imagePath, { maxPixels: opts.maxPixels });
   const { width, height } = image;
   const tiled = needsTiling(width, height);
   const tileLevels = tiled ? studyTiling(width, height).tileLevels : 0;
-  const wcs = opts.wcs ?? (opts.record ? parseAstropixWcs(opts.record) : null);
+  const wcs = opts.wcs ?? null;
   const flipX = wcs ? placeStudy(wcs, { width, height, tiled, tileLevels }).flipX : false;
   if (tiled) {
     await writeStudyPyramid(image, outDir, { flipX, log, png: TILE_PNG[opts.tilePng ?? 'small'] });

@@ -5,8 +5,8 @@
  * planning can import it at start-up.
  */
 import { isToastyError } from '../util/errors.js';
-import { astropixStudyText, studyFolder, untetheredStudyFolder, type StudyText } from './metadata.js';
-import { mirrorWcs, needsMirror, parseAstropixWcs, skyPlacement, wcsHeaders, type AstroPixRecord, type AvmWcs, type SkyPlacement } from './wcs.js';
+import { studyFolder, untetheredStudyFolder, type StudyText } from './metadata.js';
+import { mirrorWcs, needsMirror, skyPlacement, wcsHeaders, type AvmWcs, type SkyPlacement } from './wcs.js';
 import { absolutizeStudyUrls, prefixUrl, writeWtml, type WtmlFolder } from './wtml.js';
 
 /** Facts about a study that its WTML depends on. */
@@ -31,11 +31,6 @@ export interface StudySource {
   text: StudyText;
 }
 
-/** An AstroPix record as a study source (errors name the record's fields). */
-export function astropixStudy(record: AstroPixRecord): StudySource {
-  return { wcs: parseAstropixWcs(record), text: astropixStudyText(record) };
-}
-
 /**
  * Check that the WCS places an image of this size in WWT (throws ToastyError 'wcs' otherwise),
  * before any expensive tiling. A positive-parity tiled study is placed by its mirror twin.
@@ -55,25 +50,23 @@ export interface StudyWtml {
 }
 
 /**
- * The WTML documents for a placed study or an untethered one (`record: null` or
- * `study: null`, named `name`). `record` is short for `study: astropixStudy(record)`. Errors
- * carry the image id. With `pixelDir` (`<folder>/`), the pixel files (tiles or image.jpg,
+ * The WTML documents for a placed study or an untethered one (`study: null`, named `name`).
+ * Errors carry the image id. With `pixelDir` (`<folder>/`), the pixel files (tiles or image.jpg,
  * thumbnail) are addressed in that subfolder of the study folder, where a re-published study
  * keeps its new pixels.
  */
-export function studyWtml(
-  args: ({ record: AstroPixRecord | null } | { study: StudySource | null }) & {
-    uniqueId: string;
-    shape: StudyShape;
-    name?: string;
-    publishUrlPrefix?: string | null;
-    pixelDir?: string;
-  },
-): StudyWtml {
+export function studyWtml(args: {
+  study: StudySource | null;
+  uniqueId: string;
+  shape: StudyShape;
+  name?: string;
+  publishUrlPrefix?: string | null;
+  pixelDir?: string;
+}): StudyWtml {
   const { shape, uniqueId } = args;
   let folder: WtmlFolder;
   try {
-    const study = 'study' in args ? args.study : args.record && astropixStudy(args.record);
+    const { study } = args;
     if (study) {
       folder = studyFolder(placeStudy(study.wcs, shape).placement, study.text);
     } else {

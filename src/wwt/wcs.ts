@@ -9,7 +9,6 @@ import { ToastyError } from '../util/errors.js';
 import { TILE_URL_TEMPLATE, UNTILED_IMAGE_NAME } from './study-files.js';
 
 /** One AstroPix feed record as parsed from JSON (values are mostly strings). */
-export type AstroPixRecord = Record<string, unknown>;
 
 export type Pair = [number, number];
 
@@ -92,57 +91,8 @@ const DEG = Math.PI / 180;
 const RAD = 180 / Math.PI;
 
 // Decimal numbers as Python's float() reads them, minus nan/inf (which no WCS may contain).
-const DECIMAL_RE = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
-
-function parseNumber(value: unknown, field: string): number {
-  let n = NaN;
-  if (typeof value === 'number') n = value;
-  else if (typeof value === 'string' && DECIMAL_RE.test(value.trim())) n = Number(value.trim());
-  if (!Number.isFinite(n)) {
-    const what = value === undefined || value === null || value === '' ? 'missing' : `not a finite number: ${JSON.stringify(value)}`;
-    throw new ToastyError('record', `${field} is ${what}`, { field });
-  }
-  return n;
-}
-
-function parsePair(record: AstroPixRecord, field: string): Pair {
-  const v = record[field];
-  if (v === undefined || v === null) throw new ToastyError('record', `${field} is missing`, { field });
-  if (!Array.isArray(v) || v.length !== 2) {
-    throw new ToastyError('record', `${field} must be a list of 2 numbers, got ${JSON.stringify(v)}`, { field });
-  }
-  return [parseNumber(v[0], field), parseNumber(v[1], field)];
-}
-
 /** Largest image side, in pixels, a WCS may describe (far beyond any real image). */
 const MAX_REFERENCE_DIMENSION = 1e7;
-
-/**
- * Parse and check the WCS fields of an AstroPix record. All are required and numeric (AstroPix
- * sends them as strings); `checkWcs` says what else they must be.
- */
-export function parseAstropixWcs(record: AstroPixRecord): AvmWcs {
-  const referenceValue = parsePair(record, 'wcs_reference_value');
-  const referencePixel = parsePair(record, 'wcs_reference_pixel');
-  const referenceDimension = parsePair(record, 'wcs_reference_dimension');
-  const scale = parsePair(record, 'wcs_scale');
-  const rotation = parseNumber(record.wcs_rotation, 'wcs_rotation');
-  const projection = record.wcs_projection;
-  if (projection === undefined || projection === null || projection === '') {
-    throw new ToastyError('record', 'wcs_projection is missing', { field: 'wcs_projection' });
-  }
-  return checkWcs(
-    { referenceValue, referencePixel, referenceDimension, scale, rotation, projection: String(projection) },
-    {
-      projection: 'wcs_projection',
-      referenceValue: 'wcs_reference_value',
-      referencePixel: 'wcs_reference_pixel',
-      referenceDimension: 'wcs_reference_dimension',
-      scale: 'wcs_scale',
-      rotation: 'wcs_rotation',
-    },
-  );
-}
 
 /** A source's names for the WCS quantities it checks, so errors name the field to fix. */
 export type WcsFieldNames = Record<'projection' | 'referenceValue' | 'referencePixel' | 'referenceDimension' | 'scale' | 'rotation', string>;
