@@ -477,6 +477,24 @@ test('a root index that cannot be written is labelled as such; the images still 
   }
 });
 
+test('--force and --only patterns that match no image: exit 2 naming the pattern and the closest ids', async () => {
+  const f = await Fixture.create({ kind: 'local' });
+  try {
+    // The feed's own image id, not toasty's unique id: the mistake a curator makes first.
+    let r = await f.run('make', '--force', 'NRAO_Gallery009');
+    assert.is(r.code, 2, r.stderr);
+    assert.match(r.stderr, /--force NRAO_Gallery009 matches no image of the feed; closest: nrao_nrao_gallery009/);
+    r = await f.run('make', '--only', 'zzz*');
+    assert.is(r.code, 2, r.stderr);
+    assert.match(r.stderr, /--only zzz\* matches no image/);
+    assert.is(await f.repo.exists(`${IDS.ngc253}/index.wtml`), false, 'nothing was done');
+    r = await f.run('make', '--force', 'nrao_*');
+    assert.is(r.code, 0, r.stderr);
+  } finally {
+    await f.close();
+  }
+});
+
 test('a damaged manifest: exit 2 with one line naming it, no stack trace, the lock released', async () => {
   const f = await Fixture.create({ kind: 'local' });
   try {

@@ -18,7 +18,7 @@ import { STAGES, fetchRule, publishedPixelsOf, rootIndexRule, tileRule, uploadRu
 import type { FetchMeta } from '../../rules/fetch.js';
 import type { Candidates, SourceAdapter, SourceIo, SourceRecord } from '../sources/source.js';
 import type { Repository } from '../storage/types.js';
-import { type ToastyError, toToastyError } from '../util/errors.js';
+import { ToastyError, toToastyError } from '../util/errors.js';
 import { hasher } from '../util/digest.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { acquireLock, type HeldLock } from '../util/lock.js';
@@ -115,6 +115,13 @@ export async function runPipeline(opts: RunOptions): Promise<RunReport> {
       known,
       survey.indexMd5,
     );
+    // A pattern that names no image is a mistake (a feed's own id, a typo): say so, not nothing.
+    // (Unless the feed itself failed: then that is the news, and the listing is incomplete.)
+    if (!gathered.problems.some((p) => p.about === 'feed')) {
+      const listed = [...gathered.records.keys(), ...gathered.skipped.map((s) => s.image)];
+      checkPatterns('--force', opts.force, listed);
+      checkPatterns('--only', opts.only, listed);
+    }
     const chosen = await chooseImages(gathered.records, survey, opts.repo, {
       ours: (id) => run.manifest.get(nodeId(fetchRule, id)) !== undefined,
       forced: (id) => forcedImage(id) || republish.has(id),
@@ -368,6 +375,37 @@ function heldNodes(stageRules: readonly AnyRule[], only: readonly string[] | und
     if (selected && node.group !== null && !selected(node.group)) return HELD_NOT_SELECTED;
     return null;
   };
+}
+
+/** Exit 2 for an id or glob that matches no listed image, naming the closest ids. */
+export function checkPatterns(option: string, patterns: readonly string[] | undefined, ids: readonly string[]): void {
+  for (const pattern of patterns ?? []) {
+    if (ids.some(globsMatcher([pattern]))) continue;
+    const near = closest(pattern, ids, 3);
+    throw new ToastyError('usage', `${option} ${pattern} matches no image of the feed${near.length ? `; closest: ${near.join(', ')}` : ''}`, {
+      field: option.slice(2),
+    });
+  }
+}
+
+/** The `n` ids nearest to `word` by edit distance, case ignored. */
+export function closest(word: string, ids: readonly string[], n: number): string[] {
+  const w = word.toLowerCase();
+  return ids
+    .map((id) => ({ id, d: editDistance(w, id.toLowerCase()) }))
+    .sort((a, b) => a.d - b.d || (a.id < b.id ? -1 : 1))
+    .slice(0, n)
+    .map((x) => x.id);
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
 }
 
 /** Keep only the records of shard `index` of `count`: a stable hash of the id, so every run agrees. */
