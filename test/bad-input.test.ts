@@ -495,6 +495,20 @@ test('--force and --only patterns that match no image: exit 2 naming the pattern
   }
 });
 
+test('the summary agrees with the failures: never "up to date" beside FAILED lines', async () => {
+  const f = await Fixture.create({ kind: 'local' });
+  try {
+    f.setRecords((await f.baseRecords()).map((r) => ({ ...r, resource_url: `${f.baseUrl}/missing-${String(r.image_id)}.jpg` })));
+    const r = await f.run('make');
+    assert.is(r.code, 1, r.stderr);
+    assert.is((r.stderr.match(/^FAILED /gm) ?? []).length, 2);
+    assert.not.match(r.stderr, /up to date/);
+    assert.match(r.stderr, /2 problem\(s\), below\./);
+  } finally {
+    await f.close();
+  }
+});
+
 test('a damaged manifest: exit 2 with one line naming it, no stack trace, the lock released', async () => {
   const f = await Fixture.create({ kind: 'local' });
   try {

@@ -46,7 +46,10 @@ export function printSummary(report: RunReport, labels: LabelsOf, out: (line: st
   const counts = new Map<string, number>();
   for (const o of ran) counts.set(o.rule, (counts.get(o.rule) ?? 0) + 1);
   const parts = [...counts].map(([r, n]) => `${r} ${n}`);
-  out(ran.length ? `Ran ${ran.length} node(s): ${parts.join(', ')}.` : 'Everything was up to date.');
+  // The first line agrees with the FAILED lines below it: never "up to date" beside failures.
+  const failed = report.problems.length ? ` ${report.problems.length} problem(s), below.` : '';
+  if (ran.length) out(`Ran ${ran.length} node(s): ${parts.join(', ')}.${failed}`);
+  else out(failed ? `Nothing ran to completion.${failed}` : 'Everything was up to date.');
   printSkips(report, labels, out);
   for (const p of report.problems) fail(`FAILED ${where(p)}: ${p.error.message}`);
   if (report.indexed) out(`Repository index: ${report.rootIndexUrl}`);
