@@ -509,6 +509,28 @@ test('the summary agrees with the failures: never "up to date" beside FAILED lin
   }
 });
 
+test('config: unknown keys warn naming the closest known one; YAML errors give the line and column', async () => {
+  const f = await Fixture.create({ kind: 'local' });
+  try {
+    const good = (await f.text('toasty-pipeline-config.yaml'))!;
+    await f.repo.put(
+      'toasty-pipeline-config.yaml',
+      `${good.replace('folder_thumbnail_url:', 'folder_thumbnail_ur:')}astropix_extra: 1\n`.replace('astropix:\n', 'astropix:\n  json_query_ur1: x\n'),
+    );
+    let r = await f.run('make');
+    assert.is(r.code, 0, r.stderr);
+    assert.match(r.stderr, /warning: toasty-pipeline-config\.yaml: unknown setting folder_thumbnail_ur is ignored \(did you mean folder_thumbnail_url\?\)/);
+    assert.match(r.stderr, /unknown setting astropix\.json_query_ur1 is ignored \(did you mean astropix\.json_query_url\?\)/);
+    assert.match(r.stderr, /unknown setting astropix_extra is ignored \(did you mean astropix\?\)/);
+    await f.repo.put('toasty-pipeline-config.yaml', 'source_type: astropix\nastropix:\n  json_query_url: [unclosed\npublish_url_prefix: x\n');
+    r = await f.run('make');
+    assert.is(r.code, 2, r.stderr);
+    assert.match(r.stderr, /toasty-pipeline-config\.yaml: not valid YAML at line \d+, column \d+/);
+  } finally {
+    await f.close();
+  }
+});
+
 test('a damaged manifest: exit 2 with one line naming it, no stack trace, the lock released', async () => {
   const f = await Fixture.create({ kind: 'local' });
   try {

@@ -22,12 +22,13 @@ import { ToastyError, toToastyError } from '../util/errors.js';
 import { hasher } from '../util/digest.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { acquireLock, type HeldLock } from '../util/lock.js';
+import { closest } from '../util/closest.js';
 import { globsMatcher } from '../util/glob.js';
 import { silentLog, type Log } from '../util/log.js';
 import { forEachLimit } from '../util/pool.js';
 import { DEFAULT_MAX_PIXELS } from '../wwt/limits.js';
 import { INDEX_WTML } from '../wwt/study-files.js';
-import { CONFIG_NAME, ROOT_INDEX, loadConfig, type PipelineConfig } from './config.js';
+import { CONFIG_NAME, ROOT_INDEX, loadConfig, unknownKeyWarnings, type PipelineConfig } from './config.js';
 import { adoptBuildRecords } from './build-record.js';
 import type { DownloadSettings, PipelineContext, PublishedPixels } from './context.js';
 import { engineErrorToToasty } from './engine-errors.js';
@@ -99,6 +100,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunReport> {
   const log = opts.log ?? silentLog;
   const run = await openRun(opts);
   try {
+    for (const warning of unknownKeyWarnings(run.config)) log.warn(warning);
     if (!opts.dryRun) await writeFileAtomic(path.join(run.workdir.root, CONFIG_NAME), run.configText);
     const source = run.config.source;
     const io: SourceIo = { ...opts.download, log };
@@ -386,26 +388,6 @@ export function checkPatterns(option: string, patterns: readonly string[] | unde
       field: option.slice(2),
     });
   }
-}
-
-/** The `n` ids nearest to `word` by edit distance, case ignored. */
-export function closest(word: string, ids: readonly string[], n: number): string[] {
-  const w = word.toLowerCase();
-  return ids
-    .map((id) => ({ id, d: editDistance(w, id.toLowerCase()) }))
-    .sort((a, b) => a.d - b.d || (a.id < b.id ? -1 : 1))
-    .slice(0, n)
-    .map((x) => x.id);
-}
-
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    prev = cur;
-  }
-  return prev[b.length]!;
 }
 
 /** Keep only the records of shard `index` of `count`: a stable hash of the id, so every run agrees. */
