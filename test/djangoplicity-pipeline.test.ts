@@ -9,7 +9,7 @@ import sharp from 'sharp';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseWtml, type WtmlPlace } from '../src/wwt/wtml.js';
-import { type ArchiveImage, FakeArchive } from './helpers/djangoplicity-archive.js';
+import { type ArchiveImage, FakeArchive, spatialFromAstropix } from './helpers/djangoplicity-archive.js';
 import { Fixture, ROOT, TESTDATA, ran, stopSharedAzurite, type RepoKind, type ToastyRun } from './helpers/pipeline-fixture.js';
 import { assertClose, loadVectors } from './helpers/vectors.js';
 import { wwtReportProblems } from './helpers/wwt-report.js';
@@ -85,16 +85,7 @@ const square = (ra: number, dec: number, second: number | string = 1e-4) => ({
 });
 
 /** An AstroPix template record's WCS, under the AVM names (numbers as strings, as sent). */
-const spatialOf = (r: Record<string, unknown>) => ({
-  CoordinateFrame: r.wcs_coordinate_frame,
-  Equinox: r.wcs_equinox,
-  ReferenceValue: r.wcs_reference_value,
-  ReferenceDimension: r.wcs_reference_dimension,
-  ReferencePixel: r.wcs_reference_pixel,
-  Scale: r.wcs_scale,
-  Rotation: r.wcs_rotation,
-  CoordsystemProjection: r.wcs_projection,
-});
+const spatialOf = spatialFromAstropix;
 
 /** 25 listed images over three pages (10, 10, 5). */
 async function archiveFor(f: Fixture): Promise<FakeArchive> {

@@ -14,6 +14,7 @@ import { silentLog } from '../src/util/log.js';
 import { placeAnnotation } from '../src/wwt/metadata.js';
 import { studyWtml, type StudyShape } from '../src/wwt/study-wtml.js';
 import { parseWtml, type WtmlFolder } from '../src/wwt/wtml.js';
+import { spatialFromAstropix } from './helpers/djangoplicity-archive.js';
 import { ROOT } from './helpers/pipeline-fixture.js';
 import { assertClose, expectToastyError, loadVectors, recordOf, tileLevelsOf, type WcsCase } from './helpers/vectors.js';
 import { wwtReportProblems } from './helpers/wwt-report.js';
@@ -35,16 +36,7 @@ function asDetails(r: Record<string, unknown>): SourceRecord {
       { ResourceType: 'Large', URL: 'https://cdn.example/large.jpg' },
       { ResourceType: 'Original', URL: r.resource_url },
     ],
-    Spatial: {
-      CoordinateFrame: r.wcs_coordinate_frame,
-      Equinox: r.wcs_equinox,
-      ReferenceValue: r.wcs_reference_value,
-      ReferenceDimension: r.wcs_reference_dimension,
-      ReferencePixel: r.wcs_reference_pixel,
-      Scale: r.wcs_scale,
-      Rotation: r.wcs_rotation,
-      CoordsystemProjection: r.wcs_projection,
-    },
+    Spatial: spatialFromAstropix(r),
   };
 }
 

@@ -135,3 +135,17 @@ function listingHtml(images: ArchiveImage[]): string {
     '',
   ].join('\n');
 }
+
+/** An AstroPix record's WCS under the AVM Spatial names Djangoplicity uses (values as sent). */
+export function spatialFromAstropix(r: Record<string, unknown>): Record<string, unknown> {
+  return {
+    CoordinateFrame: r.wcs_coordinate_frame,
+    Equinox: r.wcs_equinox,
+    ReferenceValue: r.wcs_reference_value,
+    ReferenceDimension: r.wcs_reference_dimension,
+    ReferencePixel: r.wcs_reference_pixel,
+    Scale: r.wcs_scale,
+    Rotation: r.wcs_rotation,
+    CoordsystemProjection: r.wcs_projection,
+  };
+}
