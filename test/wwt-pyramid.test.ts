@@ -11,6 +11,7 @@ import { TILE_PNG } from '../src/wwt/encoding.js';
 import { meanDownsample, writeStudyPyramid, writeUntiledImage } from '../src/wwt/pyramid.js';
 import { writeThumbnail } from '../src/wwt/thumbnail.js';
 import { deepestLevelTiles, tilesPerLevel } from '../src/wwt/tiling.js';
+import { TESTDATA } from './helpers/pipeline-fixture.js';
 import { loadVectors } from './helpers/vectors.js';
 import {
   decodeTile,
@@ -30,7 +31,8 @@ import {
 } from './helpers/wwt-pixels.js';
 
 const V = loadVectors();
-const NGC253 = '/work/shared/testdata/NGC253ALMA.jpg';
+// The bundled copy of the shared test image (byte-identical), so the test needs nothing outside the repository.
+const NGC253 = path.join(TESTDATA, 'NGC253ALMA.jpg');
 
 let work = '';
 let seq = 0;
