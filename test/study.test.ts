@@ -78,6 +78,9 @@ test('toasty tile-study: placed with a record, untethered without, nothing left 
     const place = parseWtml(await fsp.readFile(path.join(out, 'index_rel.wtml'), 'utf8')).children[0];
     assert.ok(Math.abs(place.ra - 0.792545003336667) < 1e-9);
     assert.is(place.imageSet.url, 'L{1}X{2}Y{3}.png');
+    // The report agrees with the WTML: TileLevels, not the count of levels.
+    assert.is(place.imageSet.tileLevels, 4);
+    assert.match(r.stderr, /2166x2129, TileLevels 4 \(levels 0-4\), 157 tiles ->/);
     const thumb = await sharp(path.join(out, 'thumb.jpg')).metadata();
     assert.equal([thumb.width, thumb.height], [96, 45]);
 
@@ -89,6 +92,7 @@ test('toasty tile-study: placed with a record, untethered without, nothing left 
     r = await runToasty(['tile-study', small, out2, '--name', 'My <test> & co']);
     assert.is(r.code, 0, r.stderr);
     assert.equal((await fsp.readdir(out2)).sort(), ['.toasty-study.json', 'image.jpg', 'index_rel.wtml', 'thumb.jpg']);
+    assert.match(r.stderr, /untethered: no sky position/, 'says the study is not placed');
     const p2 = parseWtml(await fsp.readFile(path.join(out2, 'index_rel.wtml'), 'utf8')).children[0];
     assert.is(p2.name, 'My <test> & co');
 

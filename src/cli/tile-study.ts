@@ -86,8 +86,11 @@ export class TileStudyCommand extends Command {
         const { indexRel } = studyWtml({ uniqueId: id, study, shape: pixels, name: this.name ?? fileName });
         await writeFileAtomic(path.join(tmp, INDEX_REL_WTML), indexRel);
         await out.commit();
-        const what = pixels.tiled ? `${pixels.tileLevels + 1} tile levels, ${Object.keys(pixels.files).length - 1} tiles` : `untiled ${UNTILED_IMAGE_NAME}`;
-        log.info(`${this.image}: ${pixels.width}x${pixels.height}, ${what}${pixels.flipX ? ' (flopped: positive-parity WCS)' : ''} -> ${out.path}`);
+        // The level count as the WTML says it (TileLevels = the deepest level; levels 0..n).
+        const tiles = Object.keys(pixels.files).filter((n) => n !== THUMBNAIL_NAME).length;
+        const what = pixels.tiled ? `TileLevels ${pixels.tileLevels} (levels 0-${pixels.tileLevels}), ${tiles} tiles` : `untiled ${UNTILED_IMAGE_NAME}`;
+        const where = study ? (pixels.flipX ? ' (flopped: positive-parity WCS)' : '') : ' (untethered: no sky position; --astropix-json or --avm places it)';
+        log.info(`${this.image}: ${pixels.width}x${pixels.height}, ${what}${where} -> ${out.path}`);
         return 0;
       } catch (e) {
         await out.abort();
