@@ -99,13 +99,14 @@ export const uploadRule = pipelineRule<UploadMeta>()({
         }
         const file = here ?? (await local(studyName(name)));
         md5[repoPath] = await md5OfFile(file);
-        items.push({ path: repoPath, file });
+        items.push({ path: repoPath, file, md5: md5[repoPath] });
       }
       await putMany(repo, items, ctx.uploadConcurrency, { onDone: (item) => settle(studyName(item.path.slice(id.length + 1))) });
       await resendLost(ctx, id, names, pixelDir, local, studyName);
       // Before index.wtml: the record of what it will describe, so a complete image has one.
       const index = await local(INDEX_WTML);
-      md5[`${id}/${INDEX_WTML}`] = await md5OfFile(index);
+      const indexMd5 = await md5OfFile(index);
+      md5[`${id}/${INDEX_WTML}`] = indexMd5;
       const outputs: Record<string, string> = {};
       for (const [name, digest] of Object.entries(files)) outputs[`${id}/${name}`] = digest;
       const meta: UploadMeta = { repository: repo.description, pixelDir, md5 };
@@ -119,7 +120,7 @@ export const uploadRule = pipelineRule<UploadMeta>()({
       };
       await repo.put(`${id}/${BUILD_RECORD}`, buildRecordText(id, { ...self.lineage(), [uploadRule.name]: entry }));
       // Last: the file whose presence tells readers the image is complete.
-      await repo.putFile(`${id}/${INDEX_WTML}`, index);
+      await repo.putFile(`${id}/${INDEX_WTML}`, index, { md5: indexMd5 });
       await settle(INDEX_WTML);
       // Pixel files the previous publish kept elsewhere: no index.wtml points at them now.
       if (prev && prev.meta.repository === repo.description) {

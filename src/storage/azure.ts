@@ -338,7 +338,7 @@ export class AzureRepository implements Repository {
     const meta = checkMeta(opts.meta);
     let md5: string;
     try {
-      md5 = await md5OfFile(localFile);
+      md5 = opts.md5 ?? (await md5OfFile(localFile));
     } catch (e) {
       throw new ToastyError('storage', `cannot read ${localFile} to upload it: ${(e as Error).message}`);
     }

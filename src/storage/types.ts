@@ -25,6 +25,8 @@ export interface PutOptions {
   contentType?: string;
   /** User metadata; keys lower-case letters, digits and `_`, not starting with a digit. */
   meta?: Record<string, string>;
+  /** Base64 MD5 of the content, when the caller has it already (a file is then not read twice). */
+  md5?: string;
 }
 
 export interface Repository {
