@@ -15,17 +15,17 @@
  * viewed whole; the screenshot must match the F placed by the record's own WCS, and beat the
  * mirrored, flipped, 180°-rotated, rotation-negated, rotation-ignored and parity-ignored F.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import http from 'node:http';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import sharp from 'sharp';
 import path from 'node:path';
-import { startPreviewServer, type PreviewImage } from '../src/preview/server.js';
+import { publishCommand, rejectCommand, shellQuote, startPreviewServer, type PreviewImage, type PreviewListing } from '../src/preview/server.js';
 import { parseWtml } from '../src/wwt/wtml.js';
 import { haveChromium, openTestBrowser, CHROMIUM } from './helpers/browser.js';
-import { Fixture, IDS, TESTDATA, TOASTY } from './helpers/pipeline-fixture.js';
+import { Fixture, IDS, TESTDATA, TOASTY, runToasty } from './helpers/pipeline-fixture.js';
 import { fRecord, writeFImage, type FRecordArgs } from './helpers/f-image.js';
 
 interface Raw {
@@ -141,7 +141,8 @@ test('preview shows each processed study in the WWT engine where its WCS puts it
       const r = await f.run(stage);
       assert.is(r.code, 0, `${stage} failed: ${r.stderr}`);
     }
-    server = await startPreviewServer({ workdir: f.workdir });
+    const commandArgs = { repoArgs: f.repoArgs, workdir: f.workdir };
+    server = await startPreviewServer({ workdir: f.workdir, commandArgs });
 
     // The server refuses anything outside the image folders.
     for (const bad of [
@@ -156,18 +157,45 @@ test('preview shows each processed study in the WWT engine where its WCS puts it
 
     browser = await openTestBrowser();
     const { page } = browser;
+    const failed: string[] = [];
+    const served = new Map<string, string>();
+    page.on('response', (r) => {
+      if (r.status() >= 400) failed.push(`${r.status()} ${r.url()}`);
+      if (r.url().includes('/engine-assets/')) served.set(new URL(r.url()).pathname, r.headers()['content-type'] ?? '');
+    });
     await page.goto(server.url);
     await page.waitForFunction('window.previewReady === true || window.previewError', null, { timeout: 20000 });
     assert.is(await page.evaluate('window.previewError'), undefined);
     const listed = await page.locator('#list li').count();
     assert.is(listed, 2, 'both studies are listed as waiting');
 
+    // Grid and constellation boundaries are on, the boundaries drawn from the local IAU table.
+    assert.equal(await page.evaluate('[wwtlib.Settings.get_active().get_showGrid(), wwtlib.Settings.get_active().get_showConstellationBoundries()]'), [
+      true,
+      true,
+    ]);
+    await page.waitForFunction('wwtlib.WWTControl.constellationsBoundries?.lines?.length > 0', null, { timeout: 20000 });
+    const boundaries = (await page.evaluate(
+      '({ polygons: wwtlib.WWTControl.constellationsBoundries.lines.length, points: wwtlib.WWTControl.constellationsBoundries.lines.reduce((n, l) => n + l.points.length, 0) })',
+    )) as { polygons: number; points: number };
+    assert.is(boundaries.polygons, 89, 'all 89 boundary polygons (Serpens in two)');
+    assert.ok(boundaries.points > 1564, `the edges are followed between the 1564 corners (${boundaries.points} points)`);
+    assert.ok(served.has('/engine-assets/constellations.txt'), 'the engine fetched its boundaries from this server');
+    // The engine's own lookup, over the served file, agrees with the pipeline's.
+    for (const [ra, dec, abbr] of [
+      [0.7925, -25.288, 'SCL'],
+      [23.2677, -42.5847, 'GRU'],
+      [5.5881, -5.391, 'ORI'],
+    ] as const) {
+      assert.is(await page.evaluate(`wwtlib.Constellations.containment.findConstellationForPoint(${ra}, ${dec})`), abbr);
+    }
+
     const records = (await f.baseRecords()) as Array<Record<string, unknown>>;
     const cases: Array<{ id: string; file: string; kind: PreviewImage['kind']; constellation: string }> = [
       { id: IDS.ngc253, file: 'NGC253ALMA.jpg', kind: 'tiled', constellation: 'SCL' },
       { id: IDS.ngc7552, file: 'geminiann11015a.jpg', kind: 'single', constellation: 'GRU' },
     ];
-    for (const c of cases) {
+    for (const [n, c] of cases.entries()) {
       const img = (await page.evaluate(`window.selectImage(${JSON.stringify(c.id)})`)) as PreviewImage;
       assert.is(img.kind, c.kind, `${c.id} kind`);
       assert.is(await page.locator('#d-constellation').textContent(), c.constellation, `${c.id} constellation in the details`);
@@ -175,6 +203,39 @@ test('preview shows each processed study in the WWT engine where its WCS puts it
       const rec = records.find((r) => String(r.resource_url).endsWith(c.file))!;
       const src = await rawRgb(path.join(TESTDATA, c.file));
       const cd = cdMatrix(rec, src.width, src.height);
+
+      // The size shown is the file's; the record's too when it says another.
+      const [rw, rh] = (rec.wcs_reference_dimension as string[]).map(Number);
+      const sizeText = `${src.width} × ${src.height} px${rw !== src.width || rh !== src.height ? ` (the record says ${rw} × ${rh})` : ''}`;
+      assert.is(await page.locator('#d-size').textContent(), sizeText, `${c.id} size`);
+      if (c.id === IDS.ngc7552) assert.is(sizeText, '1280 × 876 px (the record says 4958 × 3392)');
+
+      // The commands to reject it or publish everything, with the preview's repository arguments.
+      const commands = await page.locator('#commands code').allTextContents();
+      assert.equal(commands, [
+        `toasty reject ${f.repoArgs.join(' ')} ${f.workdir} ${c.id} --reason "..."`,
+        `toasty pipeline-publish-todos ${f.repoArgs.join(' ')} ${f.workdir}`,
+      ]);
+
+      if (n === 0) {
+        // Wide around the image: boundary lines are drawn (Sculptor's highlighted in yellow).
+        await page.evaluate(`window.previewGoto(${img.ra}, ${img.dec}, 120)`);
+        const yellow = async () => {
+          const shot = await rawRgb(await canvas.screenshot());
+          let count = 0;
+          for (let p = 0; p < shot.data.length; p += shot.channels) {
+            if (shot.data[p] > 150 && shot.data[p + 1] > 150 && shot.data[p + 2] < 80) count++;
+          }
+          return count;
+        };
+        const on = await yellow();
+        await page.uncheck('#overlays');
+        await page.evaluate(`window.previewGoto(${img.ra}, ${img.dec}, 120)`);
+        const off = await yellow();
+        assert.ok(on > 200 && off === 0, `boundary pixels with the overlays on ${on}, off ${off}`);
+        // The pixel checks below compare the image unobstructed.
+        await page.evaluate(`window.previewGoto(${img.ra}, ${img.dec}, ${img.zoomLevel})`);
+      }
 
       // At the Place's zoom: points the WCS puts well outside the image are dark sky.
       const wide = await rawRgb(await canvas.screenshot());
@@ -197,10 +258,20 @@ test('preview shows each processed study in the WWT engine where its WCS puts it
       assert.ok(diff < 0.6 * Math.min(mirrored, flipped, rotated), `orientation is not distinguishable: ${summary}`);
     }
 
-    // The published tab is empty, with a message saying so.
+    // The published tab is empty, with a message saying so, and nothing of the image selected
+    // on the other tab; back there, nothing is selected.
     await page.click('#tab-done');
     assert.ok(await page.locator('#empty').isVisible());
     assert.match((await page.locator('#empty').textContent()) ?? '', /published/i);
+    for (const tab of ['#tab-done', '#tab-todo']) {
+      if (tab === '#tab-todo') await page.click(tab);
+      assert.not.ok(await page.locator('#details').isVisible(), `${tab}: no details`);
+      // All text, hidden or not: nothing of the image may linger.
+      const text = ((await page.locator('#sidebar').textContent()) ?? '').replace(/\s+/g, ' ');
+      for (const stale of ['1280 × 876', 'GRU', `${IDS.ngc7552} (waiting)`, 'toasty reject']) assert.not.ok(text.includes(stale), `${tab} shows ${stale}`);
+      assert.is(await page.evaluate('wwtlib.WWTControl.singleton.renderContext.get_foregroundImageset()'), null, `${tab}: no foreground`);
+    }
+    assert.equal(failed, [], 'every request the page made was answered');
 
     assert.equal(browser.errors, [], 'page errors');
     assert.equal(browser.blocked, [], 'requests off 127.0.0.1');
@@ -316,6 +387,7 @@ test('preview shows a rotated and a mirrored-parity "F" the right way round', as
     await page.waitForFunction('window.previewReady === true || window.previewError', null, { timeout: 20000 });
     assert.is(await page.evaluate('window.previewError'), undefined);
     assert.is(await page.locator('#list li').count(), cases.length);
+    await page.uncheck('#overlays'); // the F is compared unobstructed
 
     for (const [n, c] of cases.entries()) {
       const rec = records[n];
@@ -453,6 +525,10 @@ test('toasty preview answers only to 127.0.0.1 and localhost (DNS rebinding)', a
       child!.on('exit', () => reject(new Error(`preview exited: ${out}`)));
     });
     const port = Number(new URL(url).port);
+    // The commands it shows carry the arguments it was started with.
+    const listing = JSON.parse((await getWithHost(port, '/api/images', `127.0.0.1:${port}`)).body) as PreviewListing;
+    assert.is(listing.todo[0].rejectCommand, `toasty reject ${f.repoArgs.join(' ')} ${f.workdir} ${IDS.ngc7552} --reason "..."`);
+    assert.is(listing.publishCommand, `toasty pipeline-publish-todos ${f.repoArgs.join(' ')} ${f.workdir}`);
     for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, 'localhost', `LOCALHOST:${port}`]) {
       const r = await getWithHost(port, '/api/images', host);
       assert.is(r.status, 200, host);
@@ -472,6 +548,36 @@ test('toasty preview answers only to 127.0.0.1 and localhost (DNS rebinding)', a
     child?.kill('SIGKILL');
     await f.close();
   }
+});
+
+test('toasty preview with a WORKDIR that does not exist: exit 2, one line naming it, no server', async () => {
+  const dir = await fsp.mkdtemp(path.join((await import('node:os')).tmpdir(), 'toasty-preview-missing-'));
+  try {
+    const missing = path.join(dir, 'no-such-work');
+    const r = await runToasty(['preview', `--local=${dir}`, missing]);
+    assert.is(r.code, 2, r.stdout + r.stderr);
+    const lines = r.stderr.trim().split('\n');
+    assert.is(lines.length, 1, r.stderr);
+    assert.ok(lines[0].includes(missing) && /does not exist/.test(lines[0]), lines[0]);
+    assert.not.match(r.stdout, /http:/, 'no server was started');
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('the commands shown survive a real shell word for word (quoting)', () => {
+  const args = { repoArgs: ["--local=/tmp/my repo/it's", '--azure-conn-env=CONN'], workdir: '/tmp/work $HOME;`x`' };
+  const id = 'some_id-1.2';
+  const reject = rejectCommand(args, id);
+  const publish = publishCommand(args);
+  assert.ok(reject.endsWith(' --reason "..."'));
+  const words = (line: string) =>
+    spawnSync('sh', ['-c', `printf '%s\\n' ${line}`], { encoding: 'utf8' })
+      .stdout.split('\n')
+      .slice(0, -1);
+  assert.equal(words(reject), ['toasty', 'reject', ...args.repoArgs, args.workdir, id, '--reason', '...']);
+  assert.equal(words(publish), ['toasty', 'pipeline-publish-todos', ...args.repoArgs, args.workdir]);
+  assert.is(shellQuote('--local=./repo'), '--local=./repo', 'plain words stay readable');
 });
 
 test.run();

@@ -3,6 +3,7 @@
  * browser, before publishing them. Serves on 127.0.0.1 only.
  */
 import { spawn } from 'node:child_process';
+import { promises as fsp } from 'node:fs';
 import { Option } from 'clipanion';
 import * as t from 'typanion';
 import { ToastyError } from '../util/errors.js';
@@ -52,8 +53,20 @@ export class PreviewCommand extends RepositoryCommand {
       if (!Number.isInteger(port) || port < 0 || port > 65535) {
         throw new ToastyError('usage', `--port must be an integer from 0 to 65535, not ${this.port}`, { field: 'port' });
       }
+      // A mistyped path would otherwise show an empty page that looks like "nothing to review".
+      const st = await fsp.stat(this.workdir).catch(() => null);
+      if (!st?.isDirectory()) {
+        throw new ToastyError('usage', `WORKDIR ${this.workdir} ${st ? 'is not a directory' : 'does not exist'}`, { field: 'WORKDIR' });
+      }
+      // As given (names of variables, never their values): the page shows commands to copy.
+      const repoArgs = [
+        ['--local', this.local],
+        ['--azure-conn-env', this.azureConnEnv],
+        ['--azure-container', this.azureContainer],
+        ['--azure-path-prefix', this.azurePathPrefix],
+      ].flatMap(([name, value]) => (value === undefined ? [] : [`${name}=${value}`]));
       const { startPreviewServer } = await import('../preview/server.js');
-      const server = await startPreviewServer({ workdir: this.workdir, port, log });
+      const server = await startPreviewServer({ workdir: this.workdir, port, log, commandArgs: { repoArgs, workdir: this.workdir } });
       this.context.stdout.write(`toasty preview: ${server.url}  (Ctrl-C to stop)\n`);
       if (this.open && !openInBrowser(server.url)) log.warn(`could not open a browser; visit ${server.url}`);
       await new Promise<void>((resolve) => {

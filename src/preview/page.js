@@ -74,16 +74,80 @@
     });
   }
 
+  // The file's own size; the record's too when it describes another (often the original's).
+  function sizeText(img) {
+    var size = img.width ? `${img.width} × ${img.height} px` : 'unknown';
+    if (img.recordWidth && (img.recordWidth !== img.width || img.recordHeight !== img.height)) {
+      size += ` (the record says ${img.recordWidth} × ${img.recordHeight})`;
+    }
+    return size;
+  }
+
+  // A code line with a copy button.
+  function commandBlock(label, text) {
+    var div = document.createElement('div');
+    div.className = 'command';
+    var caption = document.createElement('div');
+    caption.textContent = label;
+    var code = document.createElement('code');
+    code.textContent = text;
+    var copy = document.createElement('button');
+    copy.type = 'button';
+    copy.textContent = 'copy';
+    copy.addEventListener('click', () => {
+      navigator.clipboard.writeText(text).then(
+        () => {
+          copy.textContent = 'copied';
+        },
+        () => {
+          copy.textContent = 'select and copy by hand';
+        },
+      );
+    });
+    caption.appendChild(copy);
+    div.appendChild(caption);
+    div.appendChild(code);
+    return div;
+  }
+
+  function showCommands(img) {
+    var box = $('commands');
+    box.textContent = '';
+    if (!img.rejectCommand) return;
+    box.appendChild(commandBlock('Reject it (write the reason):', img.rejectCommand));
+    if (state.images.publishCommand) box.appendChild(commandBlock('Publish everything waiting:', state.images.publishCommand));
+  }
+
+  // Nothing selected: no details, commands or foreground of an image shown before.
+  function clearSelection() {
+    state.selected = null;
+    $('details').hidden = true;
+    ['d-title', 'd-id', 'd-size', 'd-kind', 'd-centre', 'd-constellation', 'd-rotation', 'd-scale', 'status', 'commands'].forEach((id) => {
+      $(id).textContent = '';
+    });
+    if (state.script) wwtlib.WWTControl.singleton.renderContext.set_foregroundImageset(null);
+  }
+
   function showDetails(img) {
     $('details').hidden = false;
+    showCommands(img);
     $('d-title').textContent = img.title;
     $('d-id').textContent = img.id + (img.area === 'out_done' ? ' (published)' : ' (waiting)');
-    $('d-size').textContent = img.width ? `${img.width} × ${img.height} px` : 'unknown';
+    $('d-size').textContent = sizeText(img);
     $('d-kind').textContent = img.kind === 'single' ? `single image (${img.projection})` : `${img.tileLevels} tile levels (${img.projection})`;
     $('d-centre').textContent = `RA ${sexagesimal(img.ra, true)}, Dec ${sexagesimal(img.dec, false)} (${fmt(img.ra * 15, 5)}°, ${fmt(img.dec, 5)}°)`;
     $('d-constellation').textContent = '…'; // filled in from the WTML once it is loaded
     $('d-rotation').textContent = `${fmt(img.rotation, 3)}°${img.bottomsUp ? ', bottoms up' : ''}`;
     $('d-scale').textContent = `${fmt(pixelScale(img) * 3600, 4)}″/px`;
+  }
+
+  // The equatorial grid and the constellation boundaries, to judge where the image sits; off,
+  // the image is seen unobstructed. No text: the engine draws it from a glyph atlas it would
+  // download (the sidebar gives the centre and constellation instead).
+  function showOverlays(on) {
+    var settings = state.script.settings;
+    settings.set_showGrid(on);
+    settings.set_showConstellationBoundries(on);
   }
 
   function loadFolder(url) {
@@ -134,6 +198,8 @@
     setStatus('Loading…');
     return loadFolder(img.wtmlUrl)
       .then((folder) => {
+        // Another image (or none) was chosen meanwhile: leave the view to it.
+        if (state.selected !== img) return img;
         var place = (folder.get_places() || [])[0];
         var imageset = place?.get_studyImageset();
         if (!imageset) throw new Error(`the WTML of ${img.id} has no foreground image set`);
@@ -146,7 +212,7 @@
         return settle(1500, 20000);
       })
       .then(() => {
-        setStatus('');
+        if (state.selected === img) setStatus('');
         return img;
       });
   };
@@ -172,9 +238,14 @@
   function start() {
     ['tab-todo', 'tab-done'].forEach((tabId) => {
       $(tabId).addEventListener('click', (e) => {
-        state.tab = e.currentTarget.dataset.area;
+        var tab = e.currentTarget.dataset.area;
+        if (tab !== state.tab) clearSelection();
+        state.tab = tab;
         renderList();
       });
+    });
+    $('overlays').addEventListener('change', (e) => {
+      if (state.script) showOverlays(e.target.checked);
     });
     $('opacity').addEventListener('input', (e) => {
       state.opacity = Number(e.target.value);
@@ -188,8 +259,16 @@
     var ready = new Promise((resolve) => {
       state.script = builder.create();
       state.script.add_ready(() => {
+        var settings = state.script.settings;
         // The reticle would hide the very pixels a reviewer checks first.
-        state.script.settings.set_showCrosshairs(false);
+        settings.set_showCrosshairs(false);
+        // No figure data is served (the boundaries come from the server's IAU table).
+        settings.set_showConstellationFigures(false);
+        settings.set_showEquatorialGridText(false);
+        settings.set_showConstellationLabels(false);
+        // Every boundary, the one at the view centre highlighted.
+        settings.set_showConstellationSelection(false);
+        showOverlays($('overlays').checked);
         resolve();
       });
     });

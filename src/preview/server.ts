@@ -4,6 +4,11 @@
  *
  *   GET /                          the review page (page.html, page.js, page.css)
  *   GET /engine/wwtlib.js          @wwtelescope/engine, served from node_modules
+ *   GET /engine-assets/<name>      the data files the engine fetches at start: constellation
+ *                                  boundaries and their name positions from the repository's
+ *                                  IAU table (sky-assets.ts), empty moon and figure lists, and a
+ *                                  transparent placeholder for its planet and pin sprites (the
+ *                                  preview draws no solar system); anything else is 404
  *   GET /api/images                JSON: the studies waiting in out_todo and published in out_done
  *   GET /wtml/<area>/<id>.wtml     the image's index_rel.wtml with its URLs made absolute
  *                                  (the engine resolves relative URLs as host names)
@@ -24,11 +29,13 @@ import type { AddressInfo, Socket } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
+import { CONFIG_NAME, parseConfig, type PipelineConfig } from '../pipeline/config.js';
 import { Workdir } from '../pipeline/workdir.js';
 import { ToastyError } from '../util/errors.js';
 import { silentLog, type Log } from '../util/log.js';
 import { INDEX_REL_WTML, PIXEL_FOLDER, UNTILED_IMAGE_NAME } from '../wwt/study-files.js';
 import { absolutizeStudyUrls, parseWtml, writeWtml } from '../wwt/wtml.js';
+import { engineBoundaryFile, engineNamePositionsFile, readBoundaryTable } from './sky-assets.js';
 
 export type PreviewArea = 'out_todo' | 'out_done';
 const AREAS: readonly PreviewArea[] = ['out_todo', 'out_done'];
@@ -43,9 +50,18 @@ export interface PreviewImage {
   /** URL of the absolutised WTML on this server. */
   wtmlUrl: string;
   kind: 'tiled' | 'single';
-  /** Image size in pixels when known (the downloaded image, or the single image itself). */
+  /** Image size in pixels when known: the downloaded file's own (or the single image's). */
   width: number | null;
   height: number | null;
+  /**
+   * The size the feed record gives (its WCS reference dimension) when the work dir's copy of
+   * the config can read the cached record; feeds often describe a larger original than the
+   * file they serve.
+   */
+  recordWidth: number | null;
+  recordHeight: number | null;
+  /** For a waiting image: the command that rejects it, to copy (see PreviewCommands). */
+  rejectCommand?: string;
   ra: number; // hours
   dec: number; // degrees
   zoomLevel: number;
@@ -58,8 +74,20 @@ export interface PreviewImage {
   error?: string;
 }
 
+/**
+ * The repository arguments the preview was started with (`--local=DIR`, `--azure-conn-env=NAME`
+ * ..., never a secret's value) and the work directory as given: the page shows the reject and
+ * publish commands with them.
+ */
+export interface PreviewCommandArgs {
+  repoArgs: string[];
+  workdir: string;
+}
+
 export interface PreviewServerOptions {
   workdir: string;
+  /** Without it the page shows no commands. */
+  commandArgs?: PreviewCommandArgs;
   /** 0 (default) picks a free port. */
   port?: number;
   log?: Log;
@@ -116,7 +144,57 @@ function findEngineScript(): string {
   return path.join(path.dirname(pkg), 'src', 'index.js');
 }
 
-function send(res: ServerResponse, status: number, body: string, type = 'text/plain; charset=utf-8') {
+/** Sprites the engine loads at start whatever is shown: planets, moons, pins, star profile. */
+const PLACEHOLDER_SPRITES = new Set(
+  [
+    'sun',
+    'mercury',
+    'venus',
+    'mars',
+    'jupiter',
+    'saturn',
+    'uranus',
+    'neptune',
+    'pluto',
+    'moon',
+    'io',
+    'europa',
+    'ganymede',
+    'callisto',
+    'moonshadow',
+    'sunCorona',
+    'earth',
+    'pins',
+    'StarProfileAlpha',
+  ].map((n) => `${n}.png`),
+);
+
+/** The engine's asset folder, answered locally (built on first use). */
+function engineAssets(): (name: string) => Promise<{ body: string | Buffer; type: string } | null> {
+  let text: Record<string, string> | null = null;
+  let sprite: Buffer | null = null;
+  return async (name) => {
+    if (PLACEHOLDER_SPRITES.has(name)) {
+      sprite ??= await sharp({ create: { width: 1, height: 1, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } } })
+        .png()
+        .toBuffer();
+      return { body: sprite, type: CONTENT_TYPES['.png'] };
+    }
+    if (!text) {
+      const polygons = readBoundaryTable();
+      text = {
+        'constellations.txt': engineBoundaryFile(polygons),
+        'ConstellationNamePositions_v2_EN.txt': engineNamePositionsFile(polygons),
+        'moons.txt': '',
+        // Requested before the page turns figures off; empty, the engine draws none.
+        'figures.txt': '',
+      };
+    }
+    return Object.hasOwn(text, name) ? { body: text[name], type: 'text/plain; charset=utf-8' } : null;
+  };
+}
+
+function send(res: ServerResponse, status: number, body: string | Buffer, type = 'text/plain; charset=utf-8') {
   res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
   res.end(body);
 }
@@ -166,10 +244,61 @@ async function imageSize(wd: Workdir, id: string, dir: string): Promise<{ width:
   return { width: null, height: null };
 }
 
+/** A word for a POSIX shell: as is when plain, else single-quoted. */
+export function shellQuote(word: string): string {
+  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word)) return word;
+  return `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
+const shellLine = (words: string[]) => words.map(shellQuote).join(' ');
+
+/** `toasty reject ...` for one waiting image, the reason left for the reviewer to write. */
+export function rejectCommand(args: PreviewCommandArgs, id: string): string {
+  return `${shellLine(['toasty', 'reject', ...args.repoArgs, args.workdir, id])} --reason "..."`;
+}
+
+/** `toasty pipeline-publish-todos ...`: uploads everything waiting. */
+export function publishCommand(args: PreviewCommandArgs): string {
+  return shellLine(['toasty', 'pipeline-publish-todos', ...args.repoArgs, args.workdir]);
+}
+
+/**
+ * The claimed size of each image, from the record cached with its download, read by the
+ * source the work dir's copy of the config names; null when any of that is missing.
+ */
+async function recordSizeReader(wd: Workdir): Promise<(id: string) => Promise<{ recordWidth: number | null; recordHeight: number | null }>> {
+  const none = { recordWidth: null, recordHeight: null };
+  let source: PipelineConfig['source'];
+  try {
+    source = parseConfig(await fsp.readFile(path.join(wd.root, CONFIG_NAME), 'utf8')).source;
+  } catch {
+    return async () => none;
+  }
+  return async (id) => {
+    try {
+      const record = await wd.cachedRecord(id, source.recordFile);
+      if (!record) return none;
+      const [w, h] = source.study(record, id).wcs.referenceDimension;
+      return Number.isFinite(w) && Number.isFinite(h) && w > 0 && h > 0 ? { recordWidth: Math.round(w), recordHeight: Math.round(h) } : none;
+    } catch {
+      return none;
+    }
+  };
+}
+
+export interface PreviewListing {
+  todo: PreviewImage[];
+  done: PreviewImage[];
+  /** The command that publishes the waiting images, when the server knows the arguments. */
+  publishCommand?: string;
+}
+
 /** Everything the page needs to know about the studies of a work directory. */
-export async function listPreviewImages(workdir: string): Promise<{ todo: PreviewImage[]; done: PreviewImage[] }> {
+export async function listPreviewImages(workdir: string, commandArgs?: PreviewCommandArgs): Promise<PreviewListing> {
   const wd = new Workdir(workdir);
-  const out: { todo: PreviewImage[]; done: PreviewImage[] } = { todo: [], done: [] };
+  const out: PreviewListing = { todo: [], done: [] };
+  if (commandArgs) out.publishCommand = publishCommand(commandArgs);
+  const recordSize = await recordSizeReader(wd);
   for (const area of AREAS) {
     for (const id of await wd.ids(area)) {
       if (!isSafeSegment(id, SAFE_ID)) continue;
@@ -183,6 +312,8 @@ export async function listPreviewImages(workdir: string): Promise<{ todo: Previe
         kind: 'tiled',
         width: null,
         height: null,
+        recordWidth: null,
+        recordHeight: null,
         ra: 0,
         dec: 0,
         zoomLevel: 0,
@@ -209,10 +340,12 @@ export async function listPreviewImages(workdir: string): Promise<{ todo: Previe
           projection: s.projection,
           bottomsUp: s.bottomsUp,
           ...(await imageSize(wd, id, dir)),
+          ...(await recordSize(id)),
         });
       } catch (e) {
         base.error = e instanceof Error ? e.message : String(e);
       }
+      if (area === 'out_todo' && commandArgs) base.rejectCommand = rejectCommand(commandArgs, id);
       (area === 'out_todo' ? out.todo : out.done).push(base);
     }
   }
@@ -225,6 +358,7 @@ export async function startPreviewServer(opts: PreviewServerOptions): Promise<Pr
   const workdir = path.resolve(opts.workdir);
   const staticDir = await findStaticDir();
   const engineScript = findEngineScript();
+  const engineAsset = engineAssets();
   const statics: Record<string, string> = {
     '/': 'page.html',
     '/index.html': 'page.html',
@@ -248,8 +382,12 @@ export async function startPreviewServer(opts: PreviewServerOptions): Promise<Pr
     if (staticName) return sendFile(req, res, path.join(staticDir, staticName), staticDir);
     if (pathname === '/engine/wwtlib.js') return sendFile(req, res, engineScript, path.dirname(engineScript));
     if (pathname === '/favicon.ico') return send(res, 204, '');
+    if (pathname.startsWith('/engine-assets/')) {
+      const asset = await engineAsset(pathname.slice('/engine-assets/'.length));
+      return asset ? send(res, 200, asset.body, asset.type) : send(res, 404, 'not found\n');
+    }
     if (pathname === '/api/images') {
-      return send(res, 200, JSON.stringify(await listPreviewImages(workdir)), CONTENT_TYPES['.json']);
+      return send(res, 200, JSON.stringify(await listPreviewImages(workdir, opts.commandArgs)), CONTENT_TYPES['.json']);
     }
     const parts = pathname.split('/');
     // ['', 'wtml', area, '<id>.wtml']
