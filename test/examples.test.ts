@@ -1,6 +1,7 @@
 // The cluster and CI examples are real: the Kubernetes Jobs validate against the Kubernetes
 // schemas (kubernetes-models), and their exact toasty arguments run against Azurite, shard by
 // shard as an Indexed Job would, then the reindex Job; the CI workflow shards the same way.
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -103,6 +104,42 @@ test('the CI example shards the same way: a matrix of shards, then one reindex',
   assert.match(make, new RegExp(`--shard=\\$\\{\\{ matrix.shard \\}\\}/${shards.length} `));
   assert.is(wf.jobs.reindex.needs, 'shards');
   assert.ok(wf.jobs.reindex.steps.some((s: { run?: string }) => s.run?.includes('pipeline-reindex')));
+});
+
+test('npm run demo keeps an edited config, and ends with a preview command that works', async () => {
+  const out = await fsp.mkdtemp(path.join(os.tmpdir(), "toasty demo's "));
+  const demo = () => spawnSync(process.execPath, [path.join(ROOT, 'examples', 'demo.mjs'), `--out=${out}`], { encoding: 'utf8' });
+  let preview: ChildProcess | null = null;
+  try {
+    assert.is(demo().status, 0);
+    const config = path.join(out, 'repo', 'toasty-pipeline-config.yaml');
+    const edited = (await fsp.readFile(config, 'utf8')).replace('folder_name: AstroPix demo', 'folder_name: My own folder');
+    await fsp.writeFile(config, edited);
+    const second = demo();
+    assert.is(second.status, 0, second.stderr);
+    assert.is(await fsp.readFile(config, 'utf8'), edited, 'the edit survived');
+    assert.is(parseWtml(await fsp.readFile(path.join(out, 'repo', 'index.wtml'))).name, 'My own folder', 'and took effect');
+
+    // The last line is the command to look at the result: run it as printed, through a shell.
+    const line = second.stdout.trim().split('\n').at(-1)!.trim();
+    assert.match(line, / preview /);
+    preview = spawn('sh', ['-c', `exec ${line}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const url = await new Promise<string>((resolve, reject) => {
+      let text = '';
+      preview!.stdout!.on('data', (d) => {
+        text += d;
+        const m = /toasty preview: (http:\/\/127\.0\.0\.1:\d+\/)/.exec(text);
+        if (m) resolve(m[1]!);
+      });
+      preview!.stderr!.on('data', (d) => (text += d));
+      preview!.on('exit', () => reject(new Error(`preview exited: ${text}`)));
+    });
+    const listing = (await (await fetch(`${url}api/images`)).json()) as { done: Array<{ id: string }> };
+    assert.equal(listing.done.map((i) => i.id).sort(), ['noirlab_geminiann11015a', 'nrao_nrao_gallery009']);
+  } finally {
+    preview?.kill('SIGINT');
+    await fsp.rm(out, { recursive: true, force: true });
+  }
 });
 
 test.run();
