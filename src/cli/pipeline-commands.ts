@@ -5,8 +5,10 @@
 import { Option } from 'clipanion';
 import * as t from 'typanion';
 import type { Stage } from '../../rules/index.js';
+import type { EngineEvent } from '../engine/types.js';
 import type { RunReport } from '../pipeline/run.js';
 import { ToastyError } from '../util/errors.js';
+import type { Log } from '../util/log.js';
 import type { LabelsOf } from './describe.js';
 import { exitCodeFor } from './exit.js';
 import { RepositoryCommand } from './options.js';
@@ -52,13 +54,23 @@ abstract class PipelineCommand extends RepositoryCommand {
         ...(deadlineMs === undefined ? {} : { download: { deadlineMs } }),
         recheck: this.recheck,
         log,
-        onEvent: this.dryRun ? undefined : reporting.eventPrinter(log, labels),
+        onEvent: this.dryRun ? undefined : await this.eventPrinter(reporting.eventPrinter(log, labels), log),
       });
       this.output(report, labels, reporting, log.info);
       return report.exitCode;
     } catch (e) {
       return exitCodeFor(e, log);
     }
+  }
+
+  /** The live lines, and with --verbose each node's inputs digest and time too. */
+  private async eventPrinter(lines: (e: EngineEvent) => void, log: Log): Promise<(e: EngineEvent) => void> {
+    if (!this.verbose) return lines;
+    const extra = (await import('./verbose.js')).verboseEvents(log);
+    return (e) => {
+      lines(e);
+      extra(e);
+    };
   }
 
   private output(report: RunReport, labels: LabelsOf, reporting: typeof import('./report.js'), info: (line: string) => void) {
