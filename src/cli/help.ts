@@ -9,9 +9,9 @@
  * come in workflow order, and colour is used only on a terminal (NO_COLOR / FORCE_COLOR
  * honoured).
  */
-import { readFileSync } from 'node:fs';
 import { Cli, type ColorFormat, type Command, type CommandClass } from 'clipanion';
 import { closest } from '../util/closest.js';
+import { toastyVersion } from './version.js';
 
 /** What an option's value is called in help. Options not listed get their long name in capitals. */
 const VALUE_NAMES: Record<string, string> = {
@@ -60,20 +60,6 @@ export function colourWanted(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv
   const force = env.FORCE_COLOR;
   if (force !== undefined) return force !== '0' && force !== 'false';
   return Boolean(stream.isTTY) && env.TERM !== 'dumb';
-}
-
-/** toasty's version, from its package.json (read when asked: start-up stays fast). */
-export function toastyVersion(): string {
-  // This file runs as dist/src/cli/help.js (built) or src/cli/help.ts (tsx).
-  for (const rel of ['../../../package.json', '../../package.json']) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'toasty' && pkg.version) return pkg.version;
-    } catch {
-      // Not at this level: try the next.
-    }
-  }
-  return 'unknown';
 }
 
 const PLAIN: ColorFormat = { header: (s) => s, bold: (s) => s, error: (s) => s, code: (s) => s };

@@ -6,7 +6,8 @@ import { VerifyCommand } from './verify.js';
 import { CheckAvmCommand } from './check-avm.js';
 import { PreviewCommand } from './preview.js';
 import { EXIT_USAGE } from './exit.js';
-import { ToastyCli, toastyVersion } from './help.js';
+import { ToastyCli } from './help.js';
+import { toastyVersion, wantsVersion } from './version.js';
 
 /** The commands, registered in the order `toasty --help` lists them within a category. */
 export function buildCli(): ToastyCli {
@@ -25,10 +26,7 @@ export function buildCli(): ToastyCli {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const end = argv.indexOf('--');
-  const own = end === -1 ? argv : argv.slice(0, end);
-  // Anywhere on the line, like -h: `toasty make -V` too.
-  if (own.includes('-V') || own.includes('--version')) {
+  if (wantsVersion(argv)) {
     process.stdout.write(`${toastyVersion()}\n`);
     return 0;
   }
@@ -38,7 +36,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     command = cli.process(argv, Cli.defaultContext);
   } catch (e) {
-    process.stderr.write(usageError(cli, own, e));
+    process.stderr.write(usageError(cli, argv, e));
     return EXIT_USAGE;
   }
   return cli.run(command, Cli.defaultContext);
