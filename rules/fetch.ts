@@ -60,7 +60,8 @@ export const fetchRule = pipelineRule<FetchMeta>()({
     if (!reuse || dir === null) {
       // A fresh download goes to cache_todo; any processed copy is superseded.
       const todo = ctx.workdir.dir('cache_todo', id);
-      await downloadImage(url, path.join(todo, image), ctx.download);
+      // With the run's log, so --verbose shows the download's retries.
+      await downloadImage(url, path.join(todo, image), { ...ctx.download, log: ctx.log });
       await fsp.rm(ctx.workdir.dir('cache_done', id), { recursive: true, force: true });
       dir = todo;
       // Remove a stale image of another extension from an earlier download.

@@ -172,7 +172,8 @@ function checkPlacement(c: WcsCase, headers: WcsHeaders, label: string): void {
   assertClose(p.place.zoomLevel, ep.zoom_level, at('zoomLevel'));
   assertClose(p.center.ra, c.expected.closed_form_center_deg[0], at('center ra'));
   assertClose(p.center.dec, c.expected.closed_form_center_deg[1], at('center dec'));
-  // Exact zeros stay exact: OffsetX must vanish from the XML, Rotation may print as -0.
+  // Exact zeros stay exact: OffsetX must vanish from the XML. The model keeps the reference's
+  // sign of a zero rotation; only the WTML writer prints it as 0 (wwt-wtml.test.ts).
   if (ei.offset_x === 0) assert.is(p.imageset.offsetX, 0, at('offsetX exactly 0'));
   if (ei.rotation_deg === 0) assert.ok(Object.is(p.imageset.rotation, ei.rotation_deg), at('rotation sign of zero'));
 }

@@ -1,26 +1,26 @@
 /** `toasty check-avm`: which AVM tags an image carries, and whether they can place it on the sky. */
 import { Command, Option } from 'clipanion';
-import { consoleLog } from '../util/log.js';
+import { ToastyCommand } from './options.js';
 import { ASPECT_TOLERANCE, AVM_FRAME_SPATIAL, AVM_REQUIRED_SPATIAL, AVM_TEXT_TAGS, assessAvm, type AvmTags, type AvmValue } from '../wwt/avm.js';
 import { EXIT_OK, EXIT_SOME_FAILED, exitCodeFor } from './exit.js';
 
-/** Long texts (descriptions) are cut for the report: it is for vetting, not reading. */
+/** Long texts (descriptions) are cut for the report: it is for vetting, not reading (--verbose: whole). */
 const MAX_TEXT = 160;
 
-function show(value: AvmValue | undefined): string {
+function show(value: AvmValue | undefined, whole: boolean): string {
   if (value === undefined) return '(missing)';
   if (Array.isArray(value)) return value.map((v) => v || '(empty)').join(', ');
   const flat = value.replace(/\s+/g, ' ').trim();
   if (flat === '') return '(empty)';
-  return flat.length > MAX_TEXT ? `${flat.slice(0, MAX_TEXT)}… (${flat.length} characters)` : flat;
+  return flat.length > MAX_TEXT && !whole ? `${flat.slice(0, MAX_TEXT)}… (${flat.length} characters)` : flat;
 }
 
-function section(title: string, names: readonly string[], tags: AvmTags): string[] {
+function section(title: string, names: readonly string[], tags: AvmTags, whole: boolean): string[] {
   const width = Math.max(...names.map((n) => n.length)) + 2;
-  return [title, ...names.map((n) => `  ${n.padEnd(width)}${show(tags.get(n))}`)];
+  return [title, ...names.map((n) => `  ${n.padEnd(width)}${show(tags.get(n), whole)}`)];
 }
 
-export class CheckAvmCommand extends Command {
+export class CheckAvmCommand extends ToastyCommand {
   static override paths = [['check-avm']];
   static override usage = Command.Usage({
     category: 'Studies',
@@ -31,7 +31,7 @@ export class CheckAvmCommand extends Command {
       image on the sky (\`Spatial.ReferenceValue\`, \`ReferenceDimension\`, \`ReferencePixel\`,
       \`Scale\`, \`Rotation\`, \`CoordsystemProjection\`, with \`CoordinateFrame\` and \`Equinox\`)
       and the text ones a study takes its words from (\`Title\`, \`Credit\`, \`Description\`,
-      \`ReferenceURL\`).
+      \`ReferenceURL\`). Texts longer than ${MAX_TEXT} characters are cut; \`--verbose\` prints them whole.
 
       It then says whether the spatial tags are complete, whether the image's size matches
       \`Spatial.ReferenceDimension\` (aspect ratios within ${ASPECT_TOLERANCE * 100}%: a resized copy is fine, a crop
@@ -49,7 +49,7 @@ export class CheckAvmCommand extends Command {
   image = Option.String({ name: 'IMAGE' });
 
   async execute(): Promise<number> {
-    const log = consoleLog({});
+    const log = this.makeLog();
     try {
       const { readImageAvm } = await import('../wwt/avm-image.js');
       // Header only: the pixel limit that guards decoding does not apply.
@@ -64,8 +64,8 @@ export class CheckAvmCommand extends Command {
       const known: string[] = [...AVM_FRAME_SPATIAL, ...AVM_REQUIRED_SPATIAL];
       const otherSpatial = [...tags.keys()].filter((k) => k.startsWith('Spatial.') && !known.includes(k)).sort();
       const a = assessAvm(tags, image.width, image.height);
-      out.push('', ...section('AVM spatial tags', [...known, ...otherSpatial], tags));
-      out.push('', ...section('AVM text tags', AVM_TEXT_TAGS, tags), '');
+      out.push('', ...section('AVM spatial tags', [...known, ...otherSpatial], tags, this.verbose));
+      out.push('', ...section('AVM text tags', AVM_TEXT_TAGS, tags, this.verbose), '');
       out.push(a.missing.length ? `spatial tags: incomplete, missing ${a.missing.join(', ')}` : 'spatial tags: complete');
       if (a.size) {
         const { reference, aspectDifference, matches } = a.size;

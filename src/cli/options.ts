@@ -1,14 +1,24 @@
 /**
- * Options shared by the pipeline commands: the data-repository arguments (a local folder, or an
- * Azure container named by the variable holding its connection string) and the
- * work directory, as one base class every pipeline command extends.
+ * Options shared by the commands: `--verbose`/`--quiet` for all (ToastyCommand), and the
+ * data-repository arguments (a local folder, or an Azure container named by the variable
+ * holding its connection string) for those that use a repository (RepositoryCommand).
  */
 import { Command, Option } from 'clipanion';
 import { openRepositoryLazily } from '../storage/select.js';
 import type { Repository } from '../storage/types.js';
 import { consoleLog, type Log } from '../util/log.js';
 
-export abstract class RepositoryCommand extends Command {
+/** What every toasty command takes: `-v, --verbose` and `-q, --quiet`, and the log they choose. */
+export abstract class ToastyCommand extends Command {
+  verbose = Option.Boolean('-v,--verbose', false, { description: 'Print more: debugging detail, timings, retries, stack traces' });
+  quiet = Option.Boolean('-q,--quiet', false, { description: 'Only print warnings and errors' });
+
+  makeLog(): Log {
+    return consoleLog({ verbose: this.verbose, quiet: this.quiet });
+  }
+}
+
+export abstract class RepositoryCommand extends ToastyCommand {
   local = Option.String('--local', {
     description: 'Use the local folder DIR as the data repository',
     arity: 1,
@@ -18,8 +28,6 @@ export abstract class RepositoryCommand extends Command {
   });
   azureContainer = Option.String('--azure-container', { description: 'Azure Blob Storage container of the repository' });
   azurePathPrefix = Option.String('--azure-path-prefix', { description: 'Folder inside the container (may contain "/")' });
-  verbose = Option.Boolean('-v,--verbose', false, { description: 'Print debugging detail' });
-  quiet = Option.Boolean('-q,--quiet', false, { description: 'Only print warnings and errors' });
 
   openRepository(): Promise<Repository> {
     return openRepositoryLazily({
@@ -28,9 +36,5 @@ export abstract class RepositoryCommand extends Command {
       azureContainer: this.azureContainer,
       azurePathPrefix: this.azurePathPrefix,
     });
-  }
-
-  makeLog(): Log {
-    return consoleLog({ verbose: this.verbose, quiet: this.quiet });
   }
 }

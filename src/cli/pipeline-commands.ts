@@ -5,8 +5,10 @@
 import { Option } from 'clipanion';
 import * as t from 'typanion';
 import type { Stage } from '../../rules/index.js';
+import type { EngineEvent } from '../engine/types.js';
 import type { RunReport } from '../pipeline/run.js';
 import { ToastyError } from '../util/errors.js';
+import type { Log } from '../util/log.js';
 import type { LabelsOf } from './describe.js';
 import { exitCodeFor } from './exit.js';
 import { RepositoryCommand } from './options.js';
@@ -52,13 +54,23 @@ abstract class PipelineCommand extends RepositoryCommand {
         ...(deadlineMs === undefined ? {} : { download: { deadlineMs } }),
         recheck: this.recheck,
         log,
-        onEvent: this.dryRun ? undefined : reporting.eventPrinter(log, labels),
+        onEvent: this.dryRun ? undefined : await this.eventPrinter(reporting.eventPrinter(log, labels), log),
       });
       this.output(report, labels, reporting, log.info);
       return report.exitCode;
     } catch (e) {
       return exitCodeFor(e, log);
     }
+  }
+
+  /** The live lines, and with --verbose each node's inputs digest and time too. */
+  private async eventPrinter(lines: (e: EngineEvent) => void, log: Log): Promise<(e: EngineEvent) => void> {
+    if (!this.verbose) return lines;
+    const extra = (await import('./verbose.js')).verboseEvents(log);
+    return (e) => {
+      lines(e);
+      extra(e);
+    };
   }
 
   private output(report: RunReport, labels: LabelsOf, reporting: typeof import('./report.js'), info: (line: string) => void) {
@@ -111,8 +123,6 @@ const recheckOption = () =>
     description: "Fetch every listed image's details again (Djangoplicity; AstroPix records always come whole), so corrected titles or credits are published",
   });
 
-const DATA_ARGS = '{--local=DIR | --azure-conn-env=VAR --azure-container=NAME [--azure-path-prefix=P]}';
-
 export class MakeCommand extends PipelineCommand {
   static override paths = [['make']];
   static override usage = PipelineCommand.Usage({
@@ -139,10 +149,10 @@ export class MakeCommand extends PipelineCommand {
   readonly stage = 'make' as const;
   override force = Option.Array('--force', { description: 'Rebuild this image (id or glob) even if up to date; repeatable' });
   override shard = Option.String('--shard', {
-    description: 'I/N: only the images of shard I of N (0-based, by a stable hash of the id); the root index is left to a later reindex',
+    description: 'Only the images of shard I of N (0-based, by a stable hash of the id); the root index is left to a later reindex',
   });
   override shardCount = Option.String('--shard-count', {
-    description: 'N: like --shard, taking I from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job)',
+    description: 'Like --shard I/N, taking I from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job)',
   });
   override only = Option.Array('--only', { description: 'Only consider this image (id or glob); repeatable. The index still runs' });
   override recheck = recheckOption();
@@ -159,7 +169,6 @@ export class FetchInputsCommand extends PipelineCommand {
       \`djangoplicity.json\`). Images whose \`<id>/index.wtml\` or \`<id>/skip.flag\` exists in the
       repository are skipped, as are not-actionable records (AstroPix: an \`image_id\` with "/", a
       non-TAN projection; Djangoplicity: no full WCS).
-      Repository arguments: ${DATA_ARGS}.
     `,
     examples: [['Fetch new images', `$0 pipeline-fetch-inputs --local=./repo ./work`]],
   });
@@ -175,7 +184,7 @@ export class ProcessTodosCommand extends PipelineCommand {
     details: `
       For each fetched image: tiles (or \`image.jpg\` for images up to 2048 px), \`thumb.jpg\`,
       \`index_rel.wtml\` and \`index.wtml\` in \`out_todo/<id>/\`; the input moves to \`cache_done/<id>\`.
-      Review \`out_todo\` before publishing. Repository arguments: ${DATA_ARGS}.
+      Review \`out_todo\` before publishing.
     `,
     examples: [['Process fetched images', `$0 pipeline-process-todos --local=./repo ./work`]],
   });
@@ -190,7 +199,7 @@ export class PublishTodosCommand extends PipelineCommand {
     details: `
       Uploads each \`out_todo/<id>/\` to \`<id>/\` in the repository, moving files to \`out_done/\` as they
       go; an image's \`index.wtml\` goes last, so a reader never sees a half-published image and an
-      interrupted publish resumes where it stopped. Repository arguments: ${DATA_ARGS}.
+      interrupted publish resumes where it stopped.
     `,
     examples: [['Publish processed images', `$0 pipeline-publish-todos --local=./repo ./work`]],
   });
@@ -206,7 +215,7 @@ export class ReindexCommand extends PipelineCommand {
       Lists every image folder of the repository that has an \`index.wtml\` and writes the root
       \`index.wtml\`: a Folder named \`folder_name\` (thumbnail \`folder_thumbnail_url\`) holding each
       image's Place, sorted by \`XLastUpdated\`, newest first. Folders without a readable
-      \`index.wtml\` are skipped with a warning. Repository arguments: ${DATA_ARGS}.
+      \`index.wtml\` are skipped with a warning.
     `,
     examples: [['Rebuild the index', `$0 pipeline-reindex --local=./repo ./work`]],
   });

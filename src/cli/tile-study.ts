@@ -2,16 +2,16 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'clipanion';
+import { ToastyCommand } from './options.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { ToastyError } from '../util/errors.js';
-import { consoleLog } from '../util/log.js';
 import { type AstroPixRecord, astropixStudy } from '../sources/astropix-record.js';
 import { uniqueId } from '../sources/ids.js';
 import { INDEX_REL_WTML, THUMBNAIL_NAME, UNTILED_IMAGE_NAME, tileFileName } from '../wwt/study-files.js';
 import { exitCodeFor } from './exit.js';
 import { STUDY_MARKER, openStudyOutdir } from './study-outdir.js';
 
-export class TileStudyCommand extends Command {
+export class TileStudyCommand extends ToastyCommand {
   static override paths = [['tile-study']];
   static override usage = Command.Usage({
     category: 'Studies',
@@ -46,10 +46,10 @@ export class TileStudyCommand extends Command {
   name = Option.String('--name', { description: 'Name of the study (default: the record or AVM title, else the image file name)' });
   force = Option.Boolean('--force', false, { description: `Replace a previous study in OUTDIR (a folder holding only the files its ${STUDY_MARKER} lists)` });
   maxPixels = Option.String('--max-pixels', { description: 'Refuse images with more pixels than this (default 1e9)' });
-  quiet = Option.Boolean('-q,--quiet', false, { description: 'Only print warnings and errors' });
 
   async execute(): Promise<number> {
-    const log = consoleLog({ quiet: this.quiet });
+    const log = this.makeLog();
+    const t0 = performance.now();
     try {
       let record: AstroPixRecord | null = null;
       if (this.avm && this.astropixJson) throw new ToastyError('usage', 'give either --avm or --astropix-json, not both');
@@ -91,6 +91,7 @@ export class TileStudyCommand extends Command {
         const what = pixels.tiled ? `TileLevels ${pixels.tileLevels} (levels 0-${pixels.tileLevels}), ${tiles} tiles` : `untiled ${UNTILED_IMAGE_NAME}`;
         const where = study ? (pixels.flipX ? ' (flopped: positive-parity WCS)' : '') : ' (untethered: no sky position; --astropix-json or --avm places it)';
         log.info(`${this.image}: ${pixels.width}x${pixels.height}, ${what}${where} -> ${out.path}`);
+        log.debug(`${Object.keys(pixels.files).length + 1} files written in ${Math.round(performance.now() - t0)} ms`);
         return 0;
       } catch (e) {
         await out.abort();

@@ -26,7 +26,7 @@ export function problemLine(p: VerifyProblem): string {
 export class VerifyCommand extends RepositoryCommand {
   static override paths = [['verify']];
   static override usage = RepositoryCommand.Usage({
-    category: 'Pipeline',
+    category: 'Repository',
     description: 'Check the published repository against its build records',
     details: `
       For every image published with a build record: files missing, files whose content differs

@@ -155,7 +155,7 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
         const a = await assess(node.rule, inv, node.id, manifest, true);
         if (!a.stale) return a.result;
         const cause: StaleCause = { kind: 'needed', by };
-        emit({ type: 'node-start', node: nodeRef, cause });
+        emit({ type: 'node-start', node: nodeRef, cause, key: a.key.key });
         const t0 = performance.now();
         try {
           const result = await build(node, inv, a);
@@ -193,7 +193,7 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
       if (hold) return skip(node, { kind: 'held', hold, stale: a.cause });
       if (opts.dryRun) return { outcome: { ...nodeRef, status: 'would-run', cause: a.cause } };
       await runSlots.acquire(position.get(node.id)!);
-      emit({ type: 'node-start', node: nodeRef, cause: a.cause });
+      emit({ type: 'node-start', node: nodeRef, cause: a.cause, key: a.key.key });
       const tRun = performance.now();
       let result: NodeResult;
       try {

@@ -219,6 +219,7 @@ export type NodeStatus = NodeOutcome['status'];
 
 export type EngineEvent =
   | { type: 'plan-start'; total: number }
-  | { type: 'node-start'; node: NodeRef; cause: StaleCause }
+  /** `key`: the digest of the node's inputs, as its build record will hold it. */
+  | { type: 'node-start'; node: NodeRef; cause: StaleCause; key: Digest }
   | { type: 'node-end'; outcome: NodeOutcome }
   | { type: 'run-end'; outcomes: NodeOutcome[] };

@@ -421,6 +421,7 @@ export async function startPreviewServer(opts: PreviewServerOptions): Promise<Pr
 
   const sockets = new Set<Socket>();
   const server = http.createServer((req, res) => {
+    res.on('finish', () => log.debug(`preview: ${req.method} ${req.url} ${res.statusCode}`));
     handle(req, res).catch((e: unknown) => {
       log.warn(`preview: ${req.url}: ${e instanceof Error ? e.message : String(e)}`);
       if (!res.headersSent) send(res, 500, 'internal error\n');

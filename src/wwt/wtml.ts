@@ -129,6 +129,15 @@ function folderAttrs(f: WtmlFolder): Attrs {
   return finishAttrs(a, f.extraAttributes);
 }
 
+/**
+ * A rotation as written: like formatFloat, but a zero is `0` even when the arithmetic left it
+ * negative. The Python reference prints `-0` there (one vector shows it); `Rotation="-0"` reads
+ * as a mistake to anyone checking a study, and every reader takes it as 0.
+ */
+function formatAngle(x: number): string {
+  return formatFloat(x === 0 ? 0 : x);
+}
+
 function placeAttrs(p: WtmlPlace): Attrs {
   const a: Attrs = {
     Angle: formatFloat(p.angle),
@@ -139,7 +148,7 @@ function placeAttrs(p: WtmlPlace): Attrs {
     Name: p.name,
     Opacity: formatFloat(p.opacity),
     RA: formatFloat(p.ra),
-    Rotation: formatFloat(p.rotation),
+    Rotation: formatAngle(p.rotation),
     Thumbnail: p.thumbnail,
     ZoomLevel: formatFloat(p.zoomLevel),
   };
@@ -164,7 +173,7 @@ function imageSetAttrs(s: WtmlImageSet): Attrs {
     Name: s.name,
     Projection: s.projection,
     QuadTreeMap: s.quadTreeMap,
-    Rotation: formatFloat(s.rotation),
+    Rotation: formatAngle(s.rotation),
     Sparse: formatBool(s.sparse),
     StockSet: formatBool(s.stockSet),
     TileLevels: String(s.tileLevels),
