@@ -32,9 +32,11 @@ export class PreviewCommand extends RepositoryCommand {
       Serves a page on 127.0.0.1 listing the images waiting in \`WORKDIR/out_todo\` (and, under
       "Published", those in \`out_done\`). Clicking one shows it as the foreground of the real WWT
       engine, loaded from its \`index_rel.wtml\` and tiles, centred where its Place says, with an
-      opacity slider and its size, tile levels, centre and rotation. Nothing leaves this machine.
-      Stop with Ctrl-C. The repository arguments are accepted for symmetry with the pipeline
-      commands; the page only reads the work directory.
+      opacity slider and its size, tile levels, centre and rotation, over a coordinate grid and
+      the IAU constellation boundaries (from the bundled table). Nothing leaves this machine.
+      Each waiting image shows the exact \`toasty reject\` and \`toasty pipeline-publish-todos\`
+      commands to copy, built from the repository arguments given here (a variable's name, never
+      its value); the page itself only reads the work directory. Stop with Ctrl-C.
     `,
     examples: [
       ['Review before publishing', `$0 preview --local=./repo ./work`],
