@@ -6,6 +6,8 @@ import { VerifyCommand } from './verify.js';
 import { CheckAvmCommand } from './check-avm.js';
 import { PreviewCommand } from './preview.js';
 import { EXIT_USAGE } from './exit.js';
+import { InitCommand } from './init.js';
+import { RejectCommand } from './reject.js';
 
 export function buildCli(): Cli {
   const cli = new Cli({ binaryLabel: 'toasty', binaryName: 'toasty', binaryVersion: '0.1.0' });
@@ -18,6 +20,8 @@ export function buildCli(): Cli {
   cli.register(TileStudyCommand);
   cli.register(CheckAvmCommand);
   cli.register(PreviewCommand);
+  cli.register(InitCommand);
+  cli.register(RejectCommand);
   cli.register(Builtins.HelpCommand);
   cli.register(Builtins.VersionCommand);
   return cli;

@@ -5,7 +5,9 @@
 import { spawn } from 'node:child_process';
 import { Option } from 'clipanion';
 import * as t from 'typanion';
+import type { RejectionLookup } from '../preview/server.js';
 import { ToastyError } from '../util/errors.js';
+import type { Log } from '../util/log.js';
 import { exitCodeFor } from './exit.js';
 import { RepositoryCommand } from './options.js';
 
@@ -32,8 +34,8 @@ export class PreviewCommand extends RepositoryCommand {
       "Published", those in \`out_done\`). Clicking one shows it as the foreground of the real WWT
       engine, loaded from its \`index_rel.wtml\` and tiles, centred where its Place says, with an
       opacity slider and its size, tile levels, centre and rotation. Nothing leaves this machine.
-      Stop with Ctrl-C. The repository arguments are accepted for symmetry with the pipeline
-      commands; the page only reads the work directory.
+      Stop with Ctrl-C. With repository arguments (or after \`toasty init\`), images rejected
+      with \`toasty reject\` carry \`rejected: {reason}\` in the page's data.
     `,
     examples: [
       ['Review before publishing', `$0 preview --local=./repo ./work`],
@@ -45,6 +47,26 @@ export class PreviewCommand extends RepositoryCommand {
   port = Option.String('--port', '0', { description: 'Port to listen on (default: any free port)', validator: t.isNumber() });
   open = Option.Boolean('--open', false, { description: 'Open the page in the default browser' });
 
+  /**
+   * Marks for rejected images, read from the repository when one is given or recorded by
+   * `toasty init`; the page works without (it reads the work directory only).
+   */
+  private async rejections(log: Log): Promise<RejectionLookup | undefined> {
+    const { anyRepositoryArgs } = await import('../pipeline/workdir-settings.js');
+    const args = await this.repositoryArgs();
+    if (!anyRepositoryArgs(args)) return undefined;
+    try {
+      const { openRepositoryLazily } = await import('../storage/select.js');
+      const { readRejections } = await import('../pipeline/reject.js');
+      const repo = await openRepositoryLazily(args);
+      await repo.check({ write: false });
+      return (ids) => readRejections(repo, ids);
+    } catch (e) {
+      log.warn(`rejected images are not marked: ${e instanceof ToastyError ? e.describe() : String(e)}`);
+      return undefined;
+    }
+  }
+
   async execute(): Promise<number> {
     const log = this.makeLog();
     try {
@@ -53,7 +75,7 @@ export class PreviewCommand extends RepositoryCommand {
         throw new ToastyError('usage', `--port must be an integer from 0 to 65535, not ${this.port}`, { field: 'port' });
       }
       const { startPreviewServer } = await import('../preview/server.js');
-      const server = await startPreviewServer({ workdir: this.workdir, port, log });
+      const server = await startPreviewServer({ workdir: this.workdir, port, log, rejections: await this.rejections(log) });
       this.context.stdout.write(`toasty preview: ${server.url}  (Ctrl-C to stop)\n`);
       if (this.open && !openInBrowser(server.url)) log.warn(`could not open a browser; visit ${server.url}`);
       await new Promise<void>((resolve) => {

@@ -56,13 +56,20 @@ export interface PreviewImage {
   bottomsUp: boolean;
   /** Set when the study's WTML cannot be read: the page shows it instead of the image. */
   error?: string;
+  /** Set when the repository has `<id>/skip.flag` (`toasty reject`): not to be published; reason null when the flag gives none. */
+  rejected?: { reason: string | null };
 }
+
+/** Which of `ids` the repository marks rejected (skip.flag), with the reason. */
+export type RejectionLookup = (ids: string[]) => Promise<ReadonlyMap<string, { reason: string | null }>>;
 
 export interface PreviewServerOptions {
   workdir: string;
   /** 0 (default) picks a free port. */
   port?: number;
   log?: Log;
+  /** Marks rejected images (when the command knows the repository); none without it. */
+  rejections?: RejectionLookup;
 }
 
 export interface PreviewServer {
@@ -167,7 +174,7 @@ async function imageSize(wd: Workdir, id: string, dir: string): Promise<{ width:
 }
 
 /** Everything the page needs to know about the studies of a work directory. */
-export async function listPreviewImages(workdir: string): Promise<{ todo: PreviewImage[]; done: PreviewImage[] }> {
+export async function listPreviewImages(workdir: string, rejections?: RejectionLookup): Promise<{ todo: PreviewImage[]; done: PreviewImage[] }> {
   const wd = new Workdir(workdir);
   const out: { todo: PreviewImage[]; done: PreviewImage[] } = { todo: [], done: [] };
   for (const area of AREAS) {
@@ -216,6 +223,14 @@ export async function listPreviewImages(workdir: string): Promise<{ todo: Previe
       (area === 'out_todo' ? out.todo : out.done).push(base);
     }
   }
+  if (rejections) {
+    const all = [...out.todo, ...out.done];
+    const marked = await rejections([...new Set(all.map((i) => i.id))]);
+    for (const image of all) {
+      const r = marked.get(image.id);
+      if (r) image.rejected = r;
+    }
+  }
   return out;
 }
 
@@ -249,7 +264,7 @@ export async function startPreviewServer(opts: PreviewServerOptions): Promise<Pr
     if (pathname === '/engine/wwtlib.js') return sendFile(req, res, engineScript, path.dirname(engineScript));
     if (pathname === '/favicon.ico') return send(res, 204, '');
     if (pathname === '/api/images') {
-      return send(res, 200, JSON.stringify(await listPreviewImages(workdir)), CONTENT_TYPES['.json']);
+      return send(res, 200, JSON.stringify(await listPreviewImages(workdir, opts.rejections)), CONTENT_TYPES['.json']);
     }
     const parts = pathname.split('/');
     // ['', 'wtml', area, '<id>.wtml']
