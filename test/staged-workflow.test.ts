@@ -67,6 +67,12 @@ s('init, then the four stage commands with only WORKDIR', async () => {
     assert.match(r.stderr, /has no toasty-pipeline-config\.yaml/, 'warns of a repository without a config');
     assert.match(await fsp.readFile(path.join(f.workdir, 'toasty-workdir.yaml'), 'utf8'), /other/);
 
+    // A damaged recording stops the run (exit 2) and says how to mend it.
+    await fsp.writeFile(path.join(f.workdir, 'toasty-workdir.yaml'), 'repository: [1, 2]\n');
+    r = await f.toasty('pipeline-reindex', f.workdir);
+    assert.is(r.code, 2, r.stderr);
+    assert.match(r.stderr, /toasty-workdir\.yaml: no repository mapping \(run `toasty init --force`/);
+
     // No options and no recording: the usage error says how to record them.
     r = await f.toasty('make', path.join(f.tmp, 'fresh-work'));
     assert.is(r.code, 2);

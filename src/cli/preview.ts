@@ -60,7 +60,12 @@ export class PreviewCommand extends RepositoryCommand {
       const { readRejections } = await import('../pipeline/reject.js');
       const repo = await openRepositoryLazily(args);
       await repo.check({ write: false });
-      return (ids) => readRejections(repo, ids);
+      // A repository lost mid-session costs the marks, not the page.
+      return (ids) =>
+        readRejections(repo, ids).catch((e: unknown) => {
+          log.warn(`rejected images are not marked: ${e instanceof ToastyError ? e.describe() : String(e)}`);
+          return new Map();
+        });
     } catch (e) {
       log.warn(`rejected images are not marked: ${e instanceof ToastyError ? e.describe() : String(e)}`);
       return undefined;

@@ -98,8 +98,9 @@ export function describeRepositoryArgs(args: StorageArgs): string {
  * else none (the caller's usage error then says how to give them).
  */
 export async function resolveRepositoryArgs(explicit: StorageArgs, workdir: string | undefined, log: Log): Promise<StorageArgs> {
-  const recorded = workdir ? await readWorkdirSettings(workdir) : null;
   if (anyRepositoryArgs(explicit) || explicit.local === '') {
+    // The recording is only looked at to say it is overridden: a damaged one does not matter here.
+    const recorded = workdir ? await readWorkdirSettings(workdir).catch(() => null) : null;
     if (recorded && workdir && !sameRepositoryArgs(explicit, recorded)) {
       log.debug(
         `repository options on the command line override the ones recorded in ${path.join(workdir, WORKDIR_SETTINGS)} (${describeRepositoryArgs(recorded)})`,
@@ -107,6 +108,7 @@ export async function resolveRepositoryArgs(explicit: StorageArgs, workdir: stri
     }
     return explicit;
   }
+  const recorded = workdir ? await readWorkdirSettings(workdir) : null;
   if (recorded && workdir) {
     log.debug(`repository from ${path.join(workdir, WORKDIR_SETTINGS)}: ${describeRepositoryArgs(recorded)}`);
     return recorded;
