@@ -35,7 +35,8 @@ export const rootIndexRule = pipelineRule<RootIndexMeta>()({
     // Each published image stands for its whole uploaded file set (tiles and WTML).
     const images: Record<string, string> = {};
     for (const [id, result] of inv.deps.uploads) images[id] = await digestOutputs(result.outputs);
-    const others = [...inv.ctx.publishedAtStart].filter((id) => !(id in images)).sort();
+    // A rejected image stays in the repository but not in the index (so rejecting one reindexes).
+    const others = [...inv.ctx.publishedAtStart].filter((id) => !(id in images) && !inv.ctx.rejected.has(id)).sort();
     const c = inv.ctx.config;
     return {
       images,

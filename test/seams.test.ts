@@ -130,8 +130,9 @@ s('the steps of a run work without the binary: records, repository survey, image
     await f.repo.put('someone_else/index.wtml', '<Folder/>');
     const survey = await surveyRepository(f.repo);
     assert.equal([...survey.published].sort(), [IDS.ngc253, 'someone_else'].sort());
+    assert.equal([...survey.rejected], [IDS.ngc7552]);
     const choose = (opts: { ours?: string[]; forced?: string[] }) =>
-      chooseImages(gathered.records, survey, f.repo, { ours: (id) => (opts.ours ?? []).includes(id), forced: (id) => (opts.forced ?? []).includes(id) });
+      chooseImages(gathered.records, survey, { ours: (id) => (opts.ours ?? []).includes(id), forced: (id) => (opts.forced ?? []).includes(id) });
     let chosen = await choose({});
     assert.equal([...chosen.records.keys()], []);
     assert.equal(
@@ -144,7 +145,9 @@ s('the steps of a run work without the binary: records, repository survey, image
     chosen = await choose({ forced: [IDS.ngc253] });
     assert.equal([...chosen.records.keys()], [IDS.ngc253], 'forcing takes over a published image');
     chosen = await choose({ ours: Object.values(IDS) });
-    assert.equal([...chosen.records.keys()].sort(), Object.values(IDS).sort(), 'images this work dir built stay ours');
+    assert.equal([...chosen.records.keys()], [IDS.ngc253], 'images this work dir built stay ours, unless rejected');
+    chosen = await choose({ ours: Object.values(IDS), forced: Object.values(IDS) });
+    assert.equal([...chosen.records.keys()], [IDS.ngc253], 'forcing does not undo a rejection');
   } finally {
     await f.close();
   }

@@ -8,6 +8,8 @@ import { PreviewCommand } from './preview.js';
 import { EXIT_USAGE } from './exit.js';
 import { ToastyCli } from './help.js';
 import { toastyVersion, wantsVersion } from './version.js';
+import { InitCommand } from './init.js';
+import { RejectCommand } from './reject.js';
 
 /** The commands, registered in the order `toasty --help` lists them within a category. */
 export function buildCli(): ToastyCli {
@@ -21,6 +23,8 @@ export function buildCli(): ToastyCli {
   cli.register(TileStudyCommand);
   cli.register(CheckAvmCommand);
   cli.register(PreviewCommand);
+  cli.register(InitCommand);
+  cli.register(RejectCommand);
   cli.register(Builtins.HelpCommand);
   return cli;
 }

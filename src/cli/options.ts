@@ -4,7 +4,7 @@
  * holding its connection string) for those that use a repository (RepositoryCommand).
  */
 import { Command, Option } from 'clipanion';
-import { openRepositoryLazily } from '../storage/select.js';
+import { openRepositoryLazily, type StorageArgs } from '../storage/select.js';
 import type { Repository } from '../storage/types.js';
 import { consoleLog, type Log } from '../util/log.js';
 
@@ -29,12 +29,17 @@ export abstract class RepositoryCommand extends ToastyCommand {
   azureContainer = Option.String('--azure-container', { description: 'Azure Blob Storage container of the repository' });
   azurePathPrefix = Option.String('--azure-path-prefix', { description: 'Folder inside the container (may contain "/")' });
 
-  openRepository(): Promise<Repository> {
-    return openRepositoryLazily({
-      local: this.local,
-      azureConnEnv: this.azureConnEnv,
-      azureContainer: this.azureContainer,
-      azurePathPrefix: this.azurePathPrefix,
-    });
+  /** The work directory (each command declares its WORKDIR positional): where `toasty init` recorded the repository. */
+  abstract workdir: string | undefined;
+
+  /** The repository options given on this command line, else those `toasty init` recorded in WORKDIR. */
+  async repositoryArgs(): Promise<StorageArgs> {
+    const { resolveRepositoryArgs } = await import('../pipeline/workdir-settings.js');
+    const given = { local: this.local, azureConnEnv: this.azureConnEnv, azureContainer: this.azureContainer, azurePathPrefix: this.azurePathPrefix };
+    return resolveRepositoryArgs(given, this.workdir, this.makeLog());
+  }
+
+  async openRepository(): Promise<Repository> {
+    return openRepositoryLazily(await this.repositoryArgs());
   }
 }

@@ -6,7 +6,9 @@ import { spawn } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import { Option } from 'clipanion';
 import * as t from 'typanion';
+import type { RejectionLookup } from '../preview/server.js';
 import { ToastyError } from '../util/errors.js';
+import type { Log } from '../util/log.js';
 import { exitCodeFor } from './exit.js';
 import { RepositoryCommand } from './options.js';
 
@@ -36,7 +38,8 @@ export class PreviewCommand extends RepositoryCommand {
       the IAU constellation boundaries (from the bundled table). Nothing leaves this machine.
       Each waiting image shows the exact \`toasty reject\` and \`toasty pipeline-publish-todos\`
       commands to copy, built from the repository arguments given here (a variable's name, never
-      its value); the page itself only reads the work directory. Stop with Ctrl-C.
+      its value); with them (or after \`toasty init\`) images rejected with \`toasty reject\` are
+      marked. Stop with Ctrl-C.
     `,
     examples: [
       ['Review before publishing', `$0 preview --local=./repo ./work`],
@@ -47,6 +50,31 @@ export class PreviewCommand extends RepositoryCommand {
   workdir = Option.String({ name: 'WORKDIR' });
   port = Option.String('--port', '0', { description: 'Port to listen on (default: any free port)', validator: t.isNumber() });
   open = Option.Boolean('--open', false, { description: 'Open the page in the default browser' });
+
+  /**
+   * Marks for rejected images, read from the repository when one is given or recorded by
+   * `toasty init`; the page works without (it reads the work directory only).
+   */
+  private async rejections(log: Log): Promise<RejectionLookup | undefined> {
+    const { anyRepositoryArgs } = await import('../pipeline/workdir-settings.js');
+    const args = await this.repositoryArgs();
+    if (!anyRepositoryArgs(args)) return undefined;
+    try {
+      const { openRepositoryLazily } = await import('../storage/select.js');
+      const { readRejections } = await import('../pipeline/reject.js');
+      const repo = await openRepositoryLazily(args);
+      await repo.check({ write: false });
+      // A repository lost mid-session costs the marks, not the page.
+      return (ids) =>
+        readRejections(repo, ids).catch((e: unknown) => {
+          log.warn(`rejected images are not marked: ${e instanceof ToastyError ? e.describe() : String(e)}`);
+          return new Map();
+        });
+    } catch (e) {
+      log.warn(`rejected images are not marked: ${e instanceof ToastyError ? e.describe() : String(e)}`);
+      return undefined;
+    }
+  }
 
   async execute(): Promise<number> {
     const log = this.makeLog();
@@ -68,7 +96,13 @@ export class PreviewCommand extends RepositoryCommand {
         ['--azure-path-prefix', this.azurePathPrefix],
       ].flatMap(([name, value]) => (value === undefined ? [] : [`${name}=${value}`]));
       const { startPreviewServer } = await import('../preview/server.js');
-      const server = await startPreviewServer({ workdir: this.workdir, port, log, commandArgs: { repoArgs, workdir: this.workdir } });
+      const server = await startPreviewServer({
+        workdir: this.workdir,
+        port,
+        log,
+        commandArgs: { repoArgs, workdir: this.workdir },
+        rejections: await this.rejections(log),
+      });
       this.context.stdout.write(`toasty preview: ${server.url}  (Ctrl-C to stop)\n`);
       if (this.open && !openInBrowser(server.url)) log.warn(`could not open a browser; visit ${server.url}`);
       await new Promise<void>((resolve) => {

@@ -15,6 +15,7 @@ const WORDS: Record<VerifyProblem['problem'], string> = {
   'record-unreadable': 'build record unreadable',
   'not-published': 'listed in the root index but not published',
   'not-indexed': 'published but missing from the root index',
+  'rejected-indexed': 'listed in the root index but rejected (skip.flag)',
   'index-missing': 'there is no root index',
   'index-unreadable': 'the root index cannot be read',
 };

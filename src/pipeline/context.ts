@@ -33,6 +33,8 @@ export interface PipelineContext {
   records: ReadonlyMap<string, SourceRecord>;
   /** Ids whose `<id>/index.wtml` was in the repository when the run started. */
   publishedAtStart: ReadonlySet<string>;
+  /** Ids with `<id>/skip.flag` in the repository when the run started: kept out of the root index. */
+  rejected: ReadonlySet<string>;
   /** Where each image's published pixel files are and what they are, as last committed. */
   publishedPixels: ReadonlyMap<string, PublishedPixels>;
   /** Images whose every file is to be sent again (a repair): the repository is not trusted. */

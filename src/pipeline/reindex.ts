@@ -10,6 +10,7 @@ import { compareNewestFirst } from '../wwt/datetime.js';
 import { INDEX_WTML } from '../wwt/study-files.js';
 import { parseWtml, writeWtml, wwtAttributesOnly, type WtmlPlace } from '../wwt/wtml.js';
 import type { PipelineConfig } from './config.js';
+import { SKIP_FLAG } from './workdir.js';
 
 export interface ReindexResult {
   /** The document written. */
@@ -29,7 +30,13 @@ export async function buildRootIndex(repo: Repository, config: PipelineConfig, o
   const found: Array<{ id: string; place: WtmlPlace }> = [];
   const skipped: ReindexResult['skipped'] = [];
   await forEachLimit(folders, opts.concurrency ?? 8, async (id) => {
-    const data = await repo.get(`${id}/${INDEX_WTML}`);
+    const [data, rejected] = await Promise.all([repo.get(`${id}/${INDEX_WTML}`), repo.exists(`${id}/${SKIP_FLAG}`)]);
+    if (rejected) {
+      // Its files stay published (toasty deletes nothing it is told not to publish); the index
+      // no longer offers it.
+      skipped.push({ id, reason: 'rejected (skip.flag)' });
+      return;
+    }
     if (!data) {
       skipped.push({ id, reason: 'no index.wtml (not completely published)' });
       return;

@@ -33,7 +33,7 @@ import { adoptBuildRecords } from './build-record.js';
 import type { DownloadSettings, PipelineContext, PublishedPixels } from './context.js';
 import { engineErrorToToasty } from './engine-errors.js';
 import { HELD_FOR_STAGE, HELD_NOT_SELECTED } from './holds.js';
-import { LOCK_FILE, MANIFEST_NAME, Workdir } from './workdir.js';
+import { LOCK_FILE, MANIFEST_NAME, SKIP_FLAG, Workdir } from './workdir.js';
 
 export type { Stage };
 
@@ -124,7 +124,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunReport> {
       checkPatterns('--force', opts.force, listed);
       checkPatterns('--only', opts.only, listed);
     }
-    const chosen = await chooseImages(gathered.records, survey, opts.repo, {
+    const chosen = await chooseImages(gathered.records, survey, {
       ours: (id) => run.manifest.get(nodeId(fetchRule, id)) !== undefined,
       forced: (id) => forcedImage(id) || republish.has(id),
     });
@@ -145,6 +145,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunReport> {
       source,
       records: completed.records,
       publishedAtStart: survey.published,
+      rejected: survey.rejected,
       publishedPixels,
       republish,
       log,
@@ -310,6 +311,8 @@ export interface RepositorySurvey {
   folders: ReadonlySet<string>;
   /** Folders holding `index.wtml`: completely published images. */
   published: ReadonlySet<string>;
+  /** Folders holding `skip.flag`: images not to publish (`toasty reject`, or another tool). */
+  rejected: ReadonlySet<string>;
   /** The MD5 of each published `index.wtml`, where the storage gave it with the check. */
   indexMd5: ReadonlyMap<string, string>;
 }
@@ -317,32 +320,35 @@ export interface RepositorySurvey {
 export async function surveyRepository(repo: Repository): Promise<RepositorySurvey> {
   const folders = new Set((await repo.list('')).filter((e) => e.isFolder).map((e) => e.name));
   const published = new Set<string>();
+  const rejected = new Set<string>();
   const indexMd5 = new Map<string, string>();
-  // One existence check per image folder: many in flight, as each is a round trip on Azure.
+  // Two existence checks per image folder, side by side: many in flight, as each is a round
+  // trip on Azure.
   await forEachLimit([...folders], 32, async (id) => {
-    const found = await repo.probe(`${id}/${INDEX_WTML}`);
+    const [found, flagged] = await Promise.all([repo.probe(`${id}/${INDEX_WTML}`), repo.exists(`${id}/${SKIP_FLAG}`)]);
+    if (flagged) rejected.add(id);
     if (!found) return;
     published.add(id);
     if (found.md5) indexMd5.set(id, found.md5);
   });
-  return { folders, published, indexMd5 };
+  return { folders, published, rejected, indexMd5 };
 }
 
 /**
- * Leave out images with `skip.flag` in the repository and images published by someone else
- * (or before this work dir existed), unless forced. An image this work dir built stays ours.
+ * Leave out images with `skip.flag` in the repository (always: `--force` does not undo a
+ * rejection, `toasty reject --undo` does) and images published by someone else (or before this
+ * work dir existed), unless forced. An image this work dir built stays ours.
  */
 export async function chooseImages<R>(
   records: ReadonlyMap<string, R>,
   survey: RepositorySurvey,
-  repo: Repository,
   opts: { ours: (id: string) => boolean; forced: (id: string) => boolean },
 ): Promise<{ records: Map<string, R>; skipped: Skipped[] }> {
   const chosen = new Map<string, R>();
   const skipped: Skipped[] = [];
   for (const [id, record] of records) {
     const ours = opts.ours(id);
-    if (!ours && survey.folders.has(id) && (await repo.exists(`${id}/skip.flag`))) {
+    if (survey.rejected.has(id)) {
       skipped.push({ image: id, reason: 'skip.flag in the repository' });
     } else if (!ours && survey.published.has(id) && !opts.forced(id)) {
       skipped.push({ image: id, reason: 'already published' });

@@ -14,6 +14,7 @@ import { INDEX_WTML } from '../wwt/study-files.js';
 import { parseWtml } from '../wwt/wtml.js';
 import { BUILD_RECORD, isRecord, readBuildRecord, recordPath } from './build-record.js';
 import { ROOT_INDEX, type PipelineConfig } from './config.js';
+import { SKIP_FLAG } from './workdir.js';
 
 export type VerifyProblemKind =
   | 'missing' // a file the record names is not there
@@ -22,6 +23,7 @@ export type VerifyProblemKind =
   | 'record-unreadable' // the image's build record cannot be used
   | 'not-published' // listed in the root index, but no complete image
   | 'not-indexed' // published, but missing from the root index
+  | 'rejected-indexed' // listed in the root index, but rejected (skip.flag)
   | 'index-missing' // there is no root index
   | 'index-unreadable'; // the root index cannot be parsed
 
@@ -46,10 +48,12 @@ export async function verifyRepository(repo: Repository, config: PipelineConfig,
   const problems: VerifyProblem[] = [];
   const checked: string[] = [];
   const published: string[] = [];
+  const rejected = new Set<string>();
   const folders = (await repo.list('')).filter((e) => e.isFolder).map((e) => e.name);
   await forEachLimit(folders, opts.concurrency ?? 16, async (id) => {
     const files = await listTree(repo, id);
     if (files.has(INDEX_WTML)) published.push(id);
+    if (files.has(SKIP_FLAG)) rejected.add(id);
     const record = await readBuildRecord(repo, recordPath(id), id);
     if (!isRecord(record)) {
       // No record: an image of another tool (or not ours at all), not ours to judge.
@@ -63,7 +67,8 @@ export async function verifyRepository(repo: Repository, config: PipelineConfig,
     }
     checked.push(id);
     const md5 = (upload.result.meta as { md5?: Record<string, string> } | undefined)?.md5 ?? {};
-    const named = new Set([BUILD_RECORD]);
+    // skip.flag is the curator's (`toasty reject`), never a stray to prune.
+    const named = new Set([BUILD_RECORD, SKIP_FLAG]);
     for (const [itemPath, digest] of Object.entries(upload.result.outputs)) {
       const name = itemPath.slice(id.length + 1);
       named.add(name);
@@ -77,7 +82,7 @@ export async function verifyRepository(repo: Repository, config: PipelineConfig,
     }
     for (const name of files.keys()) if (!named.has(name)) problems.push({ image: id, path: `${id}/${name}`, problem: 'stray' });
   });
-  problems.push(...(await checkRootIndex(repo, config, new Set(published))));
+  problems.push(...(await checkRootIndex(repo, config, new Set(published), rejected)));
   const order = (p: VerifyProblem) => `${p.image ?? ''}\0${p.path}`;
   problems.sort((a, b) => (order(a) < order(b) ? -1 : order(a) > order(b) ? 1 : 0));
   return { problems, checked: checked.sort(), published: published.sort() };
@@ -101,10 +106,16 @@ async function sameDigest(repo: Repository, itemPath: string, digest: string): P
   return data !== null && (await digestBytes(data)) === digest;
 }
 
-/** The root index lists each complete image once, by the folder its URLs point into. */
-async function checkRootIndex(repo: Repository, config: PipelineConfig, published: ReadonlySet<string>): Promise<VerifyProblem[]> {
+/** The root index lists each complete image that is not rejected once, by the folder its URLs point into. */
+async function checkRootIndex(
+  repo: Repository,
+  config: PipelineConfig,
+  published: ReadonlySet<string>,
+  rejected: ReadonlySet<string>,
+): Promise<VerifyProblem[]> {
+  const offered = [...published].filter((id) => !rejected.has(id));
   const data = await repo.get(ROOT_INDEX);
-  if (!data) return published.size ? [{ image: null, path: ROOT_INDEX, problem: 'index-missing' }] : [];
+  if (!data) return offered.length ? [{ image: null, path: ROOT_INDEX, problem: 'index-missing' }] : [];
   let listed: Set<string>;
   try {
     const places = parseWtml(data.toString('utf8')).children;
@@ -113,8 +124,11 @@ async function checkRootIndex(repo: Repository, config: PipelineConfig, publishe
     return [{ image: null, path: ROOT_INDEX, problem: 'index-unreadable', detail: (e as Error).message }];
   }
   const problems: VerifyProblem[] = [];
-  for (const id of listed) if (!published.has(id)) problems.push({ image: id, path: ROOT_INDEX, problem: 'not-published' });
-  for (const id of published) if (!listed.has(id)) problems.push({ image: id, path: ROOT_INDEX, problem: 'not-indexed' });
+  for (const id of listed) {
+    if (rejected.has(id)) problems.push({ image: id, path: ROOT_INDEX, problem: 'rejected-indexed' });
+    else if (!published.has(id)) problems.push({ image: id, path: ROOT_INDEX, problem: 'not-published' });
+  }
+  for (const id of offered) if (!listed.has(id)) problems.push({ image: id, path: ROOT_INDEX, problem: 'not-indexed' });
   return problems;
 }
 

@@ -19,6 +19,8 @@ const CACHED_IMAGE_FIELD = 'toasty_cached_image_name';
 /** The engine's manifest (`<name>.json` + `<name>.journal`) and the run lock, in the work dir. */
 export const MANIFEST_NAME = 'toasty-manifest';
 export const LOCK_FILE = '.toasty.lock';
+/** In the repository, `<id>/skip.flag`: the image is not to be published (as the reference pipeline has it). */
+export const SKIP_FLAG = 'skip.flag';
 
 export type Area = 'cache_todo' | 'cache_done' | 'out_todo' | 'out_done';
 

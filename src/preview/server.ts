@@ -72,6 +72,8 @@ export interface PreviewImage {
   bottomsUp: boolean;
   /** Set when the study's WTML cannot be read: the page shows it instead of the image. */
   error?: string;
+  /** Set when the repository has `<id>/skip.flag` (`toasty reject`): not to be published; reason null when the flag gives none. */
+  rejected?: { reason: string | null };
 }
 
 /**
@@ -84,6 +86,9 @@ export interface PreviewCommandArgs {
   workdir: string;
 }
 
+/** Which of `ids` the repository marks rejected (skip.flag), with the reason. */
+export type RejectionLookup = (ids: string[]) => Promise<ReadonlyMap<string, { reason: string | null }>>;
+
 export interface PreviewServerOptions {
   workdir: string;
   /** Without it the page shows no commands. */
@@ -91,6 +96,8 @@ export interface PreviewServerOptions {
   /** 0 (default) picks a free port. */
   port?: number;
   log?: Log;
+  /** Marks rejected images (when the command knows the repository); none without it. */
+  rejections?: RejectionLookup;
 }
 
 export interface PreviewServer {
@@ -294,7 +301,10 @@ export interface PreviewListing {
 }
 
 /** Everything the page needs to know about the studies of a work directory. */
-export async function listPreviewImages(workdir: string, commandArgs?: PreviewCommandArgs): Promise<PreviewListing> {
+export async function listPreviewImages(
+  workdir: string,
+  { commandArgs, rejections }: { commandArgs?: PreviewCommandArgs; rejections?: RejectionLookup } = {},
+): Promise<PreviewListing> {
   const wd = new Workdir(workdir);
   const out: PreviewListing = { todo: [], done: [] };
   if (commandArgs) out.publishCommand = publishCommand(commandArgs);
@@ -349,6 +359,14 @@ export async function listPreviewImages(workdir: string, commandArgs?: PreviewCo
       (area === 'out_todo' ? out.todo : out.done).push(base);
     }
   }
+  if (rejections) {
+    const all = [...out.todo, ...out.done];
+    const marked = await rejections([...new Set(all.map((i) => i.id))]);
+    for (const image of all) {
+      const r = marked.get(image.id);
+      if (r) image.rejected = r;
+    }
+  }
   return out;
 }
 
@@ -387,7 +405,7 @@ export async function startPreviewServer(opts: PreviewServerOptions): Promise<Pr
       return asset ? send(res, 200, asset.body, asset.type) : send(res, 404, 'not found\n');
     }
     if (pathname === '/api/images') {
-      return send(res, 200, JSON.stringify(await listPreviewImages(workdir, opts.commandArgs)), CONTENT_TYPES['.json']);
+      return send(res, 200, JSON.stringify(await listPreviewImages(workdir, opts)), CONTENT_TYPES['.json']);
     }
     const parts = pathname.split('/');
     // ['', 'wtml', area, '<id>.wtml']

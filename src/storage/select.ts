@@ -39,7 +39,10 @@ export function chooseStorage(args: StorageArgs, env: NodeJS.ProcessEnv = proces
   }
   if (given(args.local)) return { kind: 'local', root: args.local };
   if (!anyAzure) {
-    throw usage('no data repository given: use --local=DIR, or --azure-conn-env=VAR --azure-container=NAME [--azure-path-prefix=P]', 'local');
+    throw usage(
+      'no data repository given: use --local=DIR, or --azure-conn-env=VAR --azure-container=NAME [--azure-path-prefix=P], or record them once with `toasty init {those options} WORKDIR`',
+      'local',
+    );
   }
   if (!given(args.azureConnEnv)) {
     throw usage('--azure-container needs --azure-conn-env=VAR (the environment variable holding the connection string)', 'azure-conn-env');
