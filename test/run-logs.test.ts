@@ -59,7 +59,13 @@ test('dry run: nodes below a stale one are "may run", and the real run indeed sk
     f.setRecords(recs);
     const plan = await f.run('make', '--dry-run', '--json');
     assert.is(plan.code, 0, plan.stderr);
-    const nodes = (plan.json?.nodes ?? []) as unknown as Array<{ rule: string; image: string | null; status: string; certain: boolean; cause: { kind: string } }>;
+    const nodes = (plan.json?.nodes ?? []) as unknown as Array<{
+      rule: string;
+      image: string | null;
+      status: string;
+      certain: boolean;
+      cause: { kind: string };
+    }>;
     const of = (rule: string) => nodes.find((n) => n.rule === rule && n.image === IDS.ngc7552);
     assert.equal([of('fetch')?.status, of('fetch')?.certain], ['would-run', true]);
     for (const n of nodes) assert.is(n.certain, n.cause.kind !== 'after', `${n.rule} ${n.image}: certain unless only after a dependency`);

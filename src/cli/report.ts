@@ -22,7 +22,7 @@ const listedSkip = (o: NodeOutcome): o is Skipped => skipped(o) && !interrupted(
  * Whether a dry run knows the node will run. A node stale only because a dependency will run
  * ('after') may turn out up to date: if the dependency produces the same bytes, its key holds.
  */
-export const certain = (o: Active): boolean => o.cause.kind !== 'after';
+export const certain = (o: Active): boolean => o.cause.kind !== 'after' && o.cause.kind !== 'needed';
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
