@@ -76,6 +76,16 @@ const ROWS: Row[] = [
     error: /^error: feed http:\/\/127\.0\.0\.1:\d+\/feed\.json: HTTP 403 Forbidden$/,
   },
   {
+    name: 'feed never answers (timeout)',
+    setup: async (f) => {
+      f.routes['/feed.json'] = () => {}; // holds the request open
+      return undefined;
+    },
+    args: (f, w) => [...f.repoArgs, '--download-timeout', '0.5', w],
+    exit: 2,
+    error: /^error: feed http:\/\/127\.0\.0\.1:\d+\/feed\.json: (took longer than|timed out)/,
+  },
+  {
     name: 'no config file in the repository',
     setup: async (f) => {
       await f.repo.delete('toasty-pipeline-config.yaml');
