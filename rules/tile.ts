@@ -13,6 +13,7 @@ import { digestFile } from '../src/engine/key.js';
 import { sameGroup } from '../src/engine/types.js';
 import { pipelineRule, studyOf, type PipelineContext } from '../src/pipeline/context.js';
 import { ToastyError } from '../src/util/errors.js';
+import { labelled } from '../src/util/log.js';
 import { makeSiblingTempDir, replaceDir } from '../src/util/fs.js';
 import { THUMBNAIL_NAME } from '../src/wwt/study-files.js';
 import type { StudyShape } from '../src/wwt/study-wtml.js';
@@ -63,7 +64,12 @@ export const tileRule = pipelineRule<TileMeta>()({
     const tmp = await makeSiblingTempDir(target);
     let pixels: Awaited<ReturnType<typeof writeStudyPixels>>;
     try {
-      pixels = await writeStudyPixels(file, tmp, { wcs: studyOf(ctx, id).wcs, maxPixels: ctx.maxPixels, log: ctx.log, tilePng: ctx.tilePng });
+      pixels = await writeStudyPixels(file, tmp, {
+        wcs: studyOf(ctx, id).wcs,
+        maxPixels: ctx.maxPixels,
+        log: labelled(ctx.log, `tile ${id}`),
+        tilePng: ctx.tilePng,
+      });
     } catch (e) {
       await fsp.rm(tmp, { recursive: true, force: true });
       throw await explainIfDiskFull(e, path.dirname(target));

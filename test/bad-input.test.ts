@@ -98,7 +98,12 @@ const CASES: Case[] = [
   { name: 'feed is not JSON', feedText: '<html>oops</html>', exit: 1, message: /feed .* is not valid JSON/ },
   { name: 'feed is not an array', feedText: '{"a": 1}', exit: 1, message: /not a JSON array/ },
   { name: 'feed is empty', feedText: '[]', exit: 0, message: /Repository index|up to date|Ran/ },
-  { name: 'feed unreachable', config: { json_query_url: 'http://127.0.0.1:9/feed.json' }, exit: 1, message: /feed/ },
+  {
+    name: 'feed unreachable',
+    config: { json_query_url: 'http://127.0.0.1:9/feed.json' },
+    exit: 2,
+    message: /^error: feed http:\/\/127\.0\.0\.1:9\/feed\.json: connection failed/m,
+  },
   {
     name: 'record missing a WCS field',
     feed: (f, r) => bad(f, r, { wcs_scale: undefined }),

@@ -39,6 +39,8 @@ export function describeSkip(cause: SkipCause, node: NodeRef, labels: LabelsOf):
       if (cause.hold === HELD_NOT_SELECTED) return `not selected by --only (${why})`;
       return `held: ${cause.hold} (${why})`;
     }
+    case 'interrupted':
+      return 'not started: the run was interrupted';
   }
 }
 

@@ -3,12 +3,12 @@
  * same build graph; a stage command runs only its own cut of it.
  */
 import { Option } from 'clipanion';
-import * as t from 'typanion';
 import type { Stage } from '../../rules/index.js';
 import type { EngineEvent } from '../engine/types.js';
 import type { RunReport } from '../pipeline/run.js';
 import { ToastyError } from '../util/errors.js';
 import type { Log } from '../util/log.js';
+import { onInterrupt, signalExitCode } from '../util/temporaries.js';
 import type { LabelsOf } from './describe.js';
 import { exitCodeFor } from './exit.js';
 import { RepositoryCommand } from './options.js';
@@ -18,7 +18,8 @@ abstract class PipelineCommand extends RepositoryCommand {
   workdir = Option.String({ name: 'WORKDIR' });
   json = Option.Boolean('--json', false, { description: 'Print one JSON object describing the run on stdout' });
   dryRun = Option.Boolean('-n,--dry-run', false, { description: 'Print the plan (what would run, and why); change nothing' });
-  jobs = Option.String('-j,--jobs', '1', { description: 'How many nodes may run at once', validator: t.isNumber() });
+  // Checked in execute (parseJobs), so a bad value is one `error:` line like every usage error.
+  jobs = Option.String('-j,--jobs', '1', { description: 'How many nodes may run at once' });
   fastTiles = Option.Boolean('--fast-tiles', false, {
     description: 'Write tile PNGs for speed (zlib 2, no row filters: about 1.6x the bytes, about half the time); default: small tiles',
   });
@@ -34,8 +35,21 @@ abstract class PipelineCommand extends RepositoryCommand {
 
   async execute(): Promise<number> {
     const log = this.makeLog();
+    const started = performance.now();
+    // Ctrl-C (or SIGTERM): start no more nodes, let those running finish and be recorded, then
+    // report and exit 130 (143). A second one exits at once (temporaries.ts).
+    const stop = new AbortController();
+    const unlisten = this.dryRun
+      ? () => {}
+      : onInterrupt((signal) => {
+          stop.abort(signal);
+          log.warn(
+            `${signal === 'SIGINT' ? 'interrupted' : `${signal} received`}: no new work starts; what is running finishes (interrupt again to stop at once)`,
+          );
+        });
     try {
       const deadlineMs = downloadDeadlineMs(this.downloadTimeout);
+      const jobs = parseJobs(this.jobs);
       // Loaded here, not at start-up: `--help` and `--version` stay fast.
       const { inputLabelsOf, runPipeline } = await import('../pipeline/run.js');
       const reporting = await import('./report.js');
@@ -48,18 +62,27 @@ abstract class PipelineCommand extends RepositoryCommand {
         dryRun: this.dryRun,
         force: this.force,
         only: this.only,
-        jobs: Number(this.jobs) || 1,
+        jobs,
         shard: parseShard(this.shard, this.shardCount, process.env.JOB_COMPLETION_INDEX),
         fastTiles: this.fastTiles,
         ...(deadlineMs === undefined ? {} : { download: { deadlineMs } }),
         recheck: this.recheck,
         log,
         onEvent: this.dryRun ? undefined : await this.eventPrinter(reporting.eventPrinter(log, labels), log),
+        signal: stop.signal,
       });
-      this.output(report, labels, reporting, log.info);
-      return report.exitCode;
+      // Bars off before the summary, so it is plain text below them.
+      log.close?.();
+      const signal = stop.signal.aborted ? (stop.signal.reason as NodeJS.Signals) : null;
+      const exitCode = signal ? signalExitCode(signal) : report.exitCode;
+      this.output(report, labels, reporting, log.info, exitCode, performance.now() - started);
+      if (signal) this.context.stderr.write(`${reporting.interruptedLine(report)}\n`);
+      return exitCode;
     } catch (e) {
-      return exitCodeFor(e, log);
+      log.close?.();
+      return exitCodeFor(e, log, this.verbose);
+    } finally {
+      unlisten();
     }
   }
 
@@ -73,14 +96,14 @@ abstract class PipelineCommand extends RepositoryCommand {
     };
   }
 
-  private output(report: RunReport, labels: LabelsOf, reporting: typeof import('./report.js'), info: (line: string) => void) {
-    if (this.json) this.context.stdout.write(`${reporting.jsonReport(report, labels, this.dryRun)}\n`);
+  private output(report: RunReport, labels: LabelsOf, reporting: typeof import('./report.js'), info: (line: string) => void, exitCode: number, ms: number) {
+    if (this.json) this.context.stdout.write(`${reporting.jsonReport(report, labels, this.dryRun, exitCode)}\n`);
     if (this.dryRun) {
       // The plan is the product of a dry run: to stdout unless --json took it.
       const out = this.json ? info : (line: string) => this.context.stdout.write(`${line}\n`);
       reporting.printPlan(report, labels, out);
     } else {
-      reporting.printSummary(report, labels, info, (line) => this.context.stderr.write(`${line}\n`));
+      reporting.printSummary(report, labels, info, (line) => this.context.stderr.write(`${line}\n`), ms);
     }
   }
 }
@@ -105,6 +128,14 @@ export function parseShard(shard: string | undefined, count: string | undefined,
     throw new ToastyError('usage', `shard ${i ?? ''}/${n ?? ''}: need I/N with whole numbers 0 <= I < N`, { field: 'shard' });
   }
   return { index, count: total };
+}
+
+/** `-j N`: a whole number of at least 1. */
+export function parseJobs(value: string): number {
+  if (!/^\d+$/.test(value.trim()) || Number(value) < 1) {
+    throw new ToastyError('usage', `-j/--jobs must be a whole number of 1 or more, not ${JSON.stringify(value)}`, { field: 'jobs' });
+  }
+  return Number(value);
 }
 
 /** `--download-timeout SECONDS` in ms; a usage error unless a positive number. */

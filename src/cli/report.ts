@@ -4,7 +4,7 @@
  * describe.ts.
  */
 import type { EngineEvent, NodeOutcome } from '../engine/types.js';
-import type { RunReport } from '../pipeline/run.js';
+import { feedUnreachable, type RunReport } from '../pipeline/run.js';
 import type { Log } from '../util/log.js';
 import { redactSecrets } from '../util/redact.js';
 import { describeSkip, describeStale, type LabelsOf, where } from './describe.js';
@@ -14,34 +14,58 @@ type Skipped = Extract<NodeOutcome, { status: 'skipped' }>;
 
 const active = (o: NodeOutcome): o is Active => o.status === 'ran' || o.status === 'would-run';
 const skipped = (o: NodeOutcome): o is Skipped => o.status === 'skipped';
+const interrupted = (o: NodeOutcome): boolean => o.status === 'skipped' && o.cause.kind === 'interrupted';
+/** Skips worth a line each (nodes an interruption left are summed up in one line instead). */
+const listedSkip = (o: NodeOutcome): o is Skipped => skipped(o) && !interrupted(o);
 
-/** Live lines while nodes run. */
+/**
+ * Whether a dry run knows the node will run. A node stale only because a dependency will run
+ * ('after') may turn out up to date: if the dependency produces the same bytes, its key holds.
+ */
+export const certain = (o: Active): boolean => o.cause.kind !== 'after' && o.cause.kind !== 'needed';
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+/** Live lines while nodes run; without bars also one line as each node finishes, with its time. */
 export function eventPrinter(log: Log, labels: LabelsOf): (e: EngineEvent) => void {
   return (e) => {
     if (e.type === 'node-start') log.info(`${e.node.rule.padEnd(6)} ${e.node.group ?? ''}  (${describeStale(e.cause, e.node, labels)})`);
     else if (e.type === 'node-end' && e.outcome.status === 'failed') {
       log.error(`${[e.outcome.rule, e.outcome.group].filter(Boolean).join(' ')}: ${errorText(e.outcome.error)}`);
+    } else if (e.type === 'node-end' && e.outcome.status === 'ran' && !log.live) {
+      log.info(`${e.outcome.rule.padEnd(6)} ${e.outcome.group ?? ''}  done in ${seconds(e.outcome.ms)}`);
     }
   };
 }
 
-/** The plan of a dry run, one line per node that would run. */
+/**
+ * The plan of a dry run, one line per node that would run, then those that may run (stale
+ * only because a dependency runs first: whether they do depends on what it produces).
+ */
 export function printPlan(report: RunReport, labels: LabelsOf, out: (line: string) => void): void {
   const nodes = report.outcomes.filter(active);
+  const sure = nodes.filter(certain);
+  const maybe = nodes.filter((o) => !certain(o));
+  const line = (o: Active) => out(`  ${o.rule.padEnd(6)} ${(o.group ?? '(repository)').padEnd(32)} ${describeStale(o.cause, o, labels)}`);
   if (nodes.length === 0) out('Everything is up to date: nothing would run.');
-  else out(`${nodes.length} node(s) would run:`);
-  for (const o of nodes) out(`  ${o.rule.padEnd(6)} ${(o.group ?? '(repository)').padEnd(32)} ${describeStale(o.cause, o, labels)}`);
+  if (sure.length) out(`${sure.length} node(s) would run:`);
+  sure.forEach(line);
+  if (maybe.length) out(`${maybe.length} node(s) may run, if what they depend on changes when it runs:`);
+  maybe.forEach(line);
   printSkips(report, labels, out);
   for (const p of report.problems) out(`  problem: ${where(p)}: ${p.error.message}`);
 }
 
 function printSkips(report: RunReport, labels: LabelsOf, out: (line: string) => void) {
-  for (const o of report.outcomes.filter(skipped)) out(`  skipped ${o.rule} ${o.group ?? ''}: ${describeSkip(o.cause, o, labels)}`);
+  for (const o of report.outcomes.filter(listedSkip)) out(`  skipped ${o.rule} ${o.group ?? ''}: ${describeSkip(o.cause, o, labels)}`);
   for (const s of report.skipped) out(`  not processed: ${s.image}: ${s.reason}`);
 }
 
-/** What a run did; failures go to `fail` (stderr), the rest to `out`. */
-export function printSummary(report: RunReport, labels: LabelsOf, out: (line: string) => void, fail: (line: string) => void): void {
+/**
+ * What a run did; failures go to `fail` (stderr), the rest to `out`. With `ms` (the run's
+ * time) a closing line counts the nodes: ran, up to date, failed, skipped.
+ */
+export function printSummary(report: RunReport, labels: LabelsOf, out: (line: string) => void, fail: (line: string) => void, ms?: number): void {
   const ran = report.outcomes.filter((o) => o.status === 'ran');
   const counts = new Map<string, number>();
   for (const o of ran) counts.set(o.rule, (counts.get(o.rule) ?? 0) + 1);
@@ -51,17 +75,51 @@ export function printSummary(report: RunReport, labels: LabelsOf, out: (line: st
   if (ran.length) out(`Ran ${ran.length} node(s): ${parts.join(', ')}.${failed}`);
   else out(failed ? `Nothing ran to completion.${failed}` : 'Everything was up to date.');
   printSkips(report, labels, out);
-  for (const p of report.problems) fail(`FAILED ${where(p)}: ${p.error.message}`);
+  for (const p of report.problems) fail(feedUnreachable(p) ? `error: ${p.error.message}` : `FAILED ${where(p)}: ${p.error.message}`);
   if (report.indexed) out(`Repository index: ${report.rootIndexUrl}`);
+  if (ms !== undefined) out(countsLine(report.outcomes, ms));
+}
+
+function countsLine(outcomes: readonly NodeOutcome[], ms: number): string {
+  const n = (p: (o: NodeOutcome) => boolean) => outcomes.filter(p).length;
+  const notStarted = n(interrupted);
+  return (
+    `Done in ${seconds(ms)}: ${n((o) => o.status === 'ran')} ran, ${n((o) => o.status === 'fresh')} already done, ` +
+    `${n((o) => o.status === 'failed')} failed, ${n(listedSkip)} skipped${notStarted ? `, ${notStarted} not started` : ''}.`
+  );
+}
+
+/**
+ * After an interruption: how far the images got, in one line. An image is finished when
+ * each of its nodes ran or was up to date (and one ran), not started when none ran.
+ */
+export function interruptedLine(report: RunReport): string {
+  const byImage = new Map<string, NodeOutcome[]>();
+  for (const o of report.outcomes) if (o.group !== null) byImage.set(o.group, [...(byImage.get(o.group) ?? []), o]);
+  let finished = 0;
+  let partly = 0;
+  let notStarted = 0;
+  for (const list of byImage.values()) {
+    const ran = list.some((o) => o.status === 'ran' || o.status === 'failed');
+    if (list.some(interrupted)) {
+      if (ran) partly++;
+      else notStarted++;
+    } else if (ran && list.every((o) => o.status === 'ran' || o.status === 'fresh')) finished++;
+  }
+  const parts = [`${finished} image(s) finished`, ...(partly ? [`${partly} partly done`] : []), `${notStarted} not started`];
+  return `Interrupted: ${parts.join(', ')}; the next run resumes where this one stopped.`;
 }
 
 /** The `--json` document: exactly one object on stdout. Each node has its cause as data and in words. */
-export function jsonReport(report: RunReport, labels: LabelsOf, dryRun: boolean): string {
+export function jsonReport(report: RunReport, labels: LabelsOf, dryRun: boolean, exitCode: number = report.exitCode): string {
   return JSON.stringify({
     dryRun,
     nodes: report.outcomes.filter(active).map((o) => ({
       rule: o.rule,
       image: o.group,
+      // A dry run's 'may-run' node (certain: false) runs only if its dependency's outputs change.
+      status: o.status === 'ran' ? 'ran' : certain(o) ? 'would-run' : 'may-run',
+      certain: o.status === 'ran' || certain(o),
       reason: describeStale(o.cause, o, labels),
       cause: o.cause,
       ...(o.status === 'ran' ? { changed: o.changed, ms: o.ms } : {}),
@@ -75,11 +133,14 @@ export function jsonReport(report: RunReport, labels: LabelsOf, dryRun: boolean)
       code: p.error.code,
     })),
     skipped: [
-      ...report.outcomes.filter(skipped).map((o) => ({ rule: o.rule, image: o.group, reason: describeSkip(o.cause, o, labels), cause: o.cause })),
+      ...report.outcomes.filter(listedSkip).map((o) => ({ rule: o.rule, image: o.group, reason: describeSkip(o.cause, o, labels), cause: o.cause })),
       ...report.skipped.map((s) => ({ rule: null, image: s.image, reason: s.reason })),
     ],
+    ...(report.outcomes.some(interrupted)
+      ? { interrupted: true, notStarted: report.outcomes.filter(interrupted).map((o) => ({ rule: o.rule, image: o.group })) }
+      : {}),
     rootIndexUrl: report.rootIndexUrl,
-    exitCode: report.exitCode,
+    exitCode,
   });
 }
 

@@ -29,6 +29,11 @@ export interface ExecuteOptions<C> {
    * with a word for why: when stale they are reported as held, and their dependents wait.
    */
   hold?: (node: NodeRef) => string | null;
+  /**
+   * Once aborted, no further node starts running (those running finish and are recorded);
+   * nodes left are skipped as interrupted, so a later run resumes with them.
+   */
+  signal?: AbortSignal;
 }
 
 interface Settled {
@@ -193,6 +198,10 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
       if (hold) return skip(node, { kind: 'held', hold, stale: a.cause });
       if (opts.dryRun) return { outcome: { ...nodeRef, status: 'would-run', cause: a.cause } };
       await runSlots.acquire(position.get(node.id)!);
+      if (opts.signal?.aborted) {
+        runSlots.release();
+        return skip(node, { kind: 'interrupted' });
+      }
       emit({ type: 'node-start', node: nodeRef, cause: a.cause, key: a.key.key });
       const tRun = performance.now();
       let result: NodeResult;
@@ -222,7 +231,7 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
   };
 
   for (;;) {
-    while (running.size < assessWidth) {
+    while (running.size < assessWidth && !opts.signal?.aborted) {
       const n = nextReady();
       if (!n) break;
       started.add(n.id);
@@ -237,7 +246,7 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
     await Promise.race(running.values());
   }
 
-  const outcomes = order.map((n) => settled.get(n.id)!.outcome);
+  const outcomes = order.map((n) => settled.get(n.id)?.outcome ?? skip(n, { kind: 'interrupted' }).outcome);
   emit({ type: 'run-end', outcomes });
   return outcomes;
 }

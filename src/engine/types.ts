@@ -200,7 +200,9 @@ export type SkipCause =
   | { kind: 'dependency-failed'; dep: NodeRef }
   | { kind: 'dependency-skipped'; dep: NodeRef }
   /** The run holds this node back (the pipeline's `hold` said why); it is stale for `stale`. */
-  | { kind: 'held'; hold: string; stale: StaleCause };
+  | { kind: 'held'; hold: string; stale: StaleCause }
+  /** The run was interrupted (a signal) before this node started. */
+  | { kind: 'interrupted' };
 
 export type Cause = StaleCause | SkipCause;
 

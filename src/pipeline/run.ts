@@ -69,6 +69,8 @@ export interface RunOptions {
   fastTiles?: boolean;
   /** Ask the source again for every record it lists without one (Djangoplicity details). */
   recheck?: boolean;
+  /** Aborted (Ctrl-C): start no more nodes; what runs finishes and is recorded. */
+  signal?: AbortSignal;
 }
 
 export interface Problem {
@@ -93,7 +95,8 @@ export interface RunReport {
   rootIndexUrl: string;
   /** Whether the root index was looked at (fresh or rewritten) in this run. */
   indexed: boolean;
-  exitCode: 0 | 1;
+  /** 2 when the feed could not be read at all (no answer, an error status). */
+  exitCode: 0 | 1 | 2;
 }
 
 export async function runPipeline(opts: RunOptions): Promise<RunReport> {
@@ -167,6 +170,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunReport> {
       onEvent: opts.onEvent,
       force: forcedNodes(opts),
       hold: heldNodes(stageRules, opts.only),
+      signal: opts.signal,
     });
     // Images --only left out were held (so the index saw a plain run's inputs); the report
     // is about the images asked for.
@@ -179,7 +183,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunReport> {
       skipped: [...gathered.skipped, ...chosen.skipped, ...completed.skipped].filter((s) => selected(s.image)),
       rootIndexUrl: `${run.config.publishUrlPrefix}${ROOT_INDEX}`,
       indexed: reported.some((o) => o.rule === rootIndexRule.name && o.status !== 'skipped'),
-      exitCode: problems.length ? 1 : 0,
+      exitCode: problems.some(feedUnreachable) ? 2 : problems.length ? 1 : 0,
     };
   } finally {
     await run.close();
@@ -197,6 +201,7 @@ interface OpenRun {
 /** Configuration problems and an unusable repository stop everything before any work. */
 export async function openRun(opts: Pick<RunOptions, 'workdir' | 'repo' | 'stage' | 'dryRun'>): Promise<OpenRun> {
   const workdir = new Workdir(path.resolve(opts.workdir));
+  await workdir.prepare(!opts.dryRun);
   // A dry run changes nothing, so it needs no proof of write access.
   await opts.repo.check({ write: !opts.dryRun });
   const { config, text: configText } = await loadConfig(opts.repo);
@@ -403,6 +408,9 @@ export async function keepShard(records: Map<string, unknown>, shard: { index: n
     if (Number(h.h64(id) % BigInt(shard.count)) !== shard.index) records.delete(id);
   }
 }
+
+/** The feed could not be read at all: not one image's fault, so a configuration-level failure. */
+export const feedUnreachable = (p: Problem): boolean => p.about === 'feed' && p.error.unreachable === true;
 
 function nodeProblems(outcomes: readonly NodeOutcome[]): Problem[] {
   const problems: Problem[] = [];

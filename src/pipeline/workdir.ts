@@ -7,9 +7,10 @@
  *   out_done/<id>/    outputs already published
  * plus the engine's manifest and lock. Helpers here find an image's files in either place.
  */
-import { existsSync, promises as fsp } from 'node:fs';
+import { constants, existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { SourceRecord } from '../sources/source.js';
+import { ToastyError } from '../util/errors.js';
 import { exists } from '../util/fs.js';
 import { sweepStaleTemporaries } from '../util/temporaries.js';
 
@@ -26,6 +27,42 @@ export type Area = 'cache_todo' | 'cache_done' | 'out_todo' | 'out_done';
 
 export class Workdir {
   constructor(readonly root: string) {}
+
+  /**
+   * Make sure the work directory can be used: a folder (created when missing, unless `write`
+   * is false: a dry run creates nothing) that this process may write to when `write`.
+   * Problems are one-line `state` errors naming the folder (exit status 2).
+   */
+  async prepare(write: boolean): Promise<void> {
+    const fail = (why: string, e?: unknown) => new ToastyError('state', `work directory ${this.root} ${why}`, { cause: e });
+    const reason = (e: unknown) => {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
+      if (code === 'EROFS') return 'read-only file system';
+      if (code === 'ENOTDIR' || code === 'EEXIST') return 'a parent of it is a file';
+      return (e as Error).message;
+    };
+    let isDir: boolean;
+    try {
+      isDir = (await fsp.stat(this.root)).isDirectory();
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fail(`cannot be read (${reason(e)})`, e);
+      if (!write) return;
+      try {
+        await fsp.mkdir(this.root, { recursive: true });
+      } catch (e2) {
+        throw fail(`cannot be created (${reason(e2)})`, e2);
+      }
+      return;
+    }
+    if (!isDir) throw fail('is a file, not a folder');
+    if (!write) return;
+    try {
+      await fsp.access(this.root, constants.W_OK | constants.X_OK);
+    } catch (e) {
+      throw fail(`is not writable (${reason(e)})`, e);
+    }
+  }
 
   dir(area: Area, id: string): string {
     return path.join(this.root, area, id);

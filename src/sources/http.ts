@@ -119,6 +119,8 @@ class AttemptError extends Error {
     cause?: unknown,
     /** The HTTP status that failed the attempt, if one did. */
     readonly status?: number,
+    /** No answer came (connection refused, DNS, timeout): the server was not reached. */
+    readonly unreached = false,
   ) {
     super(message, cause === undefined ? undefined : { cause });
   }
@@ -327,11 +329,11 @@ async function attemptHttp(startUrl: string, o: Resolved, deadline: Deadline, ma
     if (o.signal?.aborted) throw new AttemptError('cancelled', false, undefined, e);
     if (pastDeadline) {
       const of = expected === null ? '' : ` of ${expected}`;
-      throw new AttemptError(`took longer than ${deadline.describe()}, after ${received}${of} bytes`, false);
+      throw new AttemptError(`took longer than ${deadline.describe()}, after ${received}${of} bytes`, false, undefined, undefined, undefined, true);
     }
     if (timedOut) {
       const where = phase === 'body' ? ` after ${received} bytes` : '';
-      throw new AttemptError(`timed out (${timedOut}${where})`, true, undefined, e);
+      throw new AttemptError(`timed out (${timedOut}${where})`, true, undefined, e, undefined, true);
     }
     // The HTTP client refused to make the request at all (a TypeError with no network cause):
     // the same request would be refused again.
@@ -344,7 +346,7 @@ async function attemptHttp(startUrl: string, o: Resolved, deadline: Deadline, ma
       throw new AttemptError(`truncated download: connection closed after ${received}${of} bytes (${message})`, true, undefined, e);
     }
     const detail = code ? `${code}: ${message}` : message;
-    throw new AttemptError(`connection failed (${detail})`, !PERMANENT_NET.test(code) && message !== 'bad port', undefined, e);
+    throw new AttemptError(`connection failed (${detail})`, !PERMANENT_NET.test(code) && message !== 'bad port', undefined, e, undefined, true);
   } finally {
     clearTimeout(idle);
     clearTimeout(total);
@@ -421,7 +423,8 @@ async function withRetries(url: string, o: Resolved, code: ErrorCode, what: stri
   const shown = redactUrl(url);
   // Library error text can quote the URL with its secrets: the message is redacted as a whole,
   // and the raw error is not attached.
-  const fail = (message: string, httpStatus?: number) => new ToastyError(code, redactSecrets(`${what} ${shown}: ${message}`), { httpStatus });
+  const fail = (message: string, httpStatus?: number, unreachable?: boolean) =>
+    new ToastyError(code, redactSecrets(`${what} ${shown}: ${message}`), { httpStatus, unreachable });
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -446,10 +449,12 @@ async function withRetries(url: string, o: Resolved, code: ErrorCode, what: stri
       const a = e instanceof AttemptError ? e : new AttemptError((e as Error)?.message ?? String(e), false, undefined, e);
       const retriesLeft = o.retries - (attempt - 1);
       const tries = attempt > 1 ? ` (gave up after ${attempt} attempts)` : '';
-      if (!a.retryable || retriesLeft <= 0 || o.signal?.aborted) throw fail(`${a.message}${tries}`, a.status);
+      // An error status or no answer at all: the URL could not be read (not: it said something wrong).
+      const unreachable = a.status !== undefined || a.unreached;
+      if (!a.retryable || retriesLeft <= 0 || o.signal?.aborted) throw fail(`${a.message}${tries}`, a.status, unreachable);
       const backoff = o.retryBaseMs * 2 ** (attempt - 1) * (0.5 + Math.random() / 2);
       const delay = Math.min(o.maxRetryDelayMs, Math.max(backoff, a.retryAfterMs ?? 0));
-      if (!isFile && delay >= deadline.remainingMs()) throw fail(`${a.message}${tries}; no time left before ${deadline.describe()}`);
+      if (!isFile && delay >= deadline.remainingMs()) throw fail(`${a.message}${tries}; no time left before ${deadline.describe()}`, a.status, unreachable);
       o.log.debug(redactSecrets(`${what} ${shown}: ${a.message}; retrying in ${Math.round(delay)} ms (${retriesLeft} left)`));
       try {
         await sleep(delay, undefined, { signal: o.signal });

@@ -35,14 +35,17 @@ export class ToastyError extends Error {
   readonly field?: string;
   /** The HTTP status that ended a download or page fetch, if one did (404: nothing there). */
   readonly httpStatus?: number;
+  /** A URL could not be read at all: no answer (refused, DNS, timeout) or an error status. */
+  readonly unreachable?: boolean;
 
-  constructor(code: ErrorCode, message: string, opts: { imageId?: string; field?: string; cause?: unknown; httpStatus?: number } = {}) {
+  constructor(code: ErrorCode, message: string, opts: { imageId?: string; field?: string; cause?: unknown; httpStatus?: number; unreachable?: boolean } = {}) {
     super(redactSecrets(message), opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'ToastyError';
     this.code = code;
     this.imageId = opts.imageId;
     this.field = opts.field;
     this.httpStatus = opts.httpStatus;
+    if (opts.unreachable) this.unreachable = true;
   }
 
   /** 2 for usage, configuration, repository and work-directory problems; 1 otherwise. */
@@ -53,7 +56,13 @@ export class ToastyError extends Error {
   /** Copy of this error bound to an image id (keeps code, field and message). */
   forImage(imageId: string): ToastyError {
     if (this.imageId === imageId) return this;
-    return new ToastyError(this.code, this.message, { imageId, field: this.field, cause: this.cause, httpStatus: this.httpStatus });
+    return new ToastyError(this.code, this.message, {
+      imageId,
+      field: this.field,
+      cause: this.cause,
+      httpStatus: this.httpStatus,
+      unreachable: this.unreachable,
+    });
   }
 
   /** One line for a person: `[image id] field: message`. */

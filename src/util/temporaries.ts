@@ -12,6 +12,9 @@
  * While this process runs, each temporary it creates is tracked; on SIGINT, SIGTERM or SIGHUP
  * they are removed before the process exits with 128 + the signal number (130, 143, 129),
  * so an interrupted tiling does not leave a scratch file of width x height x 4 bytes behind.
+ * A command that can stop gracefully (a pipeline run) registers `onInterrupt`: the first signal
+ * then only calls it, and the command finishes what runs and exits itself; a second signal
+ * exits at once. Either way `atInterruptExit` hooks (restoring the terminal) run first.
  * A SIGKILL cannot be caught: `sweepStaleTemporaries` removes what such a process left, once
  * its pid is gone.
  */
@@ -67,15 +70,61 @@ export function removeOwnedTemporariesSync(): void {
   owned.clear();
 }
 
+let interruptListener: ((signal: NodeJS.Signals) => void) | null = null;
+let interrupted: NodeJS.Signals | null = null;
+const exitHooks = new Set<() => void>();
+
+/** 128 + the signal's number: the status a shell reports for a process the signal ended. */
+export function signalExitCode(signal: NodeJS.Signals): number {
+  return SIGNAL_EXIT[signal] ?? 130;
+}
+
+/** Clean up and exit now: hooks (terminal), then this process's temporaries. */
+function exitNow(signal: NodeJS.Signals): never {
+  for (const hook of exitHooks) {
+    try {
+      hook();
+    } catch {
+      /* exiting anyway */
+    }
+  }
+  removeOwnedTemporariesSync();
+  process.exit(signalExitCode(signal));
+}
+
 function installSignalHandlers(): void {
   if (handlersInstalled) return;
   handlersInstalled = true;
-  for (const [signal, code] of Object.entries(SIGNAL_EXIT)) {
-    process.on(signal as NodeJS.Signals, () => {
-      removeOwnedTemporariesSync();
-      process.exit(code);
+  for (const signal of Object.keys(SIGNAL_EXIT) as NodeJS.Signals[]) {
+    process.on(signal, () => {
+      // SIGHUP: the terminal is gone, nobody waits for a summary.
+      if (interruptListener && !interrupted && signal !== 'SIGHUP') {
+        interrupted = signal;
+        interruptListener(signal);
+      } else {
+        exitNow(signal);
+      }
     });
   }
+}
+
+/**
+ * Let `listener` handle the first SIGINT/SIGTERM instead of exiting (a second one exits at
+ * once). Returns the function that unregisters it.
+ */
+export function onInterrupt(listener: (signal: NodeJS.Signals) => void): () => void {
+  installSignalHandlers();
+  interruptListener = listener;
+  return () => {
+    if (interruptListener === listener) interruptListener = null;
+  };
+}
+
+/** Run `hook` (synchronous) before this process exits on a signal. Returns the unregister function. */
+export function atInterruptExit(hook: () => void): () => void {
+  installSignalHandlers();
+  exitHooks.add(hook);
+  return () => exitHooks.delete(hook);
 }
 
 /**

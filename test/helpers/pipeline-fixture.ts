@@ -152,12 +152,13 @@ export class Fixture {
 export function runToasty(
   args: string[],
   env: Record<string, string> = {},
-  opts: { onSpawn?: (pid: number) => void; cwd?: string; umask?: number } = {},
+  opts: { onSpawn?: (pid: number) => void; cwd?: string; umask?: number /** Run through this command (e.g. setpriv ...). */; via?: string[] } = {},
 ): Promise<ToastyRun> {
   return new Promise((resolve, reject) => {
     // With a umask, through sh (Node can set its own umask, not a child's); exec keeps the pid.
-    const [cmd, argv] =
-      opts.umask === undefined
+    const [cmd, argv] = opts.via
+      ? [opts.via[0], [...opts.via.slice(1), process.execPath, TOASTY, ...args]]
+      : opts.umask === undefined
         ? [process.execPath, [TOASTY, ...args]]
         : ['/bin/sh', ['-c', `umask ${opts.umask.toString(8).padStart(3, '0')} && exec "$0" "$@"`, process.execPath, TOASTY, ...args]];
     const child = spawn(cmd, argv, {
