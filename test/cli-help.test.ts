@@ -153,6 +153,8 @@ test('every command accepts -v and --verbose', async () => {
       ...Object.fromEntries([...PIPELINE, 'verify'].map((c) => [c, [c, repo, path.join(tmp, 'w')]])),
       // Port 70000 is refused after the options are read: no server starts.
       preview: ['preview', repo, path.join(tmp, 'w'), '--port', '70000'],
+      init: ['init', repo, path.join(tmp, 'w')],
+      reject: ['reject', repo, path.join(tmp, 'w'), 'some_id', '--reason', 'blurry'],
       'check-avm': ['check-avm', image],
       'tile-study': ['tile-study', image, path.join(tmp, 'study')],
     };
