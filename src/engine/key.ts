@@ -116,7 +116,7 @@ const SHORT_LEAF = 24;
 
 export async function computeKey(rule: string, version: number, inputs: unknown): Promise<NodeKey> {
   const h = await hasher();
-  const key = hex(h.h64(`${rule}@${version}\n${canonicalJson(inputs)}`));
+  const key = h.h64ToString(`${rule}@${version}\n${canonicalJson(inputs)}`);
   let cached: Record<string, string> | null = null;
   const leaves = () => {
     if (!cached) {
