@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { BuildGraph, Manifest, digestBytes, everyGroup, execute, ruleFor, type NodeOutcome, type NodeRef, type StaleCause } from '../src/engine/index.js';
+import { BuildGraph, Manifest, digestBytes, everyGroup, execute, ruleFor, sameGroup, type NodeOutcome, type NodeRef, type StaleCause } from '../src/engine/index.js';
 import { canonicalJson } from '../src/engine/key.js';
 import { acquireLock } from '../src/util/lock.js';
 
@@ -157,6 +157,67 @@ test('canonical JSON is the text of a key-sorted copy, byte for byte (keys stay 
   };
   for (let i = 0; i < 500; i++) values.push(gen(0));
   for (const v of values) assert.is(canonicalJson(v), JSON.stringify(sortKeys(v)), JSON.stringify(sortKeys(v)));
+});
+
+test('present() is asked only when a dependent that runs needs the outputs, and a missing one is rebuilt then', async () => {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'toasty-engine-present-'));
+  interface PCtx {
+    dir: string;
+    asked: string[];
+    flavour: string;
+  }
+  const out = (ctx: PCtx, group: string) => path.join(ctx.dir, `${group}.made`);
+  const made = ruleFor<PCtx>()({
+    name: 'made',
+    version: 1,
+    scope: 'each',
+    deps: {},
+    inputs: (inv) => ({ group: inv.group }),
+    async run(inv) {
+      await fsp.writeFile(out(inv.ctx, inv.group), inv.group);
+      return { outputs: { made: await digestBytes(inv.group) } };
+    },
+    async present(inv) {
+      inv.ctx.asked.push(inv.group);
+      return fsp.access(out(inv.ctx, inv.group)).then(
+        () => true,
+        () => false,
+      );
+    },
+  });
+  const use = ruleFor<PCtx>()({
+    name: 'use',
+    version: 1,
+    scope: 'each',
+    deps: { made: sameGroup(made) },
+    inputs: (inv) => ({ made: inv.deps.made.outputs, flavour: inv.ctx.flavour }),
+    async run(inv) {
+      await inv.materialize('made');
+      const text = await fsp.readFile(out(inv.ctx, inv.group), 'utf8');
+      return { outputs: { use: await digestBytes(`${text}${inv.ctx.flavour}`) } };
+    },
+  });
+  const ctx: PCtx = { dir, asked: [], flavour: 'plain' };
+  const go = async () => {
+    ctx.asked = [];
+    const manifest = await Manifest.load(dir, 'manifest');
+    const outcomes = await execute({ graph: BuildGraph.build([use], ['a', 'b']), manifest, ctx });
+    await manifest.compact();
+    await manifest.close();
+    return outcomes.filter((o) => o.status === 'ran').map((o) => (o.status === 'ran' ? `${o.id}=${o.cause.kind}` : ''));
+  };
+  try {
+    assert.equal(await go(), ['made:a=new', 'use:a=new', 'made:b=new', 'use:b=new']);
+    await fsp.rm(out(ctx, 'a'));
+    assert.equal(await go(), [], 'up to date: nothing runs');
+    assert.equal(ctx.asked, [], 'and nobody asks whether outputs are in place');
+    ctx.flavour = 'spicy';
+    assert.equal(await go(), ['made:a=needed', 'use:a=inputs-changed', 'use:b=inputs-changed']);
+    assert.equal(ctx.asked.sort(), ['a', 'b'], 'asked by the dependents that ran');
+    assert.is(await fsp.readFile(out(ctx, 'a'), 'utf8'), 'a', 'the missing output was made again');
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
 });
 
 test('first run builds everything, second run nothing', async () => {

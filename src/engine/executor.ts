@@ -34,8 +34,11 @@ export interface ExecuteOptions<C> {
 interface Settled {
   outcome: NodeOutcome;
   result?: NodeResult;
-  /** Up to date, but the outputs dependents read are not in place (rule's `present`). */
-  unmaterialized?: boolean;
+  /**
+   * Up to date: are the outputs dependents read in place (the rule's `present`)? Asked only
+   * when a dependent that runs needs them, so planning an up-to-date run checks no files.
+   */
+  present?: () => Promise<boolean>;
 }
 
 /** A dependency's outputs are needed but this run may not rebuild them. */
@@ -142,10 +145,12 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
   const materialize = (node: GraphNode, by: NodeRef): Promise<NodeResult> => {
     const s = settled.get(node.id);
     if (!s?.result) return Promise.reject(new Error(`${node.id} has no result to materialize`));
-    if (!s.unmaterialized) return Promise.resolve(s.result);
+    const present = s.present;
+    if (!present) return Promise.resolve(s.result);
     let p = materializing.get(node.id);
     if (!p) {
       p = (async () => {
+        if (await present()) return s.result!;
         const nodeRef = refOf(node);
         const hold = opts.hold?.(nodeRef);
         if (hold) throw new NotMaterializedError(nodeRef, hold);
@@ -185,8 +190,9 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
     try {
       const a = await assess(node.rule, inv, node.id, manifest, opts.force?.(nodeRef) ?? false);
       if (!a.stale) {
-        const present = node.rule.present ? await node.rule.present(inv, a.result) : true;
-        return { outcome: { ...nodeRef, status: 'fresh' }, result: a.result, unmaterialized: !present };
+        const fresh: Settled = { outcome: { ...nodeRef, status: 'fresh' }, result: a.result };
+        if (node.rule.present) fresh.present = async () => node.rule.present!(inv, a.result);
+        return fresh;
       }
       cause = a.cause;
       const hold = opts.hold?.(nodeRef);
