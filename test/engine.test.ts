@@ -5,7 +5,18 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { BuildGraph, Manifest, digestBytes, everyGroup, execute, ruleFor, sameGroup, type NodeOutcome, type NodeRef, type StaleCause } from '../src/engine/index.js';
+import {
+  BuildGraph,
+  Manifest,
+  digestBytes,
+  everyGroup,
+  execute,
+  ruleFor,
+  sameGroup,
+  type NodeOutcome,
+  type NodeRef,
+  type StaleCause,
+} from '../src/engine/index.js';
 import { canonicalJson } from '../src/engine/key.js';
 import { acquireLock } from '../src/util/lock.js';
 
