@@ -6,7 +6,7 @@
  * reference's bytes. Each job runs in its own child process, which reports its wall time, CPU
  * time and peak RSS (`process.resourceUsage().maxRSS`). Not a test.
  *
- *   node --import tsx bench/tile.ts [--quick] [--images example,photo-5000x3000,noisy-16000x12000]
+ *   node --import tsx bench/tile.ts [--quick] [--images|--tile-images example,photo-5000x3000,noisy-16000x12000]
  *        [--tiles small|fast] [--repeat N] [--no-vips]
  *
  * Images: the example NGC 253 image, and generated ones cached in bench/out/ (gitignored):
@@ -23,6 +23,7 @@ import { openImage } from '../src/wwt/image.js';
 import { TILE_PNG, type TilePngMode } from '../src/wwt/encoding.js';
 import { writeStudyPyramid } from '../src/wwt/pyramid.js';
 import { totalTileCount } from '../src/wwt/tiling.js';
+import { type Goal, goal, printGoals } from './goals.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const OUT = path.join(here, 'out');
@@ -41,14 +42,14 @@ interface JobResult {
  * A deterministic photo-like RGB image: smooth separable gradients and a few soft blobs
  * plus per-pixel noise (so PNG tiles are realistically expensive), written as JPEG q90.
  */
-async function makeImage(file: string, width: number, height: number, noise: number): Promise<void> {
+export async function makeImage(file: string, width: number, height: number, noise: number, variant = 0): Promise<void> {
   const rows = 512;
   const parts: string[] = [];
-  let seed = 0x9e3779b9;
+  let seed = (0x9e3779b9 + variant * 0x632be5ab) | 0 || 1;
   const colR = new Float32Array(width);
   const colG = new Float32Array(width);
   for (let x = 0; x < width; x++) {
-    colR[x] = 60 * Math.sin(x / 1500) + 30 * Math.sin(x / 211);
+    colR[x] = 60 * Math.sin(x / 1500 + variant) + 30 * Math.sin(x / 211);
     colG[x] = 50 * Math.cos(x / 2300);
   }
   // Strips keep generation memory small even at 24000x24000; libvips joins them.
@@ -155,9 +156,12 @@ const fmt = (r: JobResult) =>
   `${r.job.padEnd(26)} ${(r.wallMs / 1000).toFixed(2).padStart(7)} s wall  ${(r.cpuMs / 1000).toFixed(1).padStart(6)} s cpu  ` +
   `${r.maxRssMB.toFixed(0).padStart(6)} MB peak RSS  ${String(r.tiles).padStart(6)} tiles  ${(r.bytes / 1e6).toFixed(0).padStart(5)} MB`;
 
-export async function main(): Promise<void> {
+export async function main(): Promise<Goal[]> {
+  const goals: Goal[] = [];
   const quick = process.argv.includes('--quick');
-  const names = (arg('--images') ?? (quick ? 'example,photo-2000x1500' : 'example,photo-5000x3000,noisy-16000x12000')).split(',');
+  // `--images N` (a number) is the planning bench's.
+  const listed = arg('--tile-images') ?? (/^\d+$/.test(arg('--images') ?? '1') ? undefined : arg('--images'));
+  const names = (listed ?? (quick ? 'example,photo-2000x1500' : 'example,photo-5000x3000,noisy-16000x12000')).split(',');
   const mode = (arg('--tiles') ?? 'small') as TilePngMode;
   if (!(mode in TILE_PNG)) throw new Error(`--tiles must be one of ${Object.keys(TILE_PNG).join(', ')}`);
   const repeat = Number(arg('--repeat') ?? 1);
@@ -173,18 +177,25 @@ export async function main(): Promise<void> {
     const input = await inputImage(name);
     const { width, height } = await sharp(input).metadata();
     console.log(`\n${name} ${width}x${height} (${totalTileCount(width!, height!)} study tiles), --tiles ${mode}:`);
+    let peak = 0;
     for (let i = 0; i < repeat; i++) {
       const ours = await runChild('toasty', input, mode);
+      peak = Math.max(peak, ours.maxRssMB);
       console.log(`  ${fmt(ours)}`);
       if (!withVips) continue;
       const vips = await runChild('libvips', input, mode);
       console.log(`  ${fmt(vips)}`);
-      console.log(
-        `  ratio toasty/libvips: bytes ${(ours.bytes / vips.bytes).toFixed(3)}x (goal <= 1.00), wall time ${(ours.wallMs / vips.wallMs).toFixed(2)}x (goal <= 1.00)`,
-      );
+      const ratios = [
+        goal(`tile bytes vs libvips (zlib ${TILE_PNG[mode].compressionLevel}), ${name}`, ours.bytes / vips.bytes, '<=', 1, 'x'),
+        goal(`tile time vs libvips, ${name}`, ours.wallMs / vips.wallMs, '<=', 1, 'x', 'wall'),
+      ];
+      printGoals(ratios.map((g) => ({ ...g, name: `  ${g.name.split(',')[0]}` })));
+      if (i === 0) goals.push(...ratios);
     }
+    if (width! * height! >= 16000 * 12000) goals.push(goal(`tile peak RSS, ${name}`, peak, '<=', 1024, 'MB'));
   }
   console.log(`\nload average after: ${load()}`);
+  return goals;
 }
 
 /** `example` (the bundled NGC 253 image), or a generated `photo-WxH` / `noisy-WxH`, made once. */
@@ -205,5 +216,5 @@ if (process.argv[2] === '--child') {
   const [job, input, outDir, mode] = process.argv.slice(3);
   await child(job!, input!, outDir!, mode as TilePngMode);
 } else if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  await main();
+  printGoals(await main());
 }

@@ -7,7 +7,7 @@
  * Output: out_todo/<id>/ with the pixel files; the processed input moves to cache_done/<id>.
  * The study's shape goes to `meta` for the wtml rule.
  */
-import { promises as fsp, statSync } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { digestFile } from '../src/engine/key.js';
 import { sameGroup } from '../src/engine/types.js';
@@ -101,11 +101,8 @@ export const tileRule = pipelineRule<TileMeta>()({
  * that adopted the repository's build record), the digest the fetch recorded.
  */
 async function imageDigest(ctx: PipelineContext, id: string, name: string, fetched: string | undefined, prev: TileMeta['source'] | undefined): Promise<string> {
-  const dir = await ctx.workdir.cacheDir(id);
-  const file = dir ? path.join(dir, name) : null;
-  // Synchronous: planning stats every cached image, and the async call's overhead dominated.
-  const st = file ? statSync(file, { throwIfNoEntry: false }) : undefined;
-  if (!file || !st) {
+  const { file, stat: st } = ctx.workdir.cachedFileStat(id, name);
+  if (!st) {
     if (fetched === undefined) throw new ToastyError('image', 'cached image missing (run the fetch stage first)', { imageId: id });
     return fetched;
   }

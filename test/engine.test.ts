@@ -5,7 +5,19 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { BuildGraph, Manifest, digestBytes, everyGroup, execute, ruleFor, type NodeOutcome, type NodeRef, type StaleCause } from '../src/engine/index.js';
+import {
+  BuildGraph,
+  Manifest,
+  digestBytes,
+  everyGroup,
+  execute,
+  ruleFor,
+  sameGroup,
+  type NodeOutcome,
+  type NodeRef,
+  type StaleCause,
+} from '../src/engine/index.js';
+import { canonicalJson } from '../src/engine/key.js';
 import { acquireLock } from '../src/util/lock.js';
 
 interface Ctx {
@@ -112,6 +124,112 @@ function short(c: StaleCause): string {
 }
 
 const active = (o: NodeOutcome[]) => o.flatMap((x) => (x.status === 'ran' || x.status === 'would-run' ? [`${x.id}=${short(x.cause)}`] : []));
+
+test('canonical JSON is the text of a key-sorted copy, byte for byte (keys stay valid)', () => {
+  // The straightforward definition the fast writer must agree with.
+  const sortKeys = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(sortKeys);
+    if (v && typeof v === 'object') {
+      const out: Record<string, unknown> = {};
+      for (const k of Object.keys(v).sort()) {
+        const x = (v as Record<string, unknown>)[k];
+        if (x !== undefined) out[k] = sortKeys(x);
+      }
+      return out;
+    }
+    return v;
+  };
+  const values: unknown[] = [
+    null,
+    0,
+    -0,
+    1.5e300,
+    Number.NaN,
+    'é"\\\n\u2028',
+    [1, undefined, null, [], {}],
+    { b: 1, a: { d: [3, { z: 1, y: undefined }], c: 'x' }, '': true },
+    // Array-index keys come first in numeric order in a fresh object; other digit keys do not.
+    { 10: 'ten', 9: 'nine', '01': 'zero-one', a: 1, 4294967294: 'max index', 4294967295: 'not an index', '-1': 'minus' },
+    { wcs_scale: ['-0.0001', '0.0001'], files: { 'b.png': 'ff', 'a.png': '00' }, n: Number.POSITIVE_INFINITY },
+  ];
+  let seed = 7;
+  const rnd = (n: number) => {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    return seed % n;
+  };
+  const gen = (depth: number): unknown => {
+    const kind = rnd(depth > 3 ? 4 : 6);
+    if (kind === 0) return rnd(2) ? rnd(1000) / 7 : null;
+    if (kind === 1) return String.fromCharCode(32 + rnd(200), 32 + rnd(90));
+    if (kind === 2) return rnd(2) === 1;
+    if (kind === 3) return rnd(3) ? undefined : `s${rnd(10)}`;
+    if (kind === 4) return Array.from({ length: rnd(4) }, () => gen(depth + 1));
+    return Object.fromEntries(Array.from({ length: rnd(6) }, () => [rnd(2) ? String(rnd(30)) : `k${String.fromCharCode(65 + rnd(60))}`, gen(depth + 1)]));
+  };
+  for (let i = 0; i < 500; i++) values.push(gen(0));
+  for (const v of values) assert.is(canonicalJson(v), JSON.stringify(sortKeys(v)), JSON.stringify(sortKeys(v)));
+});
+
+test('present() is asked only when a dependent that runs needs the outputs, and a missing one is rebuilt then', async () => {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'toasty-engine-present-'));
+  interface PCtx {
+    dir: string;
+    asked: string[];
+    flavour: string;
+  }
+  const out = (ctx: PCtx, group: string) => path.join(ctx.dir, `${group}.made`);
+  const made = ruleFor<PCtx>()({
+    name: 'made',
+    version: 1,
+    scope: 'each',
+    deps: {},
+    inputs: (inv) => ({ group: inv.group }),
+    async run(inv) {
+      await fsp.writeFile(out(inv.ctx, inv.group), inv.group);
+      return { outputs: { made: await digestBytes(inv.group) } };
+    },
+    async present(inv) {
+      inv.ctx.asked.push(inv.group);
+      return fsp.access(out(inv.ctx, inv.group)).then(
+        () => true,
+        () => false,
+      );
+    },
+  });
+  const use = ruleFor<PCtx>()({
+    name: 'use',
+    version: 1,
+    scope: 'each',
+    deps: { made: sameGroup(made) },
+    inputs: (inv) => ({ made: inv.deps.made.outputs, flavour: inv.ctx.flavour }),
+    async run(inv) {
+      await inv.materialize('made');
+      const text = await fsp.readFile(out(inv.ctx, inv.group), 'utf8');
+      return { outputs: { use: await digestBytes(`${text}${inv.ctx.flavour}`) } };
+    },
+  });
+  const ctx: PCtx = { dir, asked: [], flavour: 'plain' };
+  const go = async () => {
+    ctx.asked = [];
+    const manifest = await Manifest.load(dir, 'manifest');
+    const outcomes = await execute({ graph: BuildGraph.build([use], ['a', 'b']), manifest, ctx });
+    await manifest.compact();
+    await manifest.close();
+    return outcomes.filter((o) => o.status === 'ran').map((o) => (o.status === 'ran' ? `${o.id}=${o.cause.kind}` : ''));
+  };
+  try {
+    assert.equal(await go(), ['made:a=new', 'use:a=new', 'made:b=new', 'use:b=new']);
+    await fsp.rm(out(ctx, 'a'));
+    assert.equal(await go(), [], 'up to date: nothing runs');
+    assert.equal(ctx.asked, [], 'and nobody asks whether outputs are in place');
+    ctx.flavour = 'spicy';
+    assert.equal(await go(), ['made:a=needed', 'use:a=inputs-changed', 'use:b=inputs-changed']);
+    assert.equal(ctx.asked.sort(), ['a', 'b'], 'asked by the dependents that ran');
+    assert.is(await fsp.readFile(out(ctx, 'a'), 'utf8'), 'a', 'the missing output was made again');
+  } finally {
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+});
 
 test('first run builds everything, second run nothing', async () => {
   const ctx = await setup(['a', 'b']);

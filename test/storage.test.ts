@@ -388,6 +388,15 @@ local('symbolic links leading out of the repository are never written, deleted, 
     // Reads find nothing, listings leave the links out.
     assert.is(await r.get('escape/index.wtml'), null);
     assert.is(await r.exists('escape/index.wtml'), false);
+    assert.is(await r.probe('escape/index.wtml'), null, 'the survey does not see through the link either');
+    assert.is(await r.probe('real/linked.wtml'), null);
+    assert.is(await r.probe('dangling/x.png'), null);
+    await fsp.writeFile(path.join(repo, 'real', 'index.wtml'), 'inside');
+    assert.equal(await r.probe('real/index.wtml'), {});
+    assert.equal(await r.probe('inside/index.wtml'), {}, 'a link that stays inside is followed');
+    assert.is(await r.probe('real'), null, 'a folder is not an item');
+    assert.is(await r.probe('real/index.wtml/x'), null);
+    await fsp.rm(path.join(repo, 'real', 'index.wtml'));
     assert.is(await r.stat('real/linked.wtml'), null);
     assert.equal(await r.list('escape'), []);
     assert.equal(await r.list(''), [

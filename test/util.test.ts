@@ -17,6 +17,9 @@ test('digests are xxh64 (seed 0) as 16 hex digits', async () => {
   assert.is(await digestBytes(''), 'ef46db3751d8e999');
   assert.is(await digestBytes('abc'), '44bc2cf5ad770999');
   assert.is(await digestBytes(new TextEncoder().encode('abc')), '44bc2cf5ad770999', 'a string hashes as its UTF-8 bytes');
+  // A digest with leading zeros keeps all 16 digits, from a string or from bytes.
+  assert.is(await digestBytes('pad516'), '004c4c7fd8d4a965');
+  assert.is(await digestBytes(new TextEncoder().encode('pad516')), '004c4c7fd8d4a965');
   assert.is(hex64(1n), '0000000000000001');
   assert.is(hex64(0xffffffffffffffffn), 'ffffffffffffffff');
 });

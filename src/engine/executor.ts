@@ -8,7 +8,7 @@
  * In a dry run nothing runs; a node below a stale one is reported as would-run "after" it.
  */
 import { silentLog, type Log } from '../util/log.js';
-import { refOf, type BuildGraph, type GraphNode } from './graph.js';
+import { MinHeap, refOf, type BuildGraph, type GraphNode } from './graph.js';
 import type { Manifest } from './manifest.js';
 import { assess, sameResult, type Assessment } from './planner.js';
 import type { AnyInvocation, EngineEvent, NodeOutcome, NodeRecord, NodeRef, NodeResult, RunInfo, SkipCause, StaleCause } from './types.js';
@@ -39,8 +39,11 @@ export interface ExecuteOptions<C> {
 interface Settled {
   outcome: NodeOutcome;
   result?: NodeResult;
-  /** Up to date, but the outputs dependents read are not in place (rule's `present`). */
-  unmaterialized?: boolean;
+  /**
+   * Up to date: are the outputs dependents read in place (the rule's `present`)? Asked only
+   * when a dependent that runs needs them, so planning an up-to-date run checks no files.
+   */
+  present?: () => Promise<boolean>;
 }
 
 /** A dependency's outputs are needed but this run may not rebuild them. */
@@ -65,7 +68,7 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
   // the real work: at most `jobs`, granted in graph order so groups still finish one by one.
   const assessWidth = Math.max(jobs, 32);
   const runSlots = new PrioritySlots(jobs);
-  const settled = new Map<string, Settled>();
+  const settled = new SettledMap((id) => onSettled(id));
   const running = new Map<string, Promise<void>>();
   const started = new Set<string>();
   const materializing = new Map<string, Promise<NodeResult>>();
@@ -147,10 +150,12 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
   const materialize = (node: GraphNode, by: NodeRef): Promise<NodeResult> => {
     const s = settled.get(node.id);
     if (!s?.result) return Promise.reject(new Error(`${node.id} has no result to materialize`));
-    if (!s.unmaterialized) return Promise.resolve(s.result);
+    const present = s.present;
+    if (!present) return Promise.resolve(s.result);
     let p = materializing.get(node.id);
     if (!p) {
       p = (async () => {
+        if (await present()) return s.result!;
         const nodeRef = refOf(node);
         const hold = opts.hold?.(nodeRef);
         if (hold) throw new NotMaterializedError(nodeRef, hold);
@@ -190,8 +195,9 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
     try {
       const a = await assess(node.rule, inv, node.id, manifest, opts.force?.(nodeRef) ?? false);
       if (!a.stale) {
-        const present = node.rule.present ? await node.rule.present(inv, a.result) : true;
-        return { outcome: { ...nodeRef, status: 'fresh' }, result: a.result, unmaterialized: !present };
+        const fresh: Settled = { outcome: { ...nodeRef, status: 'fresh' }, result: a.result };
+        if (node.rule.present) fresh.present = async () => node.rule.present!(inv, a.result);
+        return fresh;
       }
       cause = a.cause;
       const hold = opts.hold?.(nodeRef);
@@ -219,13 +225,24 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
     }
   };
 
-  let cursor = 0;
+  // Nodes whose dependencies have all settled, lowest position first: kept up to date as
+  // nodes settle, since scanning the order for them cost planning time per node.
+  const dependents: number[][] = order.map(() => []);
+  const waitingOn = new Int32Array(order.length);
+  const ready = new MinHeap();
+  for (const [i, node] of order.entries()) {
+    const deps = new Set(node.links.flatMap((l) => l.nodes.map((d) => position.get(d.id)!)));
+    for (const d of deps) dependents[d]!.push(i);
+    waitingOn[i] = deps.size;
+    if (deps.size === 0) ready.push(i);
+  }
+  const onSettled = (id: string) => {
+    for (const i of dependents[position.get(id)!]!) if (--waitingOn[i]! === 0) ready.push(i);
+  };
   const nextReady = (): GraphNode | null => {
-    while (cursor < order.length && started.has(order[cursor].id)) cursor++;
-    for (let i = cursor; i < order.length; i++) {
-      const node = order[i];
-      if (started.has(node.id)) continue;
-      if (node.links.every((l) => l.nodes.every((d) => settled.has(d.id)))) return node;
+    while (ready.size) {
+      const node = order[ready.pop()!]!;
+      if (!started.has(node.id)) return node;
     }
     return null;
   };
@@ -253,6 +270,20 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
 
 function skip(node: GraphNode, cause: SkipCause): Settled {
   return { outcome: { ...refOf(node), status: 'skipped', cause } };
+}
+
+/** The settled nodes; the first time a node settles, `onFirst` hears of it. */
+class SettledMap extends Map<string, Settled> {
+  constructor(private readonly onFirst: (id: string) => void) {
+    super();
+  }
+
+  override set(id: string, s: Settled): this {
+    const first = !this.has(id);
+    super.set(id, s);
+    if (first) this.onFirst(id);
+    return this;
+  }
 }
 
 /** A counting semaphore whose waiters are served lowest priority number first. */

@@ -1,11 +1,9 @@
 /**
  * The dependency graph, built from the rules' own dependency declarations: one node per group
  * for `each` rules, one node for `one` rules, an edge for every declared dependency. Validated
- * acyclic (graphology), with a stable execution order that keeps each group's chain together
+ * acyclic, with a stable execution order that keeps each group's chain together
  * (so groups complete one after another).
  */
-import { DirectedGraph } from 'graphology';
-import { hasCycle } from 'graphology-dag';
 import type { AnyRule, Dep, NodeRef } from './types.js';
 
 /** One declared dependency of a node, resolved to the nodes that satisfy it. */
@@ -46,8 +44,9 @@ export function withDependencies(rules: Iterable<AnyRule>): AnyRule[] {
 }
 
 export class BuildGraph {
-  private readonly g = new DirectedGraph<{ node: GraphNode }>();
-  private readonly insertion: string[] = [];
+  private readonly byId = new Map<string, GraphNode>();
+  private readonly insertion: GraphNode[] = [];
+  private sorted: GraphNode[] = [];
 
   /**
    * The graph of `rules` (and the rules they depend on) over `groups`: for each group its
@@ -82,54 +81,66 @@ export class BuildGraph {
       }
     }
     const node: GraphNode = { id: nodeId(rule, group), group, rule, links };
-    this.g.addNode(node.id, { node });
-    this.insertion.push(node.id);
-  }
-
-  private seal(): void {
-    for (const id of this.insertion) {
-      for (const link of this.node(id).links) {
-        for (const dep of link.nodes) {
-          if (!this.g.hasEdge(dep.id, id)) this.g.addDirectedEdge(dep.id, id);
-        }
-      }
-    }
-    if (hasCycle(this.g)) throw new Error('the build graph has a cycle');
-  }
-
-  get size(): number {
-    return this.g.order;
-  }
-
-  has(id: string): boolean {
-    return this.g.hasNode(id);
-  }
-
-  node(id: string): GraphNode {
-    return this.g.getNodeAttribute(id, 'node');
+    if (this.byId.has(node.id)) throw new Error(`two nodes are named ${node.id}`);
+    this.byId.set(node.id, node);
+    this.insertion.push(node);
   }
 
   /**
-   * Topological order that follows insertion order where it can: a node is emitted as soon
-   * as all of its dependencies are, scanning in insertion order (depth-first per group).
+   * Order the nodes, which also proves the graph acyclic. Plain arrays rather than a graph
+   * library: planning builds this graph over every image on every run.
    */
-  order(): GraphNode[] {
-    const indegree = new Map<string, number>();
-    for (const id of this.insertion) indegree.set(id, this.g.inDegree(id));
-    const position = new Map(this.insertion.map((id, i) => [id, i]));
-    const ready = new MinHeap<string>((a, b) => position.get(a)! - position.get(b)!);
-    for (const id of this.insertion) if (indegree.get(id) === 0) ready.push(id);
-    const out: GraphNode[] = [];
-    while (ready.size) {
-      const id = ready.pop()!;
-      out.push(this.node(id));
-      for (const next of this.g.outNeighbors(id)) {
-        const d = indegree.get(next)! - 1;
-        indegree.set(next, d);
-        if (d === 0) ready.push(next);
+  private seal(): void {
+    const n = this.insertion.length;
+    const position = new Map<string, number>();
+    for (let i = 0; i < n; i++) position.set(this.insertion[i]!.id, i);
+    // Dependents of each node (by position) and each node's count of distinct dependencies.
+    const dependents: number[][] = Array.from({ length: n }, () => []);
+    const indegree = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      const seen = new Set<number>();
+      for (const link of this.insertion[i]!.links) {
+        for (const dep of link.nodes) {
+          const d = position.get(dep.id);
+          if (d === undefined) throw new Error(`${this.insertion[i]!.id} depends on ${dep.id}, which is not in the graph`);
+          if (seen.has(d)) continue;
+          seen.add(d);
+          dependents[d]!.push(i);
+          indegree[i]!++;
+        }
       }
     }
-    return out;
+    // Topological order that follows insertion order where it can: a node is emitted as soon
+    // as all of its dependencies are, scanning in insertion order (depth-first per group).
+    const ready = new MinHeap();
+    for (let i = 0; i < n; i++) if (indegree[i] === 0) ready.push(i);
+    const out: GraphNode[] = [];
+    while (ready.size) {
+      const i = ready.pop()!;
+      out.push(this.insertion[i]!);
+      for (const next of dependents[i]!) if (--indegree[next]! === 0) ready.push(next);
+    }
+    if (out.length !== n) throw new Error('the build graph has a cycle');
+    this.sorted = out;
+  }
+
+  get size(): number {
+    return this.insertion.length;
+  }
+
+  has(id: string): boolean {
+    return this.byId.has(id);
+  }
+
+  node(id: string): GraphNode {
+    const node = this.byId.get(id);
+    if (!node) throw new Error(`no node ${id} in the graph`);
+    return node;
+  }
+
+  /** Every node, dependencies first, following insertion order where it can (see `seal`). */
+  order(): GraphNode[] {
+    return [...this.sorted];
   }
 }
 
@@ -142,28 +153,27 @@ export function refOf(node: GraphNode): NodeRef {
   return { id: node.id, rule: node.rule.name, group: node.group };
 }
 
-/** A small binary heap: ready nodes kept in insertion order. */
-class MinHeap<T> {
-  private readonly items: T[] = [];
-  constructor(private readonly cmp: (a: T, b: T) => number) {}
+/** A small binary min-heap of numbers (positions): ready nodes kept in order. */
+export class MinHeap {
+  private readonly items: number[] = [];
 
   get size(): number {
     return this.items.length;
   }
 
-  push(x: T): void {
+  push(x: number): void {
     const h = this.items;
     h.push(x);
     let i = h.length - 1;
     while (i > 0) {
       const p = (i - 1) >> 1;
-      if (this.cmp(h[p], h[i]) <= 0) break;
-      [h[p], h[i]] = [h[i], h[p]];
+      if (h[p]! <= h[i]!) break;
+      [h[p], h[i]] = [h[i]!, h[p]!];
       i = p;
     }
   }
 
-  pop(): T | undefined {
+  pop(): number | undefined {
     const h = this.items;
     const top = h[0];
     const last = h.pop();
@@ -174,10 +184,10 @@ class MinHeap<T> {
         const l = 2 * i + 1;
         const r = l + 1;
         let m = i;
-        if (l < h.length && this.cmp(h[l], h[m]) < 0) m = l;
-        if (r < h.length && this.cmp(h[r], h[m]) < 0) m = r;
+        if (l < h.length && h[l]! < h[m]!) m = l;
+        if (r < h.length && h[r]! < h[m]!) m = r;
         if (m === i) break;
-        [h[m], h[i]] = [h[i], h[m]];
+        [h[m], h[i]] = [h[i]!, h[m]!];
         i = m;
       }
     }

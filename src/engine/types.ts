@@ -140,6 +140,7 @@ export interface Rule<C, M = unknown, D extends Deps = Deps, S extends Scope = S
   /**
    * Whether the outputs that dependents read are in place. When not, an up-to-date node stays
    * up to date and is rebuilt only if a dependent that runs asks for them (`materialize`).
+   * Asked then, not while planning: an up-to-date run never asks.
    */
   present?(inv: Invocation<C, M, D, S>, recorded: NodeResult<M>): boolean | Promise<boolean>;
 }

@@ -209,6 +209,8 @@ export async function openRun(opts: Pick<RunOptions, 'workdir' | 'repo' | 'stage
   try {
     if (!opts.dryRun) lock = await acquireLock(path.join(workdir.root, LOCK_FILE), `toasty ${opts.stage}`);
     if (lock) await workdir.sweepStaleTemporaries();
+    // A dry run holds no lock: a run alongside may change the work dir under it either way.
+    await workdir.listTodoAreas();
     const manifest = await Manifest.load(workdir.root, MANIFEST_NAME);
     const close = async () => {
       try {

@@ -7,7 +7,7 @@
  *   out_done/<id>/    outputs already published
  * plus the engine's manifest and lock. Helpers here find an image's files in either place.
  */
-import { constants, existsSync, promises as fsp } from 'node:fs';
+import { constants, existsSync, promises as fsp, type Stats, statSync } from 'node:fs';
 import path from 'node:path';
 import type { SourceRecord } from '../sources/source.js';
 import { ToastyError } from '../util/errors.js';
@@ -26,7 +26,20 @@ export const SKIP_FLAG = 'skip.flag';
 export type Area = 'cache_todo' | 'cache_done' | 'out_todo' | 'out_done';
 
 export class Workdir {
-  constructor(readonly root: string) {}
+  private readonly areaRoots: Record<Area, string>;
+  /** Names in cache_todo and out_todo when `listTodoAreas` ran; null when it did not. */
+  private todo: Record<'cache_todo' | 'out_todo', ReadonlySet<string>> | null = null;
+  /** Ids whose folder paths were handed out since: whoever has one may have made the folder. */
+  private readonly handedOut = new Set<string>();
+
+  constructor(readonly root: string) {
+    this.areaRoots = {
+      cache_todo: path.join(root, 'cache_todo'),
+      cache_done: path.join(root, 'cache_done'),
+      out_todo: path.join(root, 'out_todo'),
+      out_done: path.join(root, 'out_done'),
+    };
+  }
 
   /**
    * Make sure the work directory can be used: a folder (created when missing, unless `write`
@@ -65,22 +78,61 @@ export class Workdir {
   }
 
   dir(area: Area, id: string): string {
-    return path.join(this.root, area, id);
+    this.handedOut.add(id);
+    return this.folder(area, id);
+  }
+
+  /**
+   * List cache_todo and out_todo once, so that asking whether an image has a folder there costs
+   * no call when it has none (the usual case: an up-to-date work dir keeps everything in the
+   * *_done areas, and planning asks for every image). The listing answers only for images
+   * whose folder path nobody has been given since (`dir`): this run creates folders only
+   * through those paths. Call it with the work dir's lock held, so no other run writes here.
+   */
+  async listTodoAreas(): Promise<void> {
+    const names = async (area: Area) => new Set(await fsp.readdir(this.areaRoots[area]).catch(() => [] as string[]));
+    this.todo = { cache_todo: await names('cache_todo'), out_todo: await names('out_todo') };
+  }
+
+  /** False only when the folder is known to be absent without looking (see `listTodoAreas`). */
+  private mayHave(area: Area, id: string): boolean {
+    if (this.todo === null || (area !== 'cache_todo' && area !== 'out_todo') || this.handedOut.has(id)) return true;
+    return this.todo[area].has(id);
+  }
+
+  /** `path.join(root, area, id)`, by concatenation when `id` is one plain name (planning makes many). */
+  private folder(area: Area, id: string): string {
+    return join(this.areaRoots[area], id);
   }
 
   /** The image's cache folder: cache_todo if present, else cache_done, else null. */
   async cacheDir(id: string): Promise<string | null> {
     for (const area of ['cache_todo', 'cache_done'] as const) {
-      const d = this.dir(area, id);
+      if (!this.mayHave(area, id)) continue;
+      const d = this.folder(area, id);
       if (existsSync(d)) return d;
     }
     return null;
   }
 
+  /**
+   * The cached file `name` of an image where `cacheDir` would look for it, with its stat
+   * (undefined when it is not there). Synchronous, in as few calls as it takes: planning
+   * stats every cached image.
+   */
+  cachedFileStat(id: string, name: string): { file: string; stat: Stats | undefined } {
+    const todo = this.folder('cache_todo', id);
+    const dir = this.mayHave('cache_todo', id) && existsSync(todo) ? todo : this.folder('cache_done', id);
+    const file = join(dir, name);
+    // A missing cache_done folder and a missing file are the same answer: not here.
+    return { file, stat: statSync(file, { throwIfNoEntry: false }) };
+  }
+
   /** Where an output file of an image is now: out_todo first (newer), then out_done. */
   async outFile(id: string, name: string): Promise<string | null> {
     for (const area of ['out_todo', 'out_done'] as const) {
-      const f = path.join(this.dir(area, id), name);
+      if (!this.mayHave(area, id)) continue;
+      const f = join(this.folder(area, id), name);
       if (await exists(f)) return f;
     }
     return null;
@@ -94,7 +146,7 @@ export class Workdir {
     const areas: Area[] = kind === 'cache' ? ['cache_done', 'cache_todo'] : ['out_done', 'out_todo'];
     // Synchronous on purpose: a plan makes thousands of these, and the async form's overhead
     // dominated the time to plan an up-to-date run.
-    for (const area of areas) if (existsSync(path.join(this.dir(area, id), name))) return true;
+    for (const area of areas) if (this.mayHave(area, id) && existsSync(join(this.folder(area, id), name))) return true;
     return false;
   }
 
@@ -145,9 +197,9 @@ export class Workdir {
   /** Files waiting in out_todo/<id> (empty when the folder is absent). */
   async pendingOutputs(id: string): Promise<string[]> {
     // The usual answer is "no such folder": a synchronous check is far cheaper than a readdir.
-    if (!existsSync(this.dir('out_todo', id))) return [];
+    if (!this.mayHave('out_todo', id) || !existsSync(this.folder('out_todo', id))) return [];
     try {
-      return (await fsp.readdir(this.dir('out_todo', id))).filter((n) => !n.startsWith('.'));
+      return (await fsp.readdir(this.folder('out_todo', id))).filter((n) => !n.startsWith('.'));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw e;
@@ -167,7 +219,7 @@ export class Workdir {
     for (const area of ['cache_todo', 'cache_done', 'out_todo', 'out_done'] as const) {
       removed.push(...(await sweepStaleTemporaries(path.join(this.root, area), { legacy: true })));
       if (area === 'cache_todo' || area === 'out_todo') {
-        for (const id of await this.ids(area)) removed.push(...(await sweepStaleTemporaries(this.dir(area, id), { legacy: true })));
+        for (const id of await this.ids(area)) removed.push(...(await sweepStaleTemporaries(this.folder(area, id), { legacy: true })));
       }
     }
     return removed;
@@ -182,3 +234,10 @@ export class Workdir {
     }
   }
 }
+
+/** `path.join(dir, name)` for a normalised `dir`: plain concatenation when `name` is one plain name. */
+function join(dir: string, name: string): string {
+  return PLAIN_NAME.test(name) && name !== '.' && name !== '..' ? `${dir}${path.sep}${name}` : path.join(dir, name);
+}
+
+const PLAIN_NAME = /^[^/\\]+$/;

@@ -8,7 +8,7 @@
  * leaves the link out. (Replacing a linked file itself is fine: the rename replaces the link.)
  */
 import { createHash } from 'node:crypto';
-import { constants as fsConstants, createReadStream, type Dirent, promises as fsp, type Stats } from 'node:fs';
+import { constants as fsConstants, createReadStream, type Dirent, lstatSync, promises as fsp, type Stats } from 'node:fs';
 import path from 'node:path';
 import { ToastyError } from '../util/errors.js';
 import { type HeldLock, LockHeldError, waitForLock } from '../util/lock.js';
@@ -128,6 +128,23 @@ export class LocalRepository implements Repository {
   }
 
   async probe(itemPath: string): Promise<{ md5?: string } | null> {
+    // Planning probes every image folder: synchronous calls, as the async ones' overhead
+    // dominated. Only a path without symbolic links is answered here; anything else (a link,
+    // an error) goes the careful way.
+    const segs = itemPathSegments(itemPath);
+    let cur = this.root;
+    let st: Stats | undefined;
+    try {
+      for (const seg of segs) {
+        cur = path.join(cur, seg);
+        st = lstatSync(cur, { throwIfNoEntry: false });
+        if (!st) return null;
+        if (st.isSymbolicLink()) break;
+      }
+    } catch {
+      st = undefined;
+    }
+    if (st && !st.isSymbolicLink()) return st.isFile() ? {} : null;
     return (await this.exists(itemPath)) ? {} : null;
   }
 

@@ -1,0 +1,93 @@
+// The work dir's cheap answers stay true: the todo-area listing a run takes once, and the stat
+// fingerprint that spares re-hashing an unchanged cached image.
+import { promises as fsp } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Workdir } from '../src/pipeline/workdir.js';
+import { Fixture, IDS, ran } from './helpers/pipeline-fixture.js';
+
+async function tempWorkdir(): Promise<string> {
+  return fsp.mkdtemp(path.join(os.tmpdir(), 'toasty-workdir-'));
+}
+
+test('the todo listing: folders made through dir() after it, and folders gone since, are seen', async () => {
+  const root = await tempWorkdir();
+  try {
+    await fsp.mkdir(path.join(root, 'cache_done', 'a'), { recursive: true });
+    await fsp.writeFile(path.join(root, 'cache_done', 'a', 'image.jpg'), 'done bytes');
+    await fsp.mkdir(path.join(root, 'cache_todo', 'b'), { recursive: true });
+    await fsp.writeFile(path.join(root, 'cache_todo', 'b', 'image.jpg'), 'todo bytes');
+    const w = new Workdir(root);
+    await w.listTodoAreas();
+    assert.is(await w.cacheDir('a'), path.join(root, 'cache_done', 'a'));
+    assert.is(await w.cacheDir('b'), path.join(root, 'cache_todo', 'b'));
+    assert.equal(await w.pendingOutputs('a'), []);
+
+    // A fetch of `a` after the listing: cache_todo/a now exists and wins over cache_done.
+    const todo = w.dir('cache_todo', 'a');
+    await fsp.mkdir(todo, { recursive: true });
+    await fsp.writeFile(path.join(todo, 'image.jpg'), 'new bytes');
+    assert.is(await w.cacheDir('a'), todo);
+    assert.is(w.cachedFileStat('a', 'image.jpg').file, path.join(todo, 'image.jpg'));
+    assert.is(w.cachedFileStat('a', 'image.jpg').stat?.size, 'new bytes'.length);
+    assert.ok(await w.has('cache', 'a', 'image.jpg'));
+
+    // Tiling `a`'s output after the listing: out_todo/a is pending, then found as an output.
+    const out = w.dir('out_todo', 'a');
+    await fsp.mkdir(out, { recursive: true });
+    await fsp.writeFile(path.join(out, 'index.wtml'), '<Folder/>');
+    assert.equal(await w.pendingOutputs('a'), ['index.wtml']);
+    assert.is(await w.outFile('a', 'index.wtml'), path.join(out, 'index.wtml'));
+    assert.ok(await w.has('out', 'a', 'index.wtml'));
+
+    // `b` listed in cache_todo, then moved to cache_done: the listing does not keep it there.
+    await fsp.mkdir(path.join(root, 'cache_done'), { recursive: true });
+    await fsp.rename(path.join(root, 'cache_todo', 'b'), path.join(root, 'cache_done', 'b'));
+    assert.is(await w.cacheDir('b'), path.join(root, 'cache_done', 'b'));
+    assert.is(w.cachedFileStat('b', 'image.jpg').stat?.size, 'todo bytes'.length);
+    assert.is(w.cachedFileStat('c', 'image.jpg').stat, undefined, 'an image with no folder is not cached');
+  } finally {
+    await fsp.rm(root, { recursive: true, force: true });
+  }
+});
+
+test('a cached image edited in place (same size, same inode) is hashed again; one only touched is not re-tiled', async () => {
+  const f = await Fixture.create({ kind: 'local' });
+  try {
+    let r = await f.run('make', '--json');
+    assert.is(r.code, 0, r.stderr);
+    const cached = path.join(f.workdir, 'cache_done', IDS.ngc7552, 'image.jpg');
+    const before = await fsp.stat(cached);
+
+    // New mtime, same bytes: the fingerprint differs, the digest does not: nothing to do.
+    await fsp.utimes(cached, before.atime, new Date(before.mtimeMs + 5000));
+    r = await f.run('make', '--json');
+    assert.is(r.code, 0, r.stderr);
+    assert.equal(ran(r), []);
+
+    // One byte changed in the middle (a JPEG's entropy-coded data): same size, same inode.
+    const fh = await fsp.open(cached, 'r+');
+    try {
+      const at = Math.floor(before.size / 2);
+      const b = Buffer.alloc(1);
+      await fh.read(b, 0, 1, at);
+      b[0] = b[0]! ^ 0x01;
+      await fh.write(b, 0, 1, at);
+    } finally {
+      await fh.close();
+    }
+    const after = await fsp.stat(cached);
+    assert.is(after.size, before.size);
+    assert.is(after.ino, before.ino);
+    r = await f.run('make', '--dry-run', '--json');
+    assert.is(r.code, 0, r.stderr);
+    assert.equal(ran(r), [`tile:${IDS.ngc7552}`, `wtml:${IDS.ngc7552}`, `upload:${IDS.ngc7552}`, 'index:-']);
+    assert.is(r.json!.nodes[0].reason, 'image bytes changed');
+  } finally {
+    await f.close();
+  }
+});
+
+test.run();
