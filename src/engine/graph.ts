@@ -88,7 +88,7 @@ export class BuildGraph {
 
   /**
    * Order the nodes, which also proves the graph acyclic. Plain arrays rather than a graph
-   * library: planning builds this graph over every image on every run.
+   * library: planning builds this graph over every group on every run.
    */
   private seal(): void {
     const n = this.insertion.length;
