@@ -231,6 +231,29 @@ test('present() is asked only when a dependent that runs needs the outputs, and 
   }
 });
 
+test('the rule graph refuses a dependency cycle and two rules of one name, naming them', () => {
+  const a = upperRule();
+  const b = ruleFor<Ctx>()({
+    name: 'b',
+    version: 1,
+    scope: 'each',
+    deps: { up: sameGroup(a) },
+    inputs: async () => ({}),
+    run: async () => ({ outputs: {} }),
+  });
+  assert.equal(
+    BuildGraph.build([b], ['x'])
+      .order()
+      .map((n) => n.id),
+    ['upper:x', 'b:x'],
+  );
+  // Rules are declared by reference, so a cycle needs a dependency added afterwards.
+  (a.deps as Record<string, unknown>).back = sameGroup(b);
+  assert.throws(() => BuildGraph.build([b], ['x']), /cycle: b depends on upper, which leads back to b/);
+  delete (a.deps as Record<string, unknown>).back;
+  assert.throws(() => BuildGraph.build([b, upperRule(2)], ['x']), /two different rules are named upper/);
+});
+
 test('first run builds everything, second run nothing', async () => {
   const ctx = await setup(['a', 'b']);
   const first = await run(ctx, ['a', 'b']);

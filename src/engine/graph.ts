@@ -4,6 +4,8 @@
  * acyclic, with a stable execution order that keeps each group's chain together
  * (so groups complete one after another).
  */
+import { DirectedGraph } from 'graphology';
+import { topologicalSort, willCreateCycle } from 'graphology-dag';
 import type { AnyRule, Dep, NodeRef } from './types.js';
 
 /** One declared dependency of a node, resolved to the nodes that satisfy it. */
@@ -25,22 +27,29 @@ export function nodeId(rule: AnyRule, group: string | null): string {
   return group === null ? rule.name : `${rule.name}:${group}`;
 }
 
-/** `rules` and every rule they depend on, dependencies first, each once. */
+/**
+ * `rules` and every rule they depend on, dependencies first, each once. The rules form a small
+ * graph of their own (a handful of nodes, whatever the feed's size), kept in graphology: it
+ * refuses a dependency that would close a cycle, naming it, and orders the rules.
+ */
 export function withDependencies(rules: Iterable<AnyRule>): AnyRule[] {
-  const out: AnyRule[] = [];
-  const byName = new Map<string, AnyRule>();
-  const visit = (rule: AnyRule, path: string[]) => {
-    const seen = byName.get(rule.name);
-    if (seen === rule) return;
-    if (seen) throw new Error(`two different rules are named ${rule.name}`);
-    if (path.includes(rule.name)) throw new Error(`rules depend on each other in a cycle: ${[...path, rule.name].join(' -> ')}`);
-    for (const dep of Object.values(rule.deps as Record<string, Dep>)) visit(dep.rule, [...path, rule.name]);
-    if (byName.has(rule.name)) return;
-    byName.set(rule.name, rule);
-    out.push(rule);
+  const graph = new DirectedGraph<{ rule: AnyRule }>();
+  const visit = (rule: AnyRule) => {
+    if (graph.hasNode(rule.name)) {
+      if (graph.getNodeAttribute(rule.name, 'rule') !== rule) throw new Error(`two different rules are named ${rule.name}`);
+      return;
+    }
+    graph.addNode(rule.name, { rule });
+    for (const dep of Object.values(rule.deps as Record<string, Dep>)) {
+      visit(dep.rule);
+      if (willCreateCycle(graph, dep.rule.name, rule.name)) {
+        throw new Error(`rules depend on each other in a cycle: ${rule.name} depends on ${dep.rule.name}, which leads back to ${rule.name}`);
+      }
+      graph.mergeDirectedEdge(dep.rule.name, rule.name);
+    }
   };
-  for (const r of rules) visit(r, []);
-  return out;
+  for (const r of rules) visit(r);
+  return topologicalSort(graph).map((name) => graph.getNodeAttribute(name, 'rule'));
 }
 
 export class BuildGraph {
@@ -87,8 +96,10 @@ export class BuildGraph {
   }
 
   /**
-   * Order the nodes, which also proves the graph acyclic. Plain arrays rather than a graph
-   * library: planning builds this graph over every group on every run.
+   * Order the nodes, which also proves the graph acyclic. Plain arrays, not graphology: this
+   * graph has a node per rule and group and is built on every run (at 10,000 groups of four
+   * rules, graphology took 0.3 s to build it and 0.05 s to check it, a third of the planning
+   * budget), while its shape is fixed by the rule graph that graphology already checked.
    */
   private seal(): void {
     const n = this.insertion.length;
