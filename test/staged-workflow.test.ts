@@ -7,7 +7,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { LocalRepository } from '../src/storage/local.js';
 import { parseWtml } from '../src/wwt/wtml.js';
-import { listPreviewImages } from '../src/preview/server.js';
+import { listPreviewImages, shellQuote } from '../src/preview/server.js';
 import { readRejections } from '../src/pipeline/reject.js';
 import { DEV_ACCOUNT_KEY } from './helpers/azurite.js';
 import { Fixture, IDS, PREFIX, hashTree, runToasty, stopSharedAzurite, type ToastyRun } from './helpers/pipeline-fixture.js';
@@ -175,11 +175,17 @@ s('reject: pending outputs go, skip.flag written, make and the root index leave 
     assert.equal(await indexed(f), []);
     ok(await f.toasty('verify', f.workdir), 'verify: a rejected image is not expected in the index');
     // The preview's data marks it (it stays in out_done).
-    const preview = await listPreviewImages(f.workdir, { rejections: (ids) => readRejections(f.repo, ids) });
+    const preview = await listPreviewImages(f.workdir, {
+      rejections: (ids) => readRejections(f.repo, ids),
+      commandArgs: { repoArgs: [], workdir: f.workdir },
+    });
     assert.equal(
       preview.done.map((i) => [i.id, i.rejected]),
       [[IDS.ngc253, { reason: 'duplicate of another image' }]],
     );
+    // The page offers to take it back, not to reject it again.
+    assert.is(preview.done[0]!.undoCommand, `toasty reject --undo ${shellQuote(f.workdir)} ${IDS.ngc253}`);
+    assert.is(preview.done[0]!.rejectCommand, undefined);
 
     r = await f.toasty('reject', '--undo', f.workdir, IDS.ngc7552, IDS.ngc253);
     ok(r, 'undo');

@@ -51,6 +51,7 @@
       var li = document.createElement('li');
       li.dataset.id = img.id;
       if (img.error) li.className = 'broken';
+      if (img.rejected) li.classList.add('rejected');
       if (state.selected && state.selected.id === img.id && state.selected.area === img.area) li.classList.add('selected');
       var thumb = document.createElement('img');
       thumb.alt = '';
@@ -60,7 +61,7 @@
       title.textContent = img.title;
       var id = document.createElement('div');
       id.className = 'id';
-      id.textContent = img.id + (img.error ? ` — ${img.error}` : '');
+      id.textContent = img.id + (img.error ? ` — ${img.error}` : '') + (img.rejected ? ` — ${rejectedText(img)}` : '');
       text.appendChild(title);
       text.appendChild(id);
       li.appendChild(thumb);
@@ -72,6 +73,10 @@
       });
       list.appendChild(li);
     });
+  }
+
+  function rejectedText(img) {
+    return img.rejected.reason ? `rejected: ${img.rejected.reason}` : 'rejected';
   }
 
   // The file's own size; the record's too when it describes another (often the original's).
@@ -113,6 +118,7 @@
   function showCommands(img) {
     var box = $('commands');
     box.textContent = '';
+    if (img.undoCommand) box.appendChild(commandBlock('Take the rejection back:', img.undoCommand));
     if (!img.rejectCommand) return;
     box.appendChild(commandBlock('Reject it (write the reason):', img.rejectCommand));
     if (state.images.publishCommand) box.appendChild(commandBlock('Publish everything waiting:', state.images.publishCommand));
@@ -132,7 +138,8 @@
     $('details').hidden = false;
     showCommands(img);
     $('d-title').textContent = img.title;
-    $('d-id').textContent = img.id + (img.area === 'out_done' ? ' (published)' : ' (waiting)');
+    $('d-id').textContent =
+      img.id + (img.area === 'out_done' ? ' (published)' : ' (waiting)') + (img.rejected ? ` — ${rejectedText(img)}; not to be published` : '');
     $('d-size').textContent = sizeText(img);
     $('d-kind').textContent = img.kind === 'single' ? `single image (${img.projection})` : `${img.tileLevels} tile levels (${img.projection})`;
     $('d-centre').textContent = `RA ${sexagesimal(img.ra, true)}, Dec ${sexagesimal(img.dec, false)} (${fmt(img.ra * 15, 5)}°, ${fmt(img.dec, 5)}°)`;

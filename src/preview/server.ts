@@ -62,6 +62,8 @@ export interface PreviewImage {
   recordHeight: number | null;
   /** For a waiting image: the command that rejects it, to copy (see PreviewCommands). */
   rejectCommand?: string;
+  /** For a rejected image: the command that takes the rejection back, to copy. */
+  undoCommand?: string;
   ra: number; // hours
   dec: number; // degrees
   zoomLevel: number;
@@ -264,6 +266,11 @@ export function rejectCommand(args: PreviewCommandArgs, id: string): string {
   return `${shellLine(['toasty', 'reject', ...args.repoArgs, args.workdir, id])} --reason "..."`;
 }
 
+/** `toasty reject --undo ...`: takes one image's rejection back. */
+export function undoRejectCommand(args: PreviewCommandArgs, id: string): string {
+  return shellLine(['toasty', 'reject', '--undo', ...args.repoArgs, args.workdir, id]);
+}
+
 /** `toasty pipeline-publish-todos ...`: uploads everything waiting. */
 export function publishCommand(args: PreviewCommandArgs): string {
   return shellLine(['toasty', 'pipeline-publish-todos', ...args.repoArgs, args.workdir]);
@@ -364,7 +371,11 @@ export async function listPreviewImages(
     const marked = await rejections([...new Set(all.map((i) => i.id))]);
     for (const image of all) {
       const r = marked.get(image.id);
-      if (r) image.rejected = r;
+      if (!r) continue;
+      image.rejected = r;
+      // Rejecting it again is no action; taking the rejection back is.
+      delete image.rejectCommand;
+      if (commandArgs) image.undoCommand = undoRejectCommand(commandArgs, image.id);
     }
   }
   return out;
