@@ -62,7 +62,7 @@ export const uploadRule = pipelineRule<UploadMeta>()({
     const lost = ctx.republish.has(id) || (prev !== null && !(await repo.exists(`${id}/${INDEX_WTML}`)));
     const already = prev?.meta.repository === repo.description && !lost ? prev.outputs : {};
     const md5: Record<string, string> = {};
-    const progress = ctx.log.progress(`upload ${id}`, Object.keys(files).length + 1);
+    const progress = ctx.log.progress(`upload ${id}`, Object.keys(files).length + 1, 'files');
     // A published file leaves out_todo for out_done, so an interrupted upload resumes.
     const settle = async (name: string) => {
       const todo = path.join(workdir.dir('out_todo', id), name);
