@@ -32,6 +32,8 @@ export const fetchRule = pipelineRule<FetchMeta>()({
   name: 'fetch',
   version: 1,
   scope: 'each',
+  // A download can take minutes; it goes to a `.part` file renamed when complete.
+  interrupt: 'abandon',
   deps: {},
   inputLabels: { record: { label: 'feed record', detail: 'fields' } },
   inputs(inv) {
@@ -61,7 +63,9 @@ export const fetchRule = pipelineRule<FetchMeta>()({
       // A fresh download goes to cache_todo; any processed copy is superseded.
       const todo = ctx.workdir.dir('cache_todo', id);
       // With the run's log, so --verbose shows the download's retries.
-      await downloadImage(url, path.join(todo, image), { ...ctx.download, log: ctx.log });
+      await downloadImage(url, path.join(todo, image), { ...ctx.download, log: ctx.log, signal: inv.signal });
+      // Abandoned (the run was interrupted and has ended): leave the cache as it was.
+      if (inv.signal.aborted) throw inv.signal.reason;
       await fsp.rm(ctx.workdir.dir('cache_done', id), { recursive: true, force: true });
       dir = todo;
       // Remove a stale image of another extension from an earlier download.

@@ -23,6 +23,8 @@ export const rootIndexRule = pipelineRule<RootIndexMeta>()({
   name: 'index',
   version: 1,
   scope: 'one',
+  // Short: an interrupted run waits for it.
+  interrupt: 'finish',
   deps: { uploads: everyGroup(uploadRule, { partial: true }) },
   inputLabels: {
     images: { label: 'published images' },

@@ -14,7 +14,7 @@ import { sameGroup } from '../src/engine/types.js';
 import { pipelineRule, studyOf, type PipelineContext } from '../src/pipeline/context.js';
 import { ToastyError } from '../src/util/errors.js';
 import { labelled } from '../src/util/log.js';
-import { makeSiblingTempDir, replaceDir } from '../src/util/fs.js';
+import { makeSiblingTempDir, removeTempDir, replaceDir } from '../src/util/fs.js';
 import { THUMBNAIL_NAME } from '../src/wwt/study-files.js';
 import type { StudyShape } from '../src/wwt/study-wtml.js';
 import { TILING_THRESHOLD } from '../src/wwt/tiling.js';
@@ -36,6 +36,9 @@ export const tileRule = pipelineRule<TileMeta>()({
   name: 'tile',
   version: 1,
   scope: 'each',
+  // Tiling a big image takes minutes; the study is built in a temporary folder renamed into
+  // place, so an interrupted run need not wait for it (a Kubernetes SIGKILL would not).
+  interrupt: 'abandon',
   deps: { fetch: sameGroup(fetchRule) },
   inputLabels: {
     image: { label: 'image bytes' },
@@ -71,8 +74,13 @@ export const tileRule = pipelineRule<TileMeta>()({
         tilePng: ctx.tilePng,
       });
     } catch (e) {
-      await fsp.rm(tmp, { recursive: true, force: true });
+      await removeTempDir(tmp);
       throw await explainIfDiskFull(e, path.dirname(target));
+    }
+    // Abandoned (the run was interrupted and has ended): the study does not go into place.
+    if (inv.signal.aborted) {
+      await removeTempDir(tmp);
+      throw inv.signal.reason;
     }
     await replaceDir(tmp, target);
     // What was published before belongs to the previous tiling.

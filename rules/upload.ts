@@ -33,6 +33,8 @@ export const uploadRule = pipelineRule<UploadMeta>()({
   name: 'upload',
   version: 2,
   scope: 'each',
+  // An interrupted run waits for a running upload: once it ends the image is published whole.
+  interrupt: 'finish',
   deps: { tile: sameGroup(tileRule), wtml: sameGroup(wtmlRule) },
   inputLabels: { files: { label: 'outputs', detail: 'fields' }, repository: { label: 'repository' } },
   inputs(inv) {

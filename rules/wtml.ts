@@ -29,6 +29,8 @@ export const wtmlRule = pipelineRule<WtmlMeta>()({
   name: 'wtml',
   version: 2, // 2: Folder named by the title; Place Constellation, Description and Annotation
   scope: 'each',
+  // Short: an interrupted run waits for it.
+  interrupt: 'finish',
   deps: { tile: sameGroup(tileRule) },
   inputLabels: {
     publish_url_prefix: { label: 'publish_url_prefix' },

@@ -316,6 +316,80 @@ test('a failing node skips its dependents, not its siblings; the next run retrie
   assert.equal(ctx.runs, ['upper:b', 'concat']);
 });
 
+test('interrupted: a running finish node completes and is recorded; an abandon node is left behind, never recorded', async () => {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'toasty-engine-'));
+  // Each node runs until the test opens its gate.
+  const gates = new Map<string, () => void>();
+  const started: string[] = [];
+  const signals = new Map<string, AbortSignal>();
+  let wake = () => {};
+  const gated = (interrupt: 'finish' | 'abandon') =>
+    ruleFor<null>()({
+      name: interrupt === 'finish' ? 'quick' : 'slow',
+      version: 1,
+      scope: 'each',
+      interrupt,
+      deps: {},
+      inputs: () => ({}),
+      async run(inv) {
+        started.push(inv.node.id);
+        signals.set(inv.node.id, inv.signal);
+        wake();
+        await new Promise<void>((go) => gates.set(inv.node.id, go));
+        return { outputs: { [inv.node.id]: await digestBytes(inv.node.id) } };
+      },
+    });
+  const quick = gated('finish');
+  const slow = gated('abandon');
+  const after = ruleFor<null>()({
+    name: 'after',
+    version: 1,
+    scope: 'each',
+    deps: { quick: sameGroup(quick) },
+    inputs: (inv) => inv.deps.quick.outputs,
+    run: async () => ({ outputs: {} }),
+  });
+  const manifest = await Manifest.load(dir, 'manifest');
+  const stop = new AbortController();
+  const ends: string[] = [];
+  let returned = false;
+  const running = execute({
+    graph: BuildGraph.build([after, slow], ['a']),
+    manifest,
+    ctx: null,
+    jobs: 2,
+    signal: stop.signal,
+    onEvent: (e) => {
+      if (e.type === 'node-end') ends.push(`${e.outcome.id}=${e.outcome.status}`);
+    },
+  }).finally(() => (returned = true));
+  while (started.length < 2) await new Promise<void>((r) => (wake = r));
+  assert.equal([...started].sort(), ['quick:a', 'slow:a']);
+  stop.abort();
+  await new Promise((r) => setTimeout(r, 50));
+  assert.not.ok(returned, 'the run waits for the finish node');
+  assert.not.ok(signals.get('quick:a')!.aborted);
+  gates.get('quick:a')!();
+  const outcomes = await running;
+  const by = Object.fromEntries(outcomes.map((o) => [o.id, o.status === 'skipped' ? o.cause.kind : o.status]));
+  assert.equal(by, { 'quick:a': 'ran', 'slow:a': 'abandoned', 'after:a': 'interrupted' });
+  assert.ok(signals.get('slow:a')!.aborted, 'the abandoned rule is told to stop');
+  assert.ok(manifest.get('quick:a'), 'the finished node is recorded');
+  // The abandoned node completes late: nothing of it is recorded or reported.
+  gates.get('slow:a')!();
+  await new Promise((r) => setTimeout(r, 50));
+  assert.is(manifest.get('slow:a'), undefined);
+  assert.equal(
+    ends.filter((e) => e.startsWith('slow:a')),
+    ['slow:a=skipped'],
+  );
+  await manifest.close();
+  const reloaded = await Manifest.load(dir, 'manifest');
+  assert.ok(reloaded.get('quick:a'));
+  assert.is(reloaded.get('slow:a'), undefined);
+  await reloaded.close();
+});
+
 test('manifest journal survives a torn last line', async () => {
   const ctx = await setup(['a']);
   const m = await Manifest.load(ctx.dir, 'manifest');

@@ -1,14 +1,17 @@
-// Ctrl-C and SIGTERM during `toasty make`, through the real CLI on a pseudo-terminal: no new
-// node starts, the terminal gets its line wrapping back, a line says what finished, the exit
-// status is 130 (143), no temporaries are left, and the next run does only what is left.
+// Ctrl-C and SIGTERM during `toasty make`, through the real CLI (on a pseudo-terminal where
+// it matters): no new node starts, a running upload finishes (the image is published whole),
+// a running tiling is abandoned at once, the terminal gets its line wrapping back, a line says
+// what finished, the exit status is 130 (143), no temporaries are left, and the next run does
+// only what is left.
 import { spawn } from 'node:child_process';
 import { type Dirent, promises as fsp } from 'node:fs';
 import path from 'node:path';
+import sharp from 'sharp';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { temporaryOwner } from '../src/util/temporaries.js';
 import { fRecord, writeFImage } from './helpers/f-image.js';
-import { Fixture, TOASTY } from './helpers/pipeline-fixture.js';
+import { Fixture, TOASTY, type ToastyRun } from './helpers/pipeline-fixture.js';
 import { plainText, runInPty } from './helpers/pty.js';
 
 const WIDTH = 2600;
@@ -43,6 +46,81 @@ async function bigFeed(): Promise<{ f: Fixture; ids: string[] }> {
   const ids = recs.map((r) => `${r.publisher_id}_${String(r.image_id).toLowerCase()}`);
   return { f, ids };
 }
+
+/**
+ * A feed of one SIZE x SIZE image of noise: hundreds of tiles that hardly compress, so the
+ * tiling takes seconds and so does their upload, even into a local folder.
+ */
+async function noiseFeed(size: number): Promise<{ f: Fixture; id: string }> {
+  const f = await Fixture.create({ kind: 'local' });
+  const file = path.join(f.tmp, 'noise.jpg');
+  await sharp({ create: { width: size, height: size, channels: 3, background: '#000', noise: { type: 'gaussian', mean: 128, sigma: 40 } } })
+    .jpeg({ quality: 95 })
+    .toFile(file);
+  const rec = fRecord({
+    imageId: 'noise',
+    resourceUrl: f.serve('noise.jpg', file),
+    ra: 10,
+    dec: 20,
+    referencePixel: [size / 2, size / 2],
+    referenceDimension: [size, size],
+    scale: [-1e-4, 1e-4],
+    rotation: 0,
+    astropixId: 6000,
+  });
+  f.setRecords([rec]);
+  return { f, id: `${rec.publisher_id}_noise` };
+}
+
+/** `make` without a terminal; `signal` is sent once stderr matches `when`. */
+async function makeSignalled(f: Fixture, when: RegExp, signal: NodeJS.Signals): Promise<{ code: number | null; stderr: string; afterSignalMs: number }> {
+  const child = spawn(process.execPath, [TOASTY, 'make', ...f.repoArgs, f.workdir], {
+    env: { ...process.env, CI: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  let sentAt = 0;
+  child.stderr.on('data', (d) => {
+    stderr += d;
+    if (!sentAt && when.test(stderr)) {
+      sentAt = performance.now();
+      child.kill(signal);
+    }
+  });
+  child.stdout.resume();
+  const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
+  assert.ok(sentAt, `the run reached ${when}:\n${stderr}`);
+  return { code, stderr, afterSignalMs: performance.now() - sentAt };
+}
+
+/** Files below `dir`, relative, '/'-separated. */
+async function filesBelow(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (d: string) => {
+    for (const e of await fsp.readdir(d, { withFileTypes: true })) {
+      if (e.isDirectory()) await walk(path.join(d, e.name));
+      else out.push(path.relative(dir, path.join(d, e.name)).split(path.sep).join('/'));
+    }
+  };
+  await walk(dir);
+  return out;
+}
+
+/** Each file of the image's study (the work dir's out_done holds them) is in the repository. */
+async function assertPublishedWhole(f: Fixture, id: string) {
+  assert.ok(await f.repo.exists(`${id}/index.wtml`), `${id}/index.wtml published`);
+  const study = await filesBelow(path.join(f.workdir, 'out_done', id));
+  assert.ok(study.length > 300, `the study has many files (${study.length})`);
+  // Pixel files may sit in a subfolder of the image folder (named by their digest).
+  const published = new Set((await filesBelow(path.join(f.tmp, 'repo', id))).map((p) => p.replace(/^[0-9a-f]{8,}\//, '')));
+  assert.equal(
+    study.filter((name) => !published.has(name)),
+    [],
+    'every file of the study is in the repository',
+  );
+}
+
+const ran = (r: ToastyRun) => (r.json?.nodes ?? []).map((n) => `${n.rule}:${n.image ?? '-'}`);
 
 /** Toasty temporaries anywhere below `dir`. */
 async function temporariesBelow(dir: string): Promise<string[]> {
@@ -81,7 +159,7 @@ function assertTerminalRestored(output: string) {
   assert.ok(output.lastIndexOf('\x1b[?25h') > off, 'cursor shown at the end');
 }
 
-test('Ctrl-C on a terminal: running work finishes, bars stop, summary, exit 130; the next run does only the rest', async () => {
+test('Ctrl-C on a terminal: the running tiling is abandoned, bars stop, summary, exit 130; the next run does only the rest', async () => {
   const { f, ids } = await bigFeed();
   try {
     // Interrupt once the third image's tiling has started: two images are done by then.
@@ -95,6 +173,8 @@ test('Ctrl-C on a terminal: running work finishes, bars stop, summary, exit 130;
     const [finished, partly, notStarted] = [Number(m[1]), Number(m[2] ?? 0), Number(m[3])];
     assert.is(finished + partly + notStarted, COUNT, 'every image accounted for');
     assert.ok(notStarted >= 1, 'some images were not started');
+    assert.ok(partly >= 1, 'the image being tiled is partly done');
+    assert.match(text, /skipped tile \S+: stopped while it ran: the run was interrupted/);
     const done = await published(f, ids);
     assert.is(done.length, finished, 'the finished images are the published ones');
     assert.equal(await temporariesBelow(f.workdir), [], 'no temporaries in the work dir');
@@ -118,19 +198,92 @@ test('Ctrl-C on a terminal: running work finishes, bars stop, summary, exit 130;
   }
 });
 
-test('a second Ctrl-C stops at once: exit 130, terminal restored, no temporaries left', async () => {
-  const { f } = await bigFeed();
+test('SIGTERM during an upload: the upload finishes and the image is published whole; the index waits for the next run', async () => {
+  const { f, id } = await noiseFeed(4000);
   try {
-    // Once a tiling's bar is drawn: its scratch file and temporary folder exist then.
-    const r = await runInPty(['make', ...f.repoArgs, f.workdir], { waitFor: /tile \S+ \[/, count: 1, againAfterMs: 150 });
+    const r = await makeSignalled(f, new RegExp(`^upload\\s+${id}\\s+\\(`, 'm'), 'SIGTERM');
+    assert.is(r.code, 143, r.stderr);
+    const lines = r.stderr.split('\n');
+    const warned = lines.findIndex((l) => l.startsWith('warning: SIGTERM received: no new work starts; uploads in progress finish'));
+    const uploaded = lines.findIndex((l) => new RegExp(`^upload\\s+${id}\\s+done in`).test(l));
+    assert.ok(warned >= 0 && uploaded > warned, `the signal came while the upload ran, and it finished:\n${r.stderr}`);
+    assert.match(r.stderr, /Interrupted: 1 image\(s\) finished, 0 not started;/);
+    await assertPublishedWhole(f, id);
+    assert.not.ok(await f.repo.exists('index.wtml'), 'the root index did not start');
+    assert.equal(await temporariesBelow(f.workdir), [], 'no temporaries in the work dir');
+    assert.equal(await temporariesBelow(path.join(f.tmp, 'repo')), [], 'no temporaries in the repository');
+    // The upload was recorded: only the index is left.
+    const rerun = await f.run('make', '--json');
+    assert.is(rerun.code, 0, rerun.stderr);
+    assert.equal(ran(rerun), ['index:-']);
+    assert.ok(await f.repo.exists('index.wtml'));
+  } finally {
+    await f.close();
+  }
+});
+
+test('SIGTERM during a long tiling: abandoned at once, nothing temporary left; the next run tiles again and completes', async () => {
+  const { f, id } = await noiseFeed(4000);
+  try {
+    let seen: string[] = [];
+    let pid = 0;
+    // Signal once the tiling's temporary folder and scratch file exist.
+    const child = spawn(process.execPath, [TOASTY, 'make', ...f.repoArgs, f.workdir], { env: { ...process.env, CI: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    pid = child.pid!;
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    child.stdout.resume();
+    const closed = new Promise<number | null>((r) => child.on('close', (c) => r(c)));
+    let ended = false;
+    void closed.then(() => (ended = true));
+    while (!ended && !seen.some((t) => /\.decoded-\d+-[0-9a-f]+\.v$/.test(t))) {
+      seen = await temporariesBelow(f.workdir);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    assert.not.ok(ended, `the run ended before it was seen tiling:\n${stderr}`);
+    const sentAt = performance.now();
+    process.kill(pid, 'SIGTERM');
+    const code = await closed;
+    const afterSignalMs = performance.now() - sentAt;
+    assert.is(code, 143, stderr);
+    assert.ok(
+      seen.some((t) => path.basename(t).startsWith(`.${id}.tmp-`)),
+      `a temporary folder existed: ${seen}`,
+    );
+    assert.match(stderr, new RegExp(`skipped tile ${id}: stopped while it ran`));
+    assert.match(stderr, /Interrupted: 0 image\(s\) finished, 1 partly done, 0 not started;/);
+    assert.equal(await temporariesBelow(f.workdir), [], 'nothing temporary left');
+    assert.not.ok(await f.repo.exists(`${id}/index.wtml`), 'nothing published');
+    // Nothing of the tiling was recorded: the next run tiles again, and completes.
+    const rerun = await f.run('make', '--json');
+    assert.is(rerun.code, 0, rerun.stderr);
+    assert.equal(ran(rerun), [`tile:${id}`, `wtml:${id}`, `upload:${id}`, 'index:-']);
+    const tileMs = Number((rerun.json?.nodes.find((n) => n.rule === 'tile') as { ms?: number } | undefined)?.ms);
+    // The run ended well before the tiling would have: it did not wait for it.
+    assert.ok(afterSignalMs < 2500 && afterSignalMs < tileMs / 2, `exited ${Math.round(afterSignalMs)} ms after the signal; a whole tiling takes ${tileMs} ms`);
+    await assertPublishedWhole(f, id);
+  } finally {
+    await f.close();
+  }
+});
+
+test('a second Ctrl-C stops at once: exit 130, terminal restored, no temporaries left; the next run completes', async () => {
+  // During an upload, which the first Ctrl-C lets finish (a tiling it would abandon at once).
+  const { f, id } = await noiseFeed(4000);
+  try {
+    const r = await runInPty(['make', ...f.repoArgs, f.workdir], { waitFor: /upload \S+ \[/, count: 1, againAfterMs: 50 });
     const text = plainText(r.output);
     assert.ok(r.interrupted, text);
     assert.is(r.code, 130, text);
     assertTerminalRestored(r.output);
     assert.not.match(text, INTERRUPTED, 'no summary: it stopped at once');
+    assert.not.ok(await f.repo.exists(`${id}/index.wtml`), 'the upload did not finish');
     assert.equal(await temporariesBelow(f.workdir), [], 'no temporaries in the work dir');
-    const rerun = await f.run('make');
+    assert.equal(await temporariesBelow(path.join(f.tmp, 'repo')), [], 'no temporaries in the repository');
+    const rerun = await f.run('make', '--json');
     assert.is(rerun.code, 0, rerun.stderr);
+    assert.equal(ran(rerun), [`upload:${id}`, 'index:-'], 'the next run resumes with the upload');
+    await assertPublishedWhole(f, id);
   } finally {
     await f.close();
   }

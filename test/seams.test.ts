@@ -180,6 +180,8 @@ s('every cause has words, the inputs named by the rule', () => {
     [{ kind: 'dependency-failed', dep }, `tile:${IDS.ngc253} failed`],
     [{ kind: 'dependency-skipped', dep }, `tile:${IDS.ngc253} was skipped`],
     [{ kind: 'held', hold: HELD_FOR_STAGE, stale: { kind: 'new' } }, 'left for its own stage (new image)'],
+    [{ kind: 'interrupted' }, 'not started: the run was interrupted'],
+    [{ kind: 'abandoned' }, 'stopped while it ran: the run was interrupted (the next run does it again)'],
   ];
   for (const [cause, words] of skips) assert.is(describeSkip(cause, node, labels), words);
 });

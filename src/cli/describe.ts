@@ -41,6 +41,8 @@ export function describeSkip(cause: SkipCause, node: NodeRef, labels: LabelsOf):
     }
     case 'interrupted':
       return 'not started: the run was interrupted';
+    case 'abandoned':
+      return 'stopped while it ran: the run was interrupted (the next run does it again)';
   }
 }
 

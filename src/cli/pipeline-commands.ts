@@ -8,7 +8,7 @@ import type { EngineEvent } from '../engine/types.js';
 import type { RunReport } from '../pipeline/run.js';
 import { ToastyError } from '../util/errors.js';
 import type { Log } from '../util/log.js';
-import { onInterrupt, signalExitCode } from '../util/temporaries.js';
+import { exitNow, onInterrupt, signalExitCode } from '../util/temporaries.js';
 import type { LabelsOf } from './describe.js';
 import { exitCodeFor } from './exit.js';
 import { RepositoryCommand } from './options.js';
@@ -36,15 +36,17 @@ abstract class PipelineCommand extends RepositoryCommand {
   async execute(): Promise<number> {
     const log = this.makeLog();
     const started = performance.now();
-    // Ctrl-C (or SIGTERM): start no more nodes, let those running finish and be recorded, then
-    // report and exit 130 (143). A second one exits at once (temporaries.ts).
+    // Ctrl-C (or SIGTERM): start no more nodes; running uploads (and other short nodes) finish
+    // and are recorded, a running tiling or download is abandoned (rules' `interrupt`: their
+    // outputs only appear whole, so that loses only the work); then report and exit 130 (143),
+    // removing temporaries. A second one exits at once (temporaries.ts).
     const stop = new AbortController();
     const unlisten = this.dryRun
       ? () => {}
       : onInterrupt((signal) => {
           stop.abort(signal);
           log.warn(
-            `${signal === 'SIGINT' ? 'interrupted' : `${signal} received`}: no new work starts; what is running finishes (interrupt again to stop at once)`,
+            `${signal === 'SIGINT' ? 'interrupted' : `${signal} received`}: no new work starts; uploads in progress finish, tiling and downloads in progress are abandoned (interrupt again to stop at once)`,
           );
         });
     try {
@@ -76,7 +78,13 @@ abstract class PipelineCommand extends RepositoryCommand {
       const signal = stop.signal.aborted ? (stop.signal.reason as NodeJS.Signals) : null;
       const exitCode = signal ? signalExitCode(signal) : report.exitCode;
       this.output(report, labels, reporting, log.info, exitCode, performance.now() - started);
-      if (signal) this.context.stderr.write(`${reporting.interruptedLine(report)}\n`);
+      if (signal) {
+        this.context.stderr.write(`${reporting.interruptedLine(report)}\n`);
+        // An abandoned tiling may still be writing into its temporary folder: remove what this
+        // process made and end now, rather than wait for the work nobody will use.
+        unlisten();
+        exitNow(signal);
+      }
       return exitCode;
     } catch (e) {
       log.close?.();

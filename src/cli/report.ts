@@ -15,6 +15,7 @@ type Skipped = Extract<NodeOutcome, { status: 'skipped' }>;
 const active = (o: NodeOutcome): o is Active => o.status === 'ran' || o.status === 'would-run';
 const skipped = (o: NodeOutcome): o is Skipped => o.status === 'skipped';
 const interrupted = (o: NodeOutcome): boolean => o.status === 'skipped' && o.cause.kind === 'interrupted';
+const abandoned = (o: NodeOutcome): boolean => o.status === 'skipped' && o.cause.kind === 'abandoned';
 /** Skips worth a line each (nodes an interruption left are summed up in one line instead). */
 const listedSkip = (o: NodeOutcome): o is Skipped => skipped(o) && !interrupted(o);
 
@@ -91,7 +92,8 @@ function countsLine(outcomes: readonly NodeOutcome[], ms: number): string {
 
 /**
  * After an interruption: how far the images got, in one line. An image is finished when
- * each of its nodes ran or was up to date (and one ran), not started when none ran.
+ * each of its nodes ran or was up to date (and one ran), not started when none ran or was
+ * abandoned while running.
  */
 export function interruptedLine(report: RunReport): string {
   const byImage = new Map<string, NodeOutcome[]>();
@@ -100,8 +102,8 @@ export function interruptedLine(report: RunReport): string {
   let partly = 0;
   let notStarted = 0;
   for (const list of byImage.values()) {
-    const ran = list.some((o) => o.status === 'ran' || o.status === 'failed');
-    if (list.some(interrupted)) {
+    const ran = list.some((o) => o.status === 'ran' || o.status === 'failed' || abandoned(o));
+    if (list.some((o) => interrupted(o) || abandoned(o))) {
       if (ran) partly++;
       else notStarted++;
     } else if (ran && list.every((o) => o.status === 'ran' || o.status === 'fresh')) finished++;
@@ -136,7 +138,7 @@ export function jsonReport(report: RunReport, labels: LabelsOf, dryRun: boolean,
       ...report.outcomes.filter(listedSkip).map((o) => ({ rule: o.rule, image: o.group, reason: describeSkip(o.cause, o, labels), cause: o.cause })),
       ...report.skipped.map((s) => ({ rule: null, image: s.image, reason: s.reason })),
     ],
-    ...(report.outcomes.some(interrupted)
+    ...(report.outcomes.some((o) => interrupted(o) || abandoned(o))
       ? { interrupted: true, notStarted: report.outcomes.filter(interrupted).map((o) => ({ rule: o.rule, image: o.group })) }
       : {}),
     rootIndexUrl: report.rootIndexUrl,

@@ -6,6 +6,10 @@
  * Early cutoff falls out of the keys: a dependent's key includes its dependencies' output
  * digests, so a dependency that reran and produced identical outputs leaves it up to date.
  * In a dry run nothing runs; a node below a stale one is reported as would-run "after" it.
+ *
+ * Interrupted (`signal`), no node starts any more; the run ends once every node still running
+ * is one its rule lets the run abandon (`Rule.interrupt`): those are reported as abandoned
+ * and nothing they do later is recorded.
  */
 import { silentLog, type Log } from '../util/log.js';
 import { MinHeap, refOf, type BuildGraph, type GraphNode } from './graph.js';
@@ -30,8 +34,9 @@ export interface ExecuteOptions<C> {
    */
   hold?: (node: NodeRef) => string | null;
   /**
-   * Once aborted, no further node starts running (those running finish and are recorded);
-   * nodes left are skipped as interrupted, so a later run resumes with them.
+   * Once aborted, no further node starts running; nodes left are skipped as interrupted, so
+   * a later run resumes with them. Running nodes finish and are recorded, except those whose
+   * rule says 'abandon': the run returns without waiting for them.
    */
   signal?: AbortSignal;
 }
@@ -67,11 +72,17 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
   // Assessing a node is cheap I/O: many at once hide the file-system latency. Running one is
   // the real work: at most `jobs`, granted in graph order so groups still finish one by one.
   const assessWidth = Math.max(jobs, 32);
-  const runSlots = new PrioritySlots(jobs);
+  const runSlots = new PrioritySlots(jobs, opts.signal);
   const settled = new SettledMap((id) => onSettled(id));
   const running = new Map<string, Promise<void>>();
   const started = new Set<string>();
   const materializing = new Map<string, Promise<NodeResult>>();
+  // Per node: aborted when the run abandons it (the rule sees it as `inv.signal`).
+  const stops = new Map<string, AbortController>();
+  const stopOf = (id: string) => stops.get(id) ?? stops.set(id, new AbortController()).get(id)!;
+  // Nodes whose 'abandon' rule is running now, and those the run ended without.
+  const abandonable = new Set<string>();
+  const abandoned = new Set<string>();
   emit({ type: 'plan-start', total: order.length });
 
   /** The dependency results the node's rule reads, or why it cannot be assessed now. */
@@ -94,7 +105,8 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
     return { deps };
   };
 
-  const invocation = (node: GraphNode, deps: AnyInvocation['deps']): AnyInvocation => {
+  /** `signal`: whose abandonment stops it (a node rebuilt for another stops with that one). */
+  const invocation = (node: GraphNode, deps: AnyInvocation['deps'], signal = stopOf(node.id).signal): AnyInvocation => {
     const nodeRef = refOf(node);
     const inv: AnyInvocation = {
       node: nodeRef,
@@ -104,6 +116,7 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
       previous: manifest.get(node.id)?.result ?? null,
       log,
       dryRun: Boolean(opts.dryRun),
+      signal,
       materialize: async (name: string) => {
         const link = node.links.find((l) => l.name === name && l.dep.kind === 'same-group');
         if (!link) throw new Error(`${node.id} cannot materialize ${name}: not a same-group dependency`);
@@ -119,6 +132,8 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
   const build = async (node: GraphNode, inv: AnyInvocation, a: Extract<Assessment, { stale: true }>): Promise<NodeResult> => {
     const self: RunInfo = { key: a.key.key, leaves: a.key.leaves(), lineage: () => lineage(node) };
     const result = await node.rule.run(inv, a.inputs, self);
+    // Abandoned: the run has ended (its manifest may be closed); what came late is not recorded.
+    if (inv.signal.aborted) throw new Error(`${node.id} was abandoned`);
     await manifest.set(node.id, {
       rule: node.rule.name,
       version: node.rule.version,
@@ -161,7 +176,7 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
         if (hold) throw new NotMaterializedError(nodeRef, hold);
         const gathered = gatherDeps(node);
         if ('settled' in gathered) throw new Error(`${node.id} cannot be rebuilt: its dependencies did not complete`);
-        const inv = invocation(node, gathered.deps);
+        const inv = invocation(node, gathered.deps, stopOf(by.id).signal);
         const a = await assess(node.rule, inv, node.id, manifest, true);
         if (!a.stale) return a.result;
         const cause: StaleCause = { kind: 'needed', by };
@@ -174,6 +189,8 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
           emit({ type: 'node-end', outcome });
           return result;
         } catch (error) {
+          // The run ended without the node that asked: nothing to report any more.
+          if (inv.signal.aborted) throw error;
           const outcome: NodeOutcome = { ...nodeRef, status: 'failed', cause, error, ms: Math.round(performance.now() - t0) };
           settled.set(node.id, { outcome });
           emit({ type: 'node-end', outcome });
@@ -203,17 +220,15 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
       const hold = opts.hold?.(nodeRef);
       if (hold) return skip(node, { kind: 'held', hold, stale: a.cause });
       if (opts.dryRun) return { outcome: { ...nodeRef, status: 'would-run', cause: a.cause } };
-      await runSlots.acquire(position.get(node.id)!);
-      if (opts.signal?.aborted) {
-        runSlots.release();
-        return skip(node, { kind: 'interrupted' });
-      }
+      if (!(await runSlots.acquire(position.get(node.id)!))) return skip(node, { kind: 'interrupted' });
       emit({ type: 'node-start', node: nodeRef, cause: a.cause, key: a.key.key });
       const tRun = performance.now();
       let result: NodeResult;
+      if (node.rule.interrupt === 'abandon') abandonable.add(node.id);
       try {
         result = await build(node, inv, a);
       } finally {
+        abandonable.delete(node.id);
         runSlots.release();
       }
       const ms = Math.round(performance.now() - tRun);
@@ -247,12 +262,19 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
     return null;
   };
 
+  const signal = opts.signal;
+  const interrupted = new Promise<void>((resolve) => {
+    if (signal?.aborted) resolve();
+    else signal?.addEventListener('abort', () => resolve(), { once: true });
+  });
   for (;;) {
-    while (running.size < assessWidth && !opts.signal?.aborted) {
+    while (running.size < assessWidth && !signal?.aborted) {
       const n = nextReady();
       if (!n) break;
       started.add(n.id);
       const p = runNode(n).then((res) => {
+        // Ended without it: its late outcome is not this run's.
+        if (abandoned.has(n.id)) return;
         settled.set(n.id, res);
         running.delete(n.id);
         emit({ type: 'node-end', outcome: res.outcome });
@@ -260,7 +282,18 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
       running.set(n.id, p);
     }
     if (running.size === 0) break;
-    await Promise.race(running.values());
+    if (signal?.aborted && [...running.keys()].every((id) => abandonable.has(id))) {
+      for (const id of running.keys()) {
+        abandoned.add(id);
+        stopOf(id).abort();
+        const outcome = skip(graph.node(id), { kind: 'abandoned' }).outcome;
+        settled.set(id, { outcome });
+        emit({ type: 'node-end', outcome });
+      }
+      break;
+    }
+    // Until interrupted, the interruption wakes the loop too (once it has, it would spin).
+    await Promise.race(signal?.aborted ? running.values() : [...running.values(), interrupted]);
   }
 
   const outcomes = order.map((n) => settled.get(n.id)?.outcome ?? skip(n, { kind: 'interrupted' }).outcome);
@@ -286,19 +319,30 @@ class SettledMap extends Map<string, Settled> {
   }
 }
 
-/** A counting semaphore whose waiters are served lowest priority number first. */
+/**
+ * A counting semaphore whose waiters are served lowest priority number first. Once `signal`
+ * is aborted no slot is granted: waiters get false (they would wait for abandoned nodes).
+ */
 class PrioritySlots {
   private free: number;
-  private readonly waiting: Array<{ rank: number; go: () => void }> = [];
+  private readonly waiting: Array<{ rank: number; go: (granted: boolean) => void }> = [];
 
-  constructor(size: number) {
+  constructor(
+    size: number,
+    private readonly signal?: AbortSignal,
+  ) {
     this.free = size;
+    signal?.addEventListener('abort', () => {
+      for (const w of this.waiting.splice(0)) w.go(false);
+    });
   }
 
-  acquire(rank: number): Promise<void> {
+  /** Whether the slot was granted (release it then); false once interrupted. */
+  acquire(rank: number): Promise<boolean> {
+    if (this.signal?.aborted) return Promise.resolve(false);
     if (this.free > 0) {
       this.free--;
-      return Promise.resolve();
+      return Promise.resolve(true);
     }
     return new Promise((go) => {
       this.waiting.push({ rank, go });
@@ -308,7 +352,7 @@ class PrioritySlots {
 
   release(): void {
     const next = this.waiting.shift();
-    if (next) next.go();
+    if (next) next.go(true);
     else this.free++;
   }
 }

@@ -72,6 +72,12 @@ export interface Invocation<C, M, D extends Deps, S extends Scope> {
   /** True in a dry run: functions must not change anything. */
   readonly dryRun: boolean;
   /**
+   * Aborted when an interrupted run abandons this node while its rule runs (the rule's
+   * `interrupt` is 'abandon'): nothing more it returns is recorded, and it should stop and
+   * change nothing more (above all: not move its outputs into place).
+   */
+  readonly signal: AbortSignal;
+  /**
    * Make sure a same-group dependency's outputs are in place (its rule's `present`), rebuilding
    * it when they are not: a state directory may hold only the records of what was built.
    * Returns the dependency's result (the rebuilt one, if it ran).
@@ -123,6 +129,13 @@ export interface Rule<C, M = unknown, D extends Deps = Deps, S extends Scope = S
   readonly scope: S;
   /** What the rule reads from other rules, by reference: the graph's edges come from here. */
   readonly deps: D;
+  /**
+   * What an interrupted run does with this rule's node while it runs: 'finish' (the default)
+   * waits for it and records it; 'abandon' lets the run end without it (skipped as abandoned,
+   * never recorded, `Invocation.signal` aborted). For long actions whose outputs only appear
+   * whole (written aside, then renamed into place): abandoning them only loses the work.
+   */
+  readonly interrupt?: 'finish' | 'abandon';
   /** Names for the top-level fields of `inputs`, used when explaining why a node is stale. */
   readonly inputLabels?: Readonly<Record<string, InputLabel>>;
   /**
@@ -203,7 +216,9 @@ export type SkipCause =
   /** The run holds this node back (the pipeline's `hold` said why); it is stale for `stale`. */
   | { kind: 'held'; hold: string; stale: StaleCause }
   /** The run was interrupted (a signal) before this node started. */
-  | { kind: 'interrupted' };
+  | { kind: 'interrupted' }
+  /** The run was interrupted while this node ran, and ended without it (`Rule.interrupt`). */
+  | { kind: 'abandoned' };
 
 export type Cause = StaleCause | SkipCause;
 

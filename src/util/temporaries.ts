@@ -19,7 +19,7 @@
  * its pid is gone.
  */
 import { randomBytes } from 'node:crypto';
-import { rmSync, promises as fsp } from 'node:fs';
+import { existsSync, rmSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { processAlive } from './process.js';
 
@@ -57,17 +57,38 @@ let handlersInstalled = false;
 
 const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
 
-/** Remove every tracked temporary now, synchronously (the process is about to exit). */
+/**
+ * Remove every tracked temporary now, synchronously (the process is about to exit).
+ *
+ * File-system work already handed to the thread pool still runs while this blocks the main
+ * thread: the open() of a tile being written into a temporary folder, the mkdir() of one. It
+ * can create an entry after rmSync listed the folder (rmSync's retries then only retry the
+ * rmdir, and give up), or make a folder again once removed. That work is bounded (nothing new
+ * is queued meanwhile), so: remove, let it drain, and look again until two looks find nothing.
+ */
 export function removeOwnedTemporariesSync(): void {
-  for (const p of owned) {
-    try {
-      // Retries: a libvips thread may still be adding a tile to a folder being removed.
-      rmSync(p, { recursive: true, force: true, maxRetries: 3, retryDelay: 10 });
-    } catch {
-      /* best effort: the next run's sweep removes what is left */
-    }
-  }
+  const paths = [...owned];
   owned.clear();
+  if (paths.length === 0) return;
+  let clean = 0;
+  for (let pass = 0; pass < 20 && clean < 2; pass++) {
+    let found = false;
+    for (const p of paths) {
+      if (!existsSync(p)) continue;
+      found = true;
+      try {
+        rmSync(p, { recursive: true, force: true });
+      } catch {
+        /* a writer got in between: the next pass (or the next run's sweep) removes it */
+      }
+    }
+    clean = found ? 0 : clean + 1;
+    if (clean < 2) sleepSync(25);
+  }
+}
+
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 let interruptListener: ((signal: NodeJS.Signals) => void) | null = null;
@@ -79,8 +100,12 @@ export function signalExitCode(signal: NodeJS.Signals): number {
   return SIGNAL_EXIT[signal] ?? 130;
 }
 
-/** Clean up and exit now: hooks (terminal), then this process's temporaries. */
-function exitNow(signal: NodeJS.Signals): never {
+/**
+ * Clean up and exit now: hooks (terminal), then this process's temporaries. Also how a
+ * command ends after an interrupt it handled: work it abandoned may still run in the
+ * background (libvips threads), and would keep the process alive.
+ */
+export function exitNow(signal: NodeJS.Signals): never {
   for (const hook of exitHooks) {
     try {
       hook();
