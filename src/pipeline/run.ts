@@ -27,7 +27,7 @@ import { globsMatcher } from '../util/glob.js';
 import { silentLog, type Log } from '../util/log.js';
 import { forEachLimit } from '../util/pool.js';
 import { DEFAULT_MAX_PIXELS } from '../wwt/limits.js';
-import { INDEX_WTML } from '../wwt/study-files.js';
+import { INDEX_WTML, TILE_NAME_START } from '../wwt/study-files.js';
 import { CONFIG_NAME, ROOT_INDEX, loadConfig, unknownKeyWarnings, type PipelineConfig } from './config.js';
 import { adoptBuildRecords } from './build-record.js';
 import type { DownloadSettings, PipelineContext, PublishedPixels } from './context.js';
@@ -329,14 +329,15 @@ export async function surveyRepository(repo: Repository): Promise<RepositorySurv
   const published = new Set<string>();
   const rejected = new Set<string>();
   const indexMd5 = new Map<string, string>();
-  // Two existence checks per image folder, side by side: many in flight, as each is a round
-  // trip on Azure.
+  // One probe per image folder (one listing on Azure, passing over the tiles): many in
+  // flight, as each is a round trip.
   await forEachLimit([...folders], 32, async (id) => {
-    const [found, flagged] = await Promise.all([repo.probe(`${id}/${INDEX_WTML}`), repo.exists(`${id}/${SKIP_FLAG}`)]);
-    if (flagged) rejected.add(id);
-    if (!found) return;
+    const found = await repo.probeFolder(id, [INDEX_WTML, SKIP_FLAG], { bulk: TILE_NAME_START });
+    if (found.has(SKIP_FLAG)) rejected.add(id);
+    const index = found.get(INDEX_WTML);
+    if (!index) return;
     published.add(id);
-    if (found.md5) indexMd5.set(id, found.md5);
+    if (index.md5) indexMd5.set(id, index.md5);
   });
   return { folders, published, rejected, indexMd5 };
 }
