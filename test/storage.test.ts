@@ -164,7 +164,7 @@ function contract(b: Backend) {
     for (const bulk of [undefined, 'L']) {
       const probe = (folder: string) => repo.probeFolder(folder, names, { bulk });
       const pub = await probe('pub');
-      assert.equal([...pub.keys()], ['index.wtml'], 'a skip.flag in a subfolder is not the folder\'s');
+      assert.equal([...pub.keys()], ['index.wtml'], "a skip.flag in a subfolder is not the folder's");
       if (pub.get('index.wtml')?.md5 !== undefined) assert.is(pub.get('index.wtml')!.md5, md5('pub/index.wtml'));
       assert.equal([...(await probe('rejected')).keys()].sort(), ['index.wtml', 'skip.flag']);
       assert.equal([...(await probe('unfinished')).keys()], [], 'no index.wtml: not published');

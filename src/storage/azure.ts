@@ -12,7 +12,19 @@ import { BlobServiceClient, type ContainerClient, type StoragePipelineOptions } 
 import { ToastyError } from '../util/errors.js';
 import { contentTypeFor } from './content-type.js';
 import { md5OfFile } from './local.js';
-import { byName, checkMeta, folderSegments, itemPathSegments, type ProbeOptions, probeNames, type PutOptions, type RepoEntry, type Repository, type RepoStat, LOCK_WAIT_MS } from './types.js';
+import {
+  byName,
+  checkMeta,
+  folderSegments,
+  itemPathSegments,
+  type ProbeOptions,
+  probeNames,
+  type PutOptions,
+  type RepoEntry,
+  type Repository,
+  type RepoStat,
+  LOCK_WAIT_MS,
+} from './types.js';
 
 export interface AzureRetryOptions {
   /** Attempts per request, including the first (default 4). */

@@ -13,7 +13,19 @@ import path from 'node:path';
 import { ToastyError } from '../util/errors.js';
 import { type HeldLock, LockHeldError, waitForLock } from '../util/lock.js';
 import { copyFileAtomic, writeFileAtomic } from '../util/fs.js';
-import { byName, checkMeta, folderSegments, itemPathSegments, type ProbeOptions, probeNames, type PutOptions, type RepoEntry, type Repository, type RepoStat, LOCK_WAIT_MS } from './types.js';
+import {
+  byName,
+  checkMeta,
+  folderSegments,
+  itemPathSegments,
+  type ProbeOptions,
+  probeNames,
+  type PutOptions,
+  type RepoEntry,
+  type Repository,
+  type RepoStat,
+  LOCK_WAIT_MS,
+} from './types.js';
 
 /** Temp names made by util/fs.ts (`.name.PID.HEX.tmp`): never list them. */
 const TEMP_NAME = /^\..*\.\d+\.[0-9a-f]+\.tmp$/;
