@@ -2,12 +2,13 @@
 // Azurite: listing pages (gzipped, 404 after the last), details once per work dir, placement,
 // annotation, constellation and credits read back from the published WTML; skips and
 // failures of single images; a second make, an empty work dir and --recheck doing only what
-// they must.
-import { promises as fsp } from 'node:fs';
+// they must (not-actionable images remembered, asked for again with --recheck).
+import { existsSync, promises as fsp, readFileSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { NOT_ACTIONABLE_FILE } from '../src/pipeline/workdir.js';
 import { parseWtml, type WtmlPlace } from '../src/wwt/wtml.js';
 import { type ArchiveImage, FakeArchive, spatialFromAstropix } from './helpers/djangoplicity-archive.js';
 import { Fixture, ROOT, TESTDATA, ran, stopSharedAzurite, type RepoKind, type ToastyRun } from './helpers/pipeline-fixture.js';
@@ -170,6 +171,20 @@ async function publishedPlace(f: Fixture, id: string): Promise<WtmlPlace> {
   return folder.children[0];
 }
 
+const NO_WCS_REASON = 'no full WCS (Spatial.CoordsystemProjection is not set)';
+
+/** The work dir's remembered not-actionable verdicts. */
+const remembered = (f: Fixture): Record<string, { reason: string; at: string }> => {
+  const file = path.join(f.workdir, NOT_ACTIONABLE_FILE);
+  return existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
+};
+
+/** The records the run left out, with why. */
+const notProcessed = (r: ToastyRun) =>
+  ((r.json?.skipped ?? []) as Array<{ rule: string | null; image: string; reason: string }>)
+    .filter((x) => x.rule === null)
+    .map(({ image, reason }) => ({ image, reason }));
+
 /** `rule:image` of each node that failed. */
 const failedNodes = (r: ToastyRun) => ((r.json?.failed ?? []) as Array<{ rule: string; image: string }>).map((n) => `${n.rule}:${n.image}`).sort();
 const FAILED_FETCHES = FAILING.map((id) => `fetch:${id}`).sort();
@@ -218,7 +233,9 @@ for (const [label, kind] of KINDS) {
       assert.match(about(null)!.message, /unsafe image id "..\/..\/etc\/passwd"/);
       assert.match(r.stderr, /FAILED \(feed entry\) \[fetch\]: unsafe image id/);
       const skipped = ((r.json?.skipped ?? []) as Array<{ rule: string | null; image: string; reason: string }>).filter((x) => x.rule === null);
-      assert.equal(skipped, [{ rule: null, image: NO_WCS, reason: 'not actionable: no full WCS (Spatial.CoordsystemProjection is not set)' }]);
+      assert.equal(skipped, [{ rule: null, image: NO_WCS, reason: `not actionable: ${NO_WCS_REASON}` }]);
+      assert.equal(Object.keys(remembered(f)), [NO_WCS], 'the work dir remembers it');
+      assert.is(remembered(f)[NO_WCS]!.reason, NO_WCS_REASON);
       assert.equal(archive.hits.original.get(NO_WCS), undefined, 'no download for an image without WCS');
 
       for (const id of PUBLISHED) {
@@ -284,8 +301,16 @@ for (const [label, kind] of KINDS) {
       assert.is(r.code, 1, r.stderr);
       assert.equal(ran(r), [], 'nothing is rebuilt');
       assert.equal(failedNodes(r), FAILED_FETCHES, 'the failed images are tried again');
-      assert.equal(grew(details, archive.hits.details), [NO_WCS, ORIGINAL_404, NO_ORIGINAL].sort(), 'details only of images this work dir does not have');
+      assert.equal(
+        grew(details, archive.hits.details),
+        [ORIGINAL_404, NO_ORIGINAL].sort(),
+        'details only of images this work dir does not have, nor knows to be not actionable',
+      );
       assert.equal(grew(originals, archive.hits.original), [ORIGINAL_404]);
+      assert.equal(notProcessed(r), [
+        { image: NO_WCS, reason: `not actionable: ${NO_WCS_REASON} (remembered from ${remembered(f)[NO_WCS]!.at}; --recheck asks again)` },
+      ]);
+      assert.match(r.stderr, /not processed: heic0004a: not actionable: no full WCS .*remembered from .*--recheck asks again/);
 
       // ---- A corrected credit, with --recheck: wtml, upload and the index; no download, no tiling.
       archive.image(EMPTY_SCALE).details.Credit = 'ESA/Hubble, NASA and the Test Team';
@@ -312,6 +337,27 @@ for (const [label, kind] of KINDS) {
       assert.equal(failedNodes(r), FAILED_FETCHES);
       assert.equal(grew(details, archive.hits.details), [NO_WCS, ORIGINAL_404, NO_ORIGINAL].sort(), 'no details of published images');
       assert.equal(grew(originals, archive.hits.original), [ORIGINAL_404], 'no image downloaded');
+      assert.equal(Object.keys(remembered(f)), [NO_WCS], 'the verdict is remembered again');
+
+      // ---- The archive gives the image a WCS: still remembered, until --recheck asks again.
+      archive.image(NO_WCS).details.Spatial = square(120, 20);
+      details = snapshot(archive.hits.details);
+      r = await f.run('make', '--json');
+      assert.is(r.code, 1, r.stderr);
+      assert.equal(ran(r), []);
+      assert.equal(grew(details, archive.hits.details), [ORIGINAL_404, NO_ORIGINAL].sort());
+      assert.equal(
+        notProcessed(r).map((x) => x.image),
+        [NO_WCS],
+      );
+      details = snapshot(archive.hits.details);
+      r = await f.run('make', '--recheck', '--json');
+      assert.is(r.code, 1, r.stderr);
+      assert.equal(grew(details, archive.hits.details), LISTED_SAFE);
+      assert.equal(ran(r), [`fetch:${NO_WCS}`, `tile:${NO_WCS}`, `wtml:${NO_WCS}`, `upload:${NO_WCS}`, 'index:-'], 'picked up');
+      assert.equal(notProcessed(r), []);
+      assert.equal(remembered(f), {}, 'and forgotten');
+      assertClose((await publishedPlace(f, NO_WCS)).ra * 15, 120, `${NO_WCS} ra`, 1e-9, 1e-9);
     } finally {
       await f.close();
     }

@@ -149,6 +149,38 @@ function contract(b: Backend) {
     assert.equal(entries(await repo.list('nothing/here')), []);
   });
 
+  t('probeFolder: which names a folder holds, from one listing, past its tiles', async () => {
+    const repo = await b.fresh();
+    const tiles = Array.from({ length: 40 }, (_, i) => `L3X${i % 8}Y${i >> 3}.png`);
+    for (const p of ['pub/index.wtml', 'pub/thumb.jpg', ...tiles.map((t) => `pub/${t}`), 'pub/0123456789abcdef/L0X0Y0.png', 'pub/sub/skip.flag']) {
+      await repo.put(p, p);
+    }
+    await repo.put('rejected/skip.flag', '');
+    await repo.put('rejected/index.wtml', 'rejected after publishing');
+    await repo.put('unfinished/L0X0Y0.png', 'tile');
+    await repo.put('unfinished/toasty-build.json', '{}');
+    await repo.put('index.wtml', 'root');
+    const names = ['index.wtml', 'skip.flag'];
+    for (const bulk of [undefined, 'L']) {
+      const probe = (folder: string) => repo.probeFolder(folder, names, { bulk });
+      const pub = await probe('pub');
+      assert.equal([...pub.keys()], ['index.wtml'], "a skip.flag in a subfolder is not the folder's");
+      if (pub.get('index.wtml')?.md5 !== undefined) assert.is(pub.get('index.wtml')!.md5, md5('pub/index.wtml'));
+      assert.equal([...(await probe('rejected')).keys()].sort(), ['index.wtml', 'skip.flag']);
+      assert.equal([...(await probe('unfinished')).keys()], [], 'no index.wtml: not published');
+      assert.equal([...(await probe('nothing')).keys()], [], 'a missing folder holds nothing');
+      assert.equal([...(await probe('pub/sub')).keys()], ['skip.flag']);
+      assert.equal([...(await probe('')).keys()], ['index.wtml'], 'the root is a folder too');
+    }
+    // A subfolder is not an item, even when it is named like one; tiles are found when asked for.
+    assert.equal([...(await repo.probeFolder('pub', ['0123456789abcdef', 'sub', 'L3X7Y4.png', 'L9X0Y0.png'])).keys()], ['L3X7Y4.png']);
+    if (repo.keepsMeta) assert.is((await repo.probeFolder('rejected', ['index.wtml'])).get('index.wtml')?.md5, md5('rejected after publishing'));
+    await rejects(repo.probeFolder('pub', ['a/b']), 'storage');
+    await rejects(repo.probeFolder('pub', ['..']), 'storage');
+    await rejects(repo.probeFolder('pub', ['Lx.png'], { bulk: 'L' }), 'storage');
+    await rejects(repo.probeFolder('pub/', ['index.wtml']), 'storage');
+  });
+
   t('list of an empty repository is empty', async () => {
     const repo = await b.fresh();
     assert.equal(entries(await repo.list('')), []);
@@ -388,14 +420,17 @@ local('symbolic links leading out of the repository are never written, deleted, 
     // Reads find nothing, listings leave the links out.
     assert.is(await r.get('escape/index.wtml'), null);
     assert.is(await r.exists('escape/index.wtml'), false);
-    assert.is(await r.probe('escape/index.wtml'), null, 'the survey does not see through the link either');
-    assert.is(await r.probe('real/linked.wtml'), null);
-    assert.is(await r.probe('dangling/x.png'), null);
+    const probe = async (folder: string, ...names: string[]) => [...(await r.probeFolder(folder, names)).keys()].sort();
+    assert.equal(await probe('escape', 'index.wtml'), [], 'the survey does not see through the link either');
+    assert.equal(await probe('real', 'linked.wtml'), []);
+    assert.equal(await probe('dangling', 'x.png'), []);
     await fsp.writeFile(path.join(repo, 'real', 'index.wtml'), 'inside');
-    assert.equal(await r.probe('real/index.wtml'), {});
-    assert.equal(await r.probe('inside/index.wtml'), {}, 'a link that stays inside is followed');
-    assert.is(await r.probe('real'), null, 'a folder is not an item');
-    assert.is(await r.probe('real/index.wtml/x'), null);
+    await fsp.symlink(path.join(repo, 'real', 'index.wtml'), path.join(repo, 'real', 'skip.flag'));
+    assert.equal(await probe('real', 'index.wtml', 'linked.wtml', 'skip.flag'), ['index.wtml', 'skip.flag'], 'a link to a file inside is an item');
+    assert.equal(await probe('inside', 'index.wtml', 'linked.wtml'), ['index.wtml'], 'a link that stays inside is followed');
+    assert.equal(await probe('', 'real', 'inside', 'escape'), [], 'a folder is not an item');
+    assert.equal(await probe('real/index.wtml', 'x'), []);
+    await fsp.rm(path.join(repo, 'real', 'skip.flag'));
     await fsp.rm(path.join(repo, 'real', 'index.wtml'));
     assert.is(await r.stat('real/linked.wtml'), null);
     assert.equal(await r.list('escape'), []);

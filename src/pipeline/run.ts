@@ -27,13 +27,13 @@ import { globsMatcher } from '../util/glob.js';
 import { silentLog, type Log } from '../util/log.js';
 import { forEachLimit } from '../util/pool.js';
 import { DEFAULT_MAX_PIXELS } from '../wwt/limits.js';
-import { INDEX_WTML } from '../wwt/study-files.js';
+import { INDEX_WTML, TILE_NAME_START } from '../wwt/study-files.js';
 import { CONFIG_NAME, ROOT_INDEX, loadConfig, unknownKeyWarnings, type PipelineConfig } from './config.js';
 import { adoptBuildRecords } from './build-record.js';
 import type { DownloadSettings, PipelineContext, PublishedPixels } from './context.js';
 import { engineErrorToToasty } from './engine-errors.js';
 import { HELD_FOR_STAGE, HELD_NOT_SELECTED } from './holds.js';
-import { LOCK_FILE, MANIFEST_NAME, SKIP_FLAG, Workdir } from './workdir.js';
+import { LOCK_FILE, MANIFEST_NAME, type NotActionableVerdict, SKIP_FLAG, Workdir } from './workdir.js';
 
 export type { Stage };
 
@@ -135,6 +135,10 @@ export async function runPipeline(opts: RunOptions): Promise<RunReport> {
       known: (id) => knownRecord(run, source, id),
       recheck: opts.recheck ?? false,
       io,
+      verdicts: {
+        read: () => run.workdir.notActionable(),
+        write: async (v) => void (opts.dryRun || (await run.workdir.saveNotActionable(v))),
+      },
     });
     const publishedPixels = new Map<string, PublishedPixels>();
     for (const id of completed.records.keys()) {
@@ -273,17 +277,25 @@ function addCandidates<R>(out: GatheredRecords<R>, c: Candidates<R>): void {
  * Every chosen image's record. One the listing named without its record comes from what this
  * work dir or the repository's build record already has (`known`), else from the source;
  * `recheck` asks the source for all of them again (a failure then keeps the known record).
+ * Images the source called not actionable are remembered (`verdicts`) and not asked for again
+ * until `recheck`; a record from the source forgets the verdict.
  */
 export async function completeRecords(
   records: ReadonlyMap<string, SourceRecord | null>,
   source: SourceAdapter,
-  opts: { known: (id: string) => Promise<SourceRecord | null>; recheck: boolean; io: SourceIo },
+  opts: { known: (id: string) => Promise<SourceRecord | null>; recheck: boolean; io: SourceIo; verdicts?: NotActionableMemory },
 ): Promise<GatheredRecords<SourceRecord>> {
   const out: GatheredRecords<SourceRecord> = { records: new Map(), problems: [], skipped: [] };
   const known = new Map<string, SourceRecord>();
+  const verdicts = (await opts.verdicts?.read()) ?? new Map<string, NotActionableVerdict>();
   const ask: string[] = [];
   for (const [id, record] of records) {
     if (record) continue;
+    const verdict = opts.recheck ? undefined : verdicts.get(id);
+    if (verdict) {
+      out.skipped.push({ image: id, reason: `not actionable: ${verdict.reason} (remembered from ${verdict.at}; --recheck asks again)` });
+      continue;
+    }
     const k = await opts.known(id);
     if (k) known.set(id, k);
     if (!k || opts.recheck) ask.push(id);
@@ -294,6 +306,7 @@ export async function completeRecords(
     described = await source.describe(ask, opts.io);
   }
   addCandidates(out, described);
+  if (opts.verdicts && rememberVerdicts(verdicts, described)) await opts.verdicts.write(verdicts);
   // Listing order, so the graph is the same whichever way a record came.
   const ordered = new Map<string, SourceRecord>();
   const notActionable = new Set(out.skipped.map((s) => s.image));
@@ -303,6 +316,26 @@ export async function completeRecords(
   }
   out.records = ordered;
   return out;
+}
+
+/** Where `completeRecords` keeps the source's not-actionable verdicts between runs. */
+export interface NotActionableMemory {
+  /** Null when what was remembered cannot be read (then nothing is). */
+  read(): Promise<Map<string, NotActionableVerdict> | null>;
+  write(verdicts: ReadonlyMap<string, NotActionableVerdict>): Promise<void>;
+}
+
+/** Record what the source just said of each image asked for; whether anything changed. */
+function rememberVerdicts(verdicts: Map<string, NotActionableVerdict>, described: Candidates<SourceRecord>): boolean {
+  let changed = false;
+  const at = new Date().toISOString();
+  for (const { id, reason } of described.notActionable) {
+    if (verdicts.get(id)?.reason === reason) continue;
+    verdicts.set(id, { reason, at });
+    changed = true;
+  }
+  for (const id of described.records.keys()) changed = verdicts.delete(id) || changed;
+  return changed;
 }
 
 /** What this work dir caches, or the fetch node recorded (maybe adopted), as an image's record. */
@@ -329,14 +362,15 @@ export async function surveyRepository(repo: Repository): Promise<RepositorySurv
   const published = new Set<string>();
   const rejected = new Set<string>();
   const indexMd5 = new Map<string, string>();
-  // Two existence checks per image folder, side by side: many in flight, as each is a round
-  // trip on Azure.
+  // One probe per image folder (one listing on Azure, passing over the tiles): many in
+  // flight, as each is a round trip.
   await forEachLimit([...folders], 32, async (id) => {
-    const [found, flagged] = await Promise.all([repo.probe(`${id}/${INDEX_WTML}`), repo.exists(`${id}/${SKIP_FLAG}`)]);
-    if (flagged) rejected.add(id);
-    if (!found) return;
+    const found = await repo.probeFolder(id, [INDEX_WTML, SKIP_FLAG], { bulk: TILE_NAME_START });
+    if (found.has(SKIP_FLAG)) rejected.add(id);
+    const index = found.get(INDEX_WTML);
+    if (!index) return;
     published.add(id);
-    if (found.md5) indexMd5.set(id, found.md5);
+    if (index.md5) indexMd5.set(id, index.md5);
   });
   return { folders, published, rejected, indexMd5 };
 }

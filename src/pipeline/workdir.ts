@@ -11,7 +11,7 @@ import { constants, existsSync, promises as fsp, type Stats, statSync } from 'no
 import path from 'node:path';
 import type { SourceRecord } from '../sources/source.js';
 import { ToastyError } from '../util/errors.js';
-import { exists } from '../util/fs.js';
+import { exists, writeFileAtomic } from '../util/fs.js';
 import { sweepStaleTemporaries } from '../util/temporaries.js';
 
 /** Field the cached record gains: the name the image was cached under. */
@@ -22,6 +22,19 @@ export const MANIFEST_NAME = 'toasty-manifest';
 export const LOCK_FILE = '.toasty.lock';
 /** In the repository, `<id>/skip.flag`: the image is not to be published (as the reference pipeline has it). */
 export const SKIP_FLAG = 'skip.flag';
+
+/**
+ * The source's "not actionable" verdicts on images it lists without their records (Djangoplicity:
+ * details without a full WCS, ...): id -> {reason, at}. Remembered so that their details are
+ * not asked for again on every run; `--recheck` asks again.
+ */
+export const NOT_ACTIONABLE_FILE = 'not-actionable.json';
+
+export interface NotActionableVerdict {
+  reason: string;
+  /** When the source said so (ISO 8601). */
+  at: string;
+}
 
 export type Area = 'cache_todo' | 'cache_done' | 'out_todo' | 'out_done';
 
@@ -75,6 +88,36 @@ export class Workdir {
     } catch (e) {
       throw fail(`is not writable (${reason(e)})`, e);
     }
+  }
+
+  /**
+   * The remembered not-actionable verdicts. A file that cannot be read as such is forgotten
+   * (null), which costs only the requests it would have saved.
+   */
+  async notActionable(): Promise<Map<string, NotActionableVerdict> | null> {
+    let text: string;
+    try {
+      text = await fsp.readFile(path.join(this.root, NOT_ACTIONABLE_FILE), 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
+      return null;
+    }
+    const out = new Map<string, NotActionableVerdict>();
+    try {
+      const doc = JSON.parse(text) as unknown;
+      if (!doc || typeof doc !== 'object' || Array.isArray(doc)) return null;
+      for (const [id, v] of Object.entries(doc as Record<string, Partial<NotActionableVerdict>>)) {
+        if (v && typeof v.reason === 'string' && typeof v.at === 'string') out.set(id, { reason: v.reason, at: v.at });
+      }
+    } catch {
+      return null;
+    }
+    return out;
+  }
+
+  async saveNotActionable(verdicts: ReadonlyMap<string, NotActionableVerdict>): Promise<void> {
+    const sorted = Object.fromEntries([...verdicts].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    await writeFileAtomic(path.join(this.root, NOT_ACTIONABLE_FILE), `${JSON.stringify(sorted, null, 1)}\n`);
   }
 
   dir(area: Area, id: string): string {

@@ -12,7 +12,19 @@ import { BlobServiceClient, type ContainerClient, type StoragePipelineOptions } 
 import { ToastyError } from '../util/errors.js';
 import { contentTypeFor } from './content-type.js';
 import { md5OfFile } from './local.js';
-import { byName, checkMeta, folderSegments, itemPathSegments, type PutOptions, type RepoEntry, type Repository, type RepoStat, LOCK_WAIT_MS } from './types.js';
+import {
+  byName,
+  checkMeta,
+  folderSegments,
+  itemPathSegments,
+  type ProbeOptions,
+  probeNames,
+  type PutOptions,
+  type RepoEntry,
+  type Repository,
+  type RepoStat,
+  LOCK_WAIT_MS,
+} from './types.js';
 
 export interface AzureRetryOptions {
   /** Attempts per request, including the first (default 4). */
@@ -285,9 +297,29 @@ export class AzureRepository implements Repository {
     return (await this.stat(itemPath)) !== null;
   }
 
-  async probe(itemPath: string): Promise<{ md5?: string } | null> {
-    const st = await this.stat(itemPath);
-    return st && (st.md5 ? { md5: st.md5 } : {});
+  async probeFolder(folder: string, names: readonly string[], opts: ProbeOptions = {}): Promise<Map<string, { md5?: string }>> {
+    probeNames(names, opts);
+    const segs = [...this.prefixSegs, ...folderSegments(folder)];
+    const prefix = segs.length ? `${segs.join('/')}/` : '';
+    const wanted = new Set(names);
+    const found = new Map<string, { md5?: string }>();
+    if (!wanted.size) return found;
+    // One listing answers every name. With the bulk string as the delimiter, each run of names
+    // sharing it comes back as one prefix (all of an image's tiles: one entry), not page after
+    // page of blobs; the wanted names, which lack it, come back as blobs with their MD5.
+    try {
+      for await (const item of this.client.listBlobsByHierarchy(opts.bulk ?? '/', { prefix, abortSignal: this.signal() })) {
+        if (item.kind === 'prefix') continue;
+        const name = item.name.slice(prefix.length);
+        if (!wanted.has(name)) continue;
+        const md5 = item.properties.contentMD5?.length ? Buffer.from(item.properties.contentMD5).toString('base64') : undefined;
+        found.set(name, md5 ? { md5 } : {});
+        if (found.size === wanted.size) break;
+      }
+    } catch (e) {
+      throw this.fail('list', prefix || '(root)', e);
+    }
+    return found;
   }
 
   async stat(itemPath: string): Promise<RepoStat | null> {

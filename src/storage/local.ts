@@ -13,7 +13,19 @@ import path from 'node:path';
 import { ToastyError } from '../util/errors.js';
 import { type HeldLock, LockHeldError, waitForLock } from '../util/lock.js';
 import { copyFileAtomic, writeFileAtomic } from '../util/fs.js';
-import { byName, checkMeta, folderSegments, itemPathSegments, type PutOptions, type RepoEntry, type Repository, type RepoStat, LOCK_WAIT_MS } from './types.js';
+import {
+  byName,
+  checkMeta,
+  folderSegments,
+  itemPathSegments,
+  type ProbeOptions,
+  probeNames,
+  type PutOptions,
+  type RepoEntry,
+  type Repository,
+  type RepoStat,
+  LOCK_WAIT_MS,
+} from './types.js';
 
 /** Temp names made by util/fs.ts (`.name.PID.HEX.tmp`): never list them. */
 const TEMP_NAME = /^\..*\.\d+\.[0-9a-f]+\.tmp$/;
@@ -127,25 +139,37 @@ export class LocalRepository implements Repository {
     }
   }
 
-  async probe(itemPath: string): Promise<{ md5?: string } | null> {
+  async probeFolder(folder: string, names: readonly string[], opts: ProbeOptions = {}): Promise<Map<string, { md5?: string }>> {
+    probeNames(names, opts);
+    const segs = folderSegments(folder);
+    const found = new Map<string, { md5?: string }>();
     // Planning probes every image folder: synchronous calls, as the async ones' overhead
-    // dominated. Only a path without symbolic links is answered here; anything else (a link,
-    // an error) goes the careful way.
-    const segs = itemPathSegments(itemPath);
-    let cur = this.root;
-    let st: Stats | undefined;
+    // dominated; an lstat per wanted name, not a readdir, since an image folder may hold
+    // thousands of tiles. Only a path without symbolic links is answered here; a link (or an
+    // error) goes the careful way, which leaves out links leading out of the repository.
+    let dir = this.root;
     try {
       for (const seg of segs) {
-        cur = path.join(cur, seg);
-        st = lstatSync(cur, { throwIfNoEntry: false });
-        if (!st) return null;
-        if (st.isSymbolicLink()) break;
+        dir = path.join(dir, seg);
+        const st = lstatSync(dir, { throwIfNoEntry: false });
+        if (!st || (!st.isDirectory() && !st.isSymbolicLink())) return found;
+        if (st.isSymbolicLink()) return this.probeCarefully(folder, names);
+      }
+      for (const name of names) {
+        const st = lstatSync(path.join(dir, name), { throwIfNoEntry: false });
+        if (st?.isFile()) found.set(name, {});
+        else if (st?.isSymbolicLink() && (await this.exists(folder ? `${folder}/${name}` : name))) found.set(name, {});
       }
     } catch {
-      st = undefined;
+      return this.probeCarefully(folder, names);
     }
-    if (st && !st.isSymbolicLink()) return st.isFile() ? {} : null;
-    return (await this.exists(itemPath)) ? {} : null;
+    return found;
+  }
+
+  private async probeCarefully(folder: string, names: readonly string[]): Promise<Map<string, { md5?: string }>> {
+    const found = new Map<string, { md5?: string }>();
+    for (const name of names) if (await this.exists(folder ? `${folder}/${name}` : name)) found.set(name, {});
+    return found;
   }
 
   async stat(itemPath: string): Promise<RepoStat | null> {

@@ -29,6 +29,15 @@ export interface PutOptions {
   md5?: string;
 }
 
+export interface ProbeOptions {
+  /**
+   * A string that none of the probed names contains but the folder's bulk does (e.g. 'L' for
+   * tile names `L4X3Y3.png`): a listing may skip every name containing it, so a folder of
+   * thousands of tiles is still a small answer (Azure lists with it as the delimiter).
+   */
+  bulk?: string;
+}
+
 export interface Repository {
   /** Human description without secrets: "local folder /x" or "Azure container NAME (prefix P)". */
   readonly description: string;
@@ -45,10 +54,12 @@ export interface Repository {
   /** Whether an item (not a folder) exists at `path`. */
   exists(path: string): Promise<boolean>;
   /**
-   * Like `exists`, at the same price, plus the item's MD5 when the backend has it without
-   * reading the content (Azure: yes; a local folder: no). Null when there is no such item.
+   * Which of `names` (single path segments) are items directly in `folder`, each with its MD5
+   * when the backend has it without reading the content (Azure: yes; a local folder: no). One
+   * request on Azure however many names (a listing of the folder); a name that is missing, a
+   * folder, or (locally) a symbolic link leading out of the repository is absent.
    */
-  probe(path: string): Promise<{ md5?: string } | null>;
+  probeFolder(folder: string, names: readonly string[], opts?: ProbeOptions): Promise<Map<string, { md5?: string }>>;
   stat(path: string): Promise<RepoStat | null>;
   /** Create or overwrite an item; readers never see a half-written item. */
   put(path: string, data: Buffer | string, opts?: PutOptions): Promise<void>;
@@ -85,6 +96,19 @@ export function itemPathSegments(itemPath: string, what = 'item path'): string[]
     if (s === '.' || s === '..') throw bad(`'${s}' segment`);
   }
   return segs;
+}
+
+/** The names argument of `probeFolder`: single segments, without the `bulk` string. */
+export function probeNames(names: readonly string[], opts: ProbeOptions = {}): void {
+  if (opts.bulk !== undefined && (opts.bulk === '' || opts.bulk.includes('/'))) {
+    throw new ToastyError('storage', `invalid probe bulk ${JSON.stringify(opts.bulk)}: non-empty, without '/'`);
+  }
+  for (const name of names) {
+    if (itemPathSegments(name, 'name').length !== 1) throw new ToastyError('storage', `invalid repository name ${JSON.stringify(name)}: one segment`);
+    if (opts.bulk && name.includes(opts.bulk)) {
+      throw new ToastyError('storage', `invalid repository name ${JSON.stringify(name)}: it contains the bulk string ${JSON.stringify(opts.bulk)}`);
+    }
+  }
 }
 
 /** Folder argument of `list`: '' is the root, otherwise an item path. */

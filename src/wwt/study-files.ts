@@ -18,6 +18,9 @@ export const UNTILED_IMAGE_NAME = 'image.jpg';
 /** ImageSet Url template of the tiles ("LXY" names): `{1}` level, `{2}` column, `{3}` row. */
 export const TILE_URL_TEMPLATE = 'L{1}X{2}Y{3}.png';
 
+/** What every tile name, and no other study file name, starts with ('L', as in `L4X3Y12.png`). */
+export const TILE_NAME_START = TILE_URL_TEMPLATE.slice(0, TILE_URL_TEMPLATE.indexOf('{'));
+
 /** The file name of one tile, e.g. `L4X3Y12.png`: the URL template filled in. */
 export function tileFileName(level: number, x: number, y: number): string {
   return TILE_URL_TEMPLATE.replace('{1}', String(level)).replace('{2}', String(x)).replace('{3}', String(y));
