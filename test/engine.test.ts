@@ -18,6 +18,7 @@ import {
   type StaleCause,
 } from '../src/engine/index.js';
 import { canonicalJson } from '../src/engine/key.js';
+import { deepFreeze } from '../src/util/freeze.js';
 import { acquireLock } from '../src/util/lock.js';
 
 interface Ctx {
@@ -168,6 +169,28 @@ test('canonical JSON is the text of a key-sorted copy, byte for byte (keys stay 
   };
   for (let i = 0; i < 500; i++) values.push(gen(0));
   for (const v of values) assert.is(canonicalJson(v), JSON.stringify(sortKeys(v)), JSON.stringify(sortKeys(v)));
+  // Deeply frozen values are written once and kept: the kept text is the same text.
+  for (const v of values) {
+    const expected = JSON.stringify(sortKeys(v));
+    deepFreeze(v);
+    assert.is(canonicalJson(v), expected);
+    assert.is(canonicalJson({ outer: [v, v] }), JSON.stringify({ outer: [sortKeys(v), sortKeys(v)] }));
+  }
+});
+
+test('canonical JSON keeps no text of a value that may still change', () => {
+  // Frozen on the outside, mutable inside: never kept, so a change inside is seen.
+  const inner = { scale: ['-0.0001', '0.0001'] };
+  const record = Object.freeze({ title: 'a', wcs: inner });
+  assert.is(canonicalJson(record), '{"title":"a","wcs":{"scale":["-0.0001","0.0001"]}}');
+  inner.scale[0] = '0.5';
+  assert.is(canonicalJson(record), '{"title":"a","wcs":{"scale":["0.5","0.0001"]}}');
+  // A mutable object holding a deeply frozen one: the frozen part is kept, the rest is not.
+  const shared = deepFreeze({ sharp: '0.35', encoding: { quality: 90 } });
+  const inputs: Record<string, unknown> = { toolchain: shared, image: 'aa' };
+  assert.is(canonicalJson(inputs), '{"image":"aa","toolchain":{"encoding":{"quality":90},"sharp":"0.35"}}');
+  inputs.image = 'bb';
+  assert.is(canonicalJson(inputs), '{"image":"bb","toolchain":{"encoding":{"quality":90},"sharp":"0.35"}}');
 });
 
 test('present() is asked only when a dependent that runs needs the outputs, and a missing one is rebuilt then', async () => {

@@ -117,6 +117,8 @@ export class LocalRepository implements Repository {
   }
 
   async exists(itemPath: string): Promise<boolean> {
+    const quick = this.quickStat(itemPath);
+    if (quick !== undefined) return quick !== null && quick.isFile();
     const p = await this.readablePath(itemPath);
     if (p === null) return false;
     try {
@@ -128,9 +130,17 @@ export class LocalRepository implements Repository {
   }
 
   async probe(itemPath: string): Promise<{ md5?: string } | null> {
-    // Planning probes every image folder: synchronous calls, as the async ones' overhead
-    // dominated. Only a path without symbolic links is answered here; anything else (a link,
-    // an error) goes the careful way.
+    const quick = this.quickStat(itemPath);
+    if (quick !== undefined) return quick?.isFile() ? {} : null;
+    return (await this.exists(itemPath)) ? {} : null;
+  }
+
+  /**
+   * What is at `itemPath` (null: nothing), by synchronous lstat calls along the path: planning
+   * asks about every image folder, and the async calls' overhead dominated. Answers only for a
+   * path without symbolic links; undefined (a link, an error) means: go the careful way.
+   */
+  private quickStat(itemPath: string): Stats | null | undefined {
     const segs = itemPathSegments(itemPath);
     let cur = this.root;
     let st: Stats | undefined;
@@ -139,13 +149,12 @@ export class LocalRepository implements Repository {
         cur = path.join(cur, seg);
         st = lstatSync(cur, { throwIfNoEntry: false });
         if (!st) return null;
-        if (st.isSymbolicLink()) break;
+        if (st.isSymbolicLink()) return undefined;
       }
     } catch {
-      st = undefined;
+      return undefined;
     }
-    if (st && !st.isSymbolicLink()) return st.isFile() ? {} : null;
-    return (await this.exists(itemPath)) ? {} : null;
+    return st ?? undefined;
   }
 
   async stat(itemPath: string): Promise<RepoStat | null> {
