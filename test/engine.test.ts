@@ -329,6 +329,44 @@ test('manifest journal survives a torn last line', async () => {
   assert.equal(third.get('x')!.result.outputs, { f: '1' });
 });
 
+test('manifest: format 1 is read and rewritten as format 2; leaves read from format 2 are the ones written', async () => {
+  const ctx = await setup(['a']);
+  const file = path.join(ctx.dir, 'manifest.json');
+  const entry = (key: string, leaves: Record<string, string>) => ({
+    rule: 'r',
+    version: 1,
+    key,
+    leaves,
+    result: { outputs: { f: key }, meta: { n: 1 } },
+    at: 'now',
+  });
+  const v1 = { format: 1, nodes: { 'r:b': entry('kb', { 'x.y': '"b"', z: '#0123456789ab' }), 'r:a\tb': entry('ka', { '': '{}' }) } };
+  await fsp.writeFile(file, JSON.stringify(v1));
+  const m = await Manifest.load(ctx.dir, 'manifest');
+  assert.equal(JSON.parse(JSON.stringify(m.get('r:b'))), v1.nodes['r:b']);
+  await m.compact();
+  const text = await fsp.readFile(file, 'utf8');
+  assert.ok(text.startsWith('{"format":2}\n'), text.slice(0, 40));
+  const again = await Manifest.load(ctx.dir, 'manifest');
+  assert.equal(again.ids().sort(), ['r:a\tb', 'r:b']);
+  for (const id of again.ids()) assert.equal(JSON.parse(JSON.stringify(again.get(id))), v1.nodes[id as keyof typeof v1.nodes], id);
+  assert.equal(again.get('r:b')!.leaves, { 'x.y': '"b"', z: '#0123456789ab' });
+  // A node recorded since is written with the ones kept as text, each with its own leaves.
+  await again.set('r:c', entry('kc', { w: '2' }));
+  await again.compact();
+  const third = await Manifest.load(ctx.dir, 'manifest');
+  assert.equal(third.get('r:c')!.leaves, { w: '2' });
+  assert.equal(third.get('r:b')!.leaves, { 'x.y': '"b"', z: '#0123456789ab' });
+  assert.is(third.get('r:a\tb')!.key, 'ka');
+  // A damaged format-2 line is reported, not skipped.
+  await fsp.writeFile(file, `${text.split('\n').slice(0, 2).join('\n')}\n"r:x"\t{"rule":\n`);
+  const damaged = await Manifest.load(ctx.dir, 'manifest').then(
+    () => null,
+    (e: unknown) => e as Error,
+  );
+  assert.match(String(damaged?.message), /manifest\.json is damaged \(line 3/);
+});
+
 test('work-directory lock: a live holder is refused by pid, a dead one is taken over', async () => {
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'toasty-lock-'));
   const file = path.join(dir, 'run.lock');
