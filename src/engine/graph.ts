@@ -58,17 +58,18 @@ export class BuildGraph {
     const one = all.filter((r) => r.scope === 'one');
     const graph = new BuildGraph();
     const groupList = [...new Set(groups)];
+    const deps = new Map(all.map((r) => [r, Object.entries(r.deps as Record<string, Dep>)]));
     for (const group of groupList) {
-      for (const rule of each) graph.add(rule, group, groupList);
+      for (const rule of each) graph.add(rule, deps.get(rule)!, group, groupList);
     }
-    for (const rule of one) graph.add(rule, null, groupList);
+    for (const rule of one) graph.add(rule, deps.get(rule)!, null, groupList);
     graph.seal();
     return graph;
   }
 
-  private add(rule: AnyRule, group: string | null, groups: readonly string[]): void {
+  private add(rule: AnyRule, deps: ReadonlyArray<[string, Dep]>, group: string | null, groups: readonly string[]): void {
     const links: Link[] = [];
-    for (const [name, dep] of Object.entries(rule.deps as Record<string, Dep>)) {
+    for (const [name, dep] of deps) {
       const target = dep.rule;
       if (dep.kind === 'same-group') {
         if (group === null || target.scope !== 'each') {
@@ -98,13 +99,19 @@ export class BuildGraph {
     const dependents: number[][] = Array.from({ length: n }, () => []);
     const indegree = new Int32Array(n);
     for (let i = 0; i < n; i++) {
-      const seen = new Set<number>();
-      for (const link of this.insertion[i]!.links) {
+      const links = this.insertion[i]!.links;
+      // Most nodes have one or two dependencies: a set to drop repeats only when needed.
+      let count = 0;
+      for (const link of links) count += link.nodes.length;
+      const seen = count > 1 ? new Set<number>() : null;
+      for (const link of links) {
         for (const dep of link.nodes) {
           const d = position.get(dep.id);
           if (d === undefined) throw new Error(`${this.insertion[i]!.id} depends on ${dep.id}, which is not in the graph`);
-          if (seen.has(d)) continue;
-          seen.add(d);
+          if (seen) {
+            if (seen.has(d)) continue;
+            seen.add(d);
+          }
           dependents[d]!.push(i);
           indegree[i]!++;
         }
