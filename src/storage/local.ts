@@ -146,7 +146,8 @@ export class LocalRepository implements Repository {
     let st: Stats | undefined;
     try {
       for (const seg of segs) {
-        cur = path.join(cur, seg);
+        // Segments are plain names (itemPathSegments): joined without path.join's normalising.
+        cur = cur.endsWith(path.sep) ? cur + seg : cur + path.sep + seg;
         st = lstatSync(cur, { throwIfNoEntry: false });
         if (!st) return null;
         if (st.isSymbolicLink()) return undefined;
