@@ -13,6 +13,7 @@ import {
   execute,
   ruleFor,
   sameGroup,
+  type Deps,
   type NodeOutcome,
   type NodeRef,
   type StaleCause,
@@ -252,6 +253,28 @@ test('present() is asked only when a dependent that runs needs the outputs, and 
   } finally {
     await fsp.rm(dir, { recursive: true, force: true });
   }
+});
+
+test('graph order: dependencies first, each group together where the rules allow it', () => {
+  const rule = (name: string, deps: Deps, scope: 'each' | 'one' = 'each') =>
+    ruleFor<Ctx>()({ name, version: 1, scope, deps, inputs: () => null, run: async () => ({ outputs: {} }) });
+  const a = rule('a', {});
+  const b = rule('b', { a: sameGroup(a) });
+  const all = rule('all', { bs: everyGroup(b) }, 'one');
+  assert.equal(
+    BuildGraph.build([all], ['x', 'y'])
+      .order()
+      .map((n) => n.id),
+    ['a:x', 'b:x', 'a:y', 'b:y', 'all'],
+  );
+  // A per-group node that reads every group's node of another rule waits for all of them.
+  const c = rule('c', { as: everyGroup(a) });
+  assert.equal(
+    BuildGraph.build([c, b], ['x', 'y'])
+      .order()
+      .map((n) => n.id),
+    ['a:x', 'b:x', 'a:y', 'c:x', 'c:y', 'b:y'],
+  );
 });
 
 test('first run builds everything, second run nothing', async () => {

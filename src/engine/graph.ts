@@ -95,23 +95,32 @@ export class BuildGraph {
     const n = this.insertion.length;
     const position = new Map<string, number>();
     for (let i = 0; i < n; i++) position.set(this.insertion[i]!.id, i);
+    // `build` adds every node after its dependencies: then the order below is the insertion
+    // order itself (the least ready position is always the next one), and there is no cycle.
+    let inOrder = true;
+    for (let i = 0; i < n; i++) {
+      for (const link of this.insertion[i]!.links) {
+        for (const dep of link.nodes) {
+          const d = position.get(dep.id);
+          if (d === undefined) throw new Error(`${this.insertion[i]!.id} depends on ${dep.id}, which is not in the graph`);
+          if (d >= i) inOrder = false;
+        }
+      }
+    }
+    if (inOrder) {
+      this.sorted = this.insertion;
+      return;
+    }
     // Dependents of each node (by position) and each node's count of distinct dependencies.
     const dependents: number[][] = Array.from({ length: n }, () => []);
     const indegree = new Int32Array(n);
     for (let i = 0; i < n; i++) {
-      const links = this.insertion[i]!.links;
-      // Most nodes have one or two dependencies: a set to drop repeats only when needed.
-      let count = 0;
-      for (const link of links) count += link.nodes.length;
-      const seen = count > 1 ? new Set<number>() : null;
-      for (const link of links) {
+      const seen = new Set<number>();
+      for (const link of this.insertion[i]!.links) {
         for (const dep of link.nodes) {
-          const d = position.get(dep.id);
-          if (d === undefined) throw new Error(`${this.insertion[i]!.id} depends on ${dep.id}, which is not in the graph`);
-          if (seen) {
-            if (seen.has(d)) continue;
-            seen.add(d);
-          }
+          const d = position.get(dep.id)!;
+          if (seen.has(d)) continue;
+          seen.add(d);
           dependents[d]!.push(i);
           indegree[i]!++;
         }

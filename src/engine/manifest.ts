@@ -88,7 +88,10 @@ export function parseSnapshot(text: string): Map<string, ManifestEntry> {
     try {
       // Ids rarely hold a character JSON escapes: then the text between the quotes is the id.
       const quoted = text.slice(at, tab1);
-      id = quoted.length >= 2 && quoted[0] === '"' && quoted.indexOf('"', 1) === quoted.length - 1 && !quoted.includes('\\') ? quoted.slice(1, -1) : JSON.parse(quoted);
+      id =
+        quoted.length >= 2 && quoted[0] === '"' && quoted.indexOf('"', 1) === quoted.length - 1 && !quoted.includes('\\')
+          ? quoted.slice(1, -1)
+          : JSON.parse(quoted);
       r = JSON.parse(text.slice(tab1 + 1, tab2)) as Omit<ManifestEntry, 'leaves'>;
     } catch (e) {
       throw new Error(`line ${line} is not valid JSON: ${(e as Error).message}`);
