@@ -118,7 +118,7 @@ export class LocalRepository implements Repository {
 
   async exists(itemPath: string): Promise<boolean> {
     const quick = this.quickStat(itemPath);
-    if (quick !== undefined) return quick !== null && quick.isFile();
+    if (quick !== undefined) return quick?.isFile() === true;
     const p = await this.readablePath(itemPath);
     if (p === null) return false;
     try {
