@@ -13,11 +13,13 @@ import {
   execute,
   ruleFor,
   sameGroup,
+  type Deps,
   type NodeOutcome,
   type NodeRef,
   type StaleCause,
 } from '../src/engine/index.js';
 import { canonicalJson } from '../src/engine/key.js';
+import { deepFreeze } from '../src/util/freeze.js';
 import { acquireLock } from '../src/util/lock.js';
 
 interface Ctx {
@@ -168,6 +170,28 @@ test('canonical JSON is the text of a key-sorted copy, byte for byte (keys stay 
   };
   for (let i = 0; i < 500; i++) values.push(gen(0));
   for (const v of values) assert.is(canonicalJson(v), JSON.stringify(sortKeys(v)), JSON.stringify(sortKeys(v)));
+  // Deeply frozen values are written once and kept: the kept text is the same text.
+  for (const v of values) {
+    const expected = JSON.stringify(sortKeys(v));
+    deepFreeze(v);
+    assert.is(canonicalJson(v), expected);
+    assert.is(canonicalJson({ outer: [v, v] }), JSON.stringify({ outer: [sortKeys(v), sortKeys(v)] }));
+  }
+});
+
+test('canonical JSON keeps no text of a value that may still change', () => {
+  // Frozen on the outside, mutable inside: never kept, so a change inside is seen.
+  const inner = { scale: ['-0.0001', '0.0001'] };
+  const record = Object.freeze({ title: 'a', wcs: inner });
+  assert.is(canonicalJson(record), '{"title":"a","wcs":{"scale":["-0.0001","0.0001"]}}');
+  inner.scale[0] = '0.5';
+  assert.is(canonicalJson(record), '{"title":"a","wcs":{"scale":["0.5","0.0001"]}}');
+  // A mutable object holding a deeply frozen one: the frozen part is kept, the rest is not.
+  const shared = deepFreeze({ sharp: '0.35', encoding: { quality: 90 } });
+  const inputs: Record<string, unknown> = { toolchain: shared, image: 'aa' };
+  assert.is(canonicalJson(inputs), '{"image":"aa","toolchain":{"encoding":{"quality":90},"sharp":"0.35"}}');
+  inputs.image = 'bb';
+  assert.is(canonicalJson(inputs), '{"image":"bb","toolchain":{"encoding":{"quality":90},"sharp":"0.35"}}');
 });
 
 test('present() is asked only when a dependent that runs needs the outputs, and a missing one is rebuilt then', async () => {
@@ -252,6 +276,28 @@ test('the rule graph refuses a dependency cycle and two rules of one name, namin
   assert.throws(() => BuildGraph.build([b], ['x']), /cycle: b depends on upper, which leads back to b/);
   delete (a.deps as Record<string, unknown>).back;
   assert.throws(() => BuildGraph.build([b, upperRule(2)], ['x']), /two different rules are named upper/);
+});
+
+test('graph order: dependencies first, each group together where the rules allow it', () => {
+  const rule = (name: string, deps: Deps, scope: 'each' | 'one' = 'each') =>
+    ruleFor<Ctx>()({ name, version: 1, scope, deps, inputs: () => null, run: async () => ({ outputs: {} }) });
+  const a = rule('a', {});
+  const b = rule('b', { a: sameGroup(a) });
+  const all = rule('all', { bs: everyGroup(b) }, 'one');
+  assert.equal(
+    BuildGraph.build([all], ['x', 'y'])
+      .order()
+      .map((n) => n.id),
+    ['a:x', 'b:x', 'a:y', 'b:y', 'all'],
+  );
+  // A per-group node that reads every group's node of another rule waits for all of them.
+  const c = rule('c', { as: everyGroup(a) });
+  assert.equal(
+    BuildGraph.build([c, b], ['x', 'y'])
+      .order()
+      .map((n) => n.id),
+    ['a:x', 'b:x', 'a:y', 'c:x', 'c:y', 'b:y'],
+  );
 });
 
 test('first run builds everything, second run nothing', async () => {
@@ -401,6 +447,44 @@ test('manifest journal survives a torn last line', async () => {
   await again.compact();
   const third = await Manifest.load(ctx.dir, 'manifest');
   assert.equal(third.get('x')!.result.outputs, { f: '1' });
+});
+
+test('manifest: format 1 is read and rewritten as format 2; leaves read from format 2 are the ones written', async () => {
+  const ctx = await setup(['a']);
+  const file = path.join(ctx.dir, 'manifest.json');
+  const entry = (key: string, leaves: Record<string, string>) => ({
+    rule: 'r',
+    version: 1,
+    key,
+    leaves,
+    result: { outputs: { f: key }, meta: { n: 1 } },
+    at: 'now',
+  });
+  const v1 = { format: 1, nodes: { 'r:b': entry('kb', { 'x.y': '"b"', z: '#0123456789ab' }), 'r:a\tb': entry('ka', { '': '{}' }) } };
+  await fsp.writeFile(file, JSON.stringify(v1));
+  const m = await Manifest.load(ctx.dir, 'manifest');
+  assert.equal(JSON.parse(JSON.stringify(m.get('r:b'))), v1.nodes['r:b']);
+  await m.compact();
+  const text = await fsp.readFile(file, 'utf8');
+  assert.ok(text.startsWith('{"format":2}\n'), text.slice(0, 40));
+  const again = await Manifest.load(ctx.dir, 'manifest');
+  assert.equal(again.ids().sort(), ['r:a\tb', 'r:b']);
+  for (const id of again.ids()) assert.equal(JSON.parse(JSON.stringify(again.get(id))), v1.nodes[id as keyof typeof v1.nodes], id);
+  assert.equal(again.get('r:b')!.leaves, { 'x.y': '"b"', z: '#0123456789ab' });
+  // A node recorded since is written with the ones kept as text, each with its own leaves.
+  await again.set('r:c', entry('kc', { w: '2' }));
+  await again.compact();
+  const third = await Manifest.load(ctx.dir, 'manifest');
+  assert.equal(third.get('r:c')!.leaves, { w: '2' });
+  assert.equal(third.get('r:b')!.leaves, { 'x.y': '"b"', z: '#0123456789ab' });
+  assert.is(third.get('r:a\tb')!.key, 'ka');
+  // A damaged format-2 line is reported, not skipped.
+  await fsp.writeFile(file, `${text.split('\n').slice(0, 2).join('\n')}\n"r:x"\t{"rule":\n`);
+  const damaged = await Manifest.load(ctx.dir, 'manifest').then(
+    () => null,
+    (e: unknown) => e as Error,
+  );
+  assert.match(String(damaged?.message), /manifest\.json is damaged \(line 3/);
 });
 
 test('work-directory lock: a live holder is refused by pid, a dead one is taken over', async () => {

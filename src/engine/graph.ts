@@ -67,17 +67,18 @@ export class BuildGraph {
     const one = all.filter((r) => r.scope === 'one');
     const graph = new BuildGraph();
     const groupList = [...new Set(groups)];
+    const deps = new Map(all.map((r) => [r, Object.entries(r.deps as Record<string, Dep>)]));
     for (const group of groupList) {
-      for (const rule of each) graph.add(rule, group, groupList);
+      for (const rule of each) graph.add(rule, deps.get(rule)!, group, groupList);
     }
-    for (const rule of one) graph.add(rule, null, groupList);
+    for (const rule of one) graph.add(rule, deps.get(rule)!, null, groupList);
     graph.seal();
     return graph;
   }
 
-  private add(rule: AnyRule, group: string | null, groups: readonly string[]): void {
+  private add(rule: AnyRule, deps: ReadonlyArray<[string, Dep]>, group: string | null, groups: readonly string[]): void {
     const links: Link[] = [];
-    for (const [name, dep] of Object.entries(rule.deps as Record<string, Dep>)) {
+    for (const [name, dep] of deps) {
       const target = dep.rule;
       if (dep.kind === 'same-group') {
         if (group === null || target.scope !== 'each') {
@@ -105,6 +106,22 @@ export class BuildGraph {
     const n = this.insertion.length;
     const position = new Map<string, number>();
     for (let i = 0; i < n; i++) position.set(this.insertion[i]!.id, i);
+    // `build` adds every node after its dependencies: then the order below is the insertion
+    // order itself (the least ready position is always the next one), and there is no cycle.
+    let inOrder = true;
+    for (let i = 0; i < n; i++) {
+      for (const link of this.insertion[i]!.links) {
+        for (const dep of link.nodes) {
+          const d = position.get(dep.id);
+          if (d === undefined) throw new Error(`${this.insertion[i]!.id} depends on ${dep.id}, which is not in the graph`);
+          if (d >= i) inOrder = false;
+        }
+      }
+    }
+    if (inOrder) {
+      this.sorted = this.insertion;
+      return;
+    }
     // Dependents of each node (by position) and each node's count of distinct dependencies.
     const dependents: number[][] = Array.from({ length: n }, () => []);
     const indegree = new Int32Array(n);
@@ -112,8 +129,7 @@ export class BuildGraph {
       const seen = new Set<number>();
       for (const link of this.insertion[i]!.links) {
         for (const dep of link.nodes) {
-          const d = position.get(dep.id);
-          if (d === undefined) throw new Error(`${this.insertion[i]!.id} depends on ${dep.id}, which is not in the graph`);
+          const d = position.get(dep.id)!;
           if (seen.has(d)) continue;
           seen.add(d);
           dependents[d]!.push(i);

@@ -18,6 +18,15 @@ export function canonicalJson(value: unknown): string {
   return write(value, false) as string;
 }
 
+/**
+ * Canonical JSON of deeply frozen objects, computed once: the same frozen value (a feed
+ * record, a toolchain description) is part of several nodes' inputs, or of every node of a
+ * rule (util/freeze.ts). Only deeply frozen values are kept, so a cached text never goes stale.
+ */
+const frozenJson = new WeakMap<object, string>();
+/** Set while writing an object when something inside it is not frozen (so it is not cached). */
+let mutableInside = false;
+
 /** Canonical JSON of `v`; undefined for what JSON leaves out of an object (`inArray` makes it null). */
 function write(v: unknown, inArray: boolean): string | undefined {
   switch (typeof v) {
@@ -29,23 +38,36 @@ function write(v: unknown, inArray: boolean): string | undefined {
       return v ? 'true' : 'false';
     case 'object': {
       if (v === null) return 'null';
+      const frozen = Object.isFrozen(v);
+      if (frozen) {
+        const cached = frozenJson.get(v);
+        if (cached !== undefined) return cached;
+      }
+      const outer = mutableInside;
+      mutableInside = false;
+      let out: string;
       if (Array.isArray(v)) {
-        let out = '[';
+        out = '[';
         for (let i = 0; i < v.length; i++) out += `${i ? ',' : ''}${write(v[i], true)}`;
-        return `${out}]`;
+        out += ']';
+      } else {
+        const obj = v as Record<string, unknown>;
+        out = '{';
+        let first = true;
+        for (const k of sortedKeys(obj)) {
+          const x = obj[k];
+          if (x === undefined) continue;
+          const s = write(x, false);
+          if (s === undefined) continue;
+          out += `${first ? '' : ','}${quoteKey(k)}:${s}`;
+          first = false;
+        }
+        out += '}';
       }
-      const obj = v as Record<string, unknown>;
-      let out = '{';
-      let first = true;
-      for (const k of sortedKeys(obj)) {
-        const x = obj[k];
-        if (x === undefined) continue;
-        const s = write(x, false);
-        if (s === undefined) continue;
-        out += `${first ? '' : ','}${quoteKey(k)}:${s}`;
-        first = false;
-      }
-      return `${out}}`;
+      const deepFrozen = frozen && !mutableInside;
+      if (deepFrozen) frozenJson.set(v, out);
+      mutableInside = outer || !deepFrozen;
+      return out;
     }
     case 'bigint':
       return JSON.stringify(v); // throws, as JSON does
@@ -70,13 +92,22 @@ const INDEX_KEY = /^(?:0|[1-9]\d{0,9})$/;
 /** Keys sorted, array-index keys first in numeric order (the order a fresh object lists them in). */
 function sortedKeys(obj: Record<string, unknown>): string[] {
   const keys = Object.keys(obj);
-  if (!keys.some(isIndexKey)) return keys.sort();
+  let indexKeys = false;
+  for (const k of keys) {
+    if (isIndexKey(k)) {
+      indexKeys = true;
+      break;
+    }
+  }
+  if (!indexKeys) return keys.sort();
   const indices = keys.filter(isIndexKey).sort((a, b) => Number(a) - Number(b));
   return [...indices, ...keys.filter((k) => !isIndexKey(k)).sort()];
 }
 
 function isIndexKey(k: string): boolean {
-  return INDEX_KEY.test(k) && Number(k) < 4294967295;
+  // Most keys do not start with a digit: skip the pattern for them.
+  const c = k.charCodeAt(0);
+  return c >= 48 && c <= 57 && INDEX_KEY.test(k) && Number(k) < 4294967295;
 }
 
 /** One digest standing for a whole set of named outputs (e.g. every tile of a study). */

@@ -5,6 +5,14 @@
  * (`manifest.journal`, one JSON line per finished node, fsynced). A crash loses at most the
  * node that was running; a torn last journal line is ignored on load. `compact()` folds the
  * journal into a new snapshot.
+ *
+ * Snapshot format 2 (written since): a header line `{"format":2}`, then one line per node:
+ * its id, its record without the input leaves, and the leaves, as three JSON texts separated
+ * by tabs (JSON text never holds a raw tab). An up-to-date run reads every node's key and
+ * result but no leaves (they only explain a changed key), so leaves stay unparsed text until
+ * asked for: loading a large manifest was most of planning's time. Format 1 (one JSON object
+ * `{"format":1,"nodes":{id: record}}`) is still read, and rewritten as format 2 on the next
+ * compaction.
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
@@ -13,9 +21,89 @@ import type { NodeRecord } from './types.js';
 
 export type ManifestEntry = NodeRecord;
 
-interface Snapshot {
+interface SnapshotV1 {
   format: 1;
   nodes: Record<string, ManifestEntry>;
+}
+
+const HEADER_V2 = '{"format":2}';
+
+/**
+ * A node record read from a format-2 snapshot: the leaves are parsed when first read. Kept as
+ * text until then, and written back as that same text.
+ */
+class StoredRecord implements ManifestEntry {
+  private parsed: Record<string, string> | null = null;
+
+  constructor(
+    readonly rule: string,
+    readonly version: number,
+    readonly key: string,
+    readonly result: ManifestEntry['result'],
+    readonly at: string,
+    readonly leavesText: string,
+  ) {}
+
+  get leaves(): Record<string, string> {
+    this.parsed ??= JSON.parse(this.leavesText) as Record<string, string>;
+    return this.parsed;
+  }
+
+  toJSON(): ManifestEntry {
+    return { rule: this.rule, version: this.version, key: this.key, leaves: this.leaves, result: this.result, at: this.at };
+  }
+}
+
+/** One snapshot line of `id` and `entry` (no newline). */
+function snapshotLine(id: string, entry: ManifestEntry): string {
+  const leaves = entry instanceof StoredRecord ? entry.leavesText : JSON.stringify(entry.leaves);
+  const rest = { rule: entry.rule, version: entry.version, key: entry.key, result: entry.result, at: entry.at };
+  return `${JSON.stringify(id)}\t${JSON.stringify(rest)}\t${leaves}`;
+}
+
+/** The records of a snapshot's text (format 1 or 2); throws a message saying what is wrong. */
+export function parseSnapshot(text: string): Map<string, ManifestEntry> {
+  const nodes = new Map<string, ManifestEntry>();
+  if (!text.startsWith(`${HEADER_V2}\n`)) {
+    let parsed: SnapshotV1;
+    try {
+      parsed = JSON.parse(text) as SnapshotV1;
+    } catch (e) {
+      throw new Error(`not valid JSON: ${(e as Error).message}`);
+    }
+    if (!parsed || typeof parsed !== 'object' || typeof parsed.nodes !== 'object' || parsed.nodes === null) throw new Error('no nodes object');
+    for (const [id, entry] of Object.entries(parsed.nodes)) nodes.set(id, entry);
+    return nodes;
+  }
+  let at = HEADER_V2.length + 1;
+  let line = 2;
+  while (at < text.length) {
+    let end = text.indexOf('\n', at);
+    if (end < 0) end = text.length;
+    const tab1 = text.indexOf('\t', at);
+    const tab2 = tab1 < 0 ? -1 : text.indexOf('\t', tab1 + 1);
+    if (tab2 < 0 || tab2 > end) throw new Error(`line ${line} is not id, record and leaves`);
+    let id: unknown;
+    let r: Omit<ManifestEntry, 'leaves'>;
+    try {
+      // Ids rarely hold a character JSON escapes: then the text between the quotes is the id.
+      const quoted = text.slice(at, tab1);
+      id =
+        quoted.length >= 2 && quoted[0] === '"' && quoted.indexOf('"', 1) === quoted.length - 1 && !quoted.includes('\\')
+          ? quoted.slice(1, -1)
+          : JSON.parse(quoted);
+      r = JSON.parse(text.slice(tab1 + 1, tab2)) as Omit<ManifestEntry, 'leaves'>;
+    } catch (e) {
+      throw new Error(`line ${line} is not valid JSON: ${(e as Error).message}`);
+    }
+    if (typeof id !== 'string' || !r || typeof r !== 'object' || typeof r.key !== 'string' || !r.result) {
+      throw new Error(`line ${line} is not a node record`);
+    }
+    nodes.set(id, new StoredRecord(r.rule, r.version, r.key, r.result, r.at, text.slice(tab2 + 1, end)));
+    at = end + 1;
+    line++;
+  }
+  return nodes;
 }
 
 interface JournalLine {
@@ -50,16 +138,15 @@ export class Manifest {
     const m = new Manifest(path.join(dir, `${name}.json`), path.join(dir, `${name}.journal`));
     const snap = await readIfExists(m.snapshotPath);
     if (snap) {
-      let parsed: Snapshot;
+      let nodes: Map<string, ManifestEntry>;
       try {
-        parsed = JSON.parse(snap) as Snapshot;
+        nodes = parseSnapshot(snap);
       } catch (e) {
-        throw new ManifestDamagedError(m.snapshotPath, `not valid JSON: ${(e as Error).message}`);
+        throw new ManifestDamagedError(m.snapshotPath, (e as Error).message);
       }
-      if (!parsed || typeof parsed !== 'object' || typeof parsed.nodes !== 'object' || parsed.nodes === null) {
-        throw new ManifestDamagedError(m.snapshotPath, 'no nodes object');
-      }
-      for (const [id, entry] of Object.entries(parsed.nodes)) m.nodes.set(id, entry);
+      for (const [id, entry] of nodes) m.nodes.set(id, entry);
+      // An older format is rewritten in this one at the next compaction.
+      if (!snap.startsWith(`${HEADER_V2}\n`)) m.dirty = true;
     }
     const journal = await readIfExists(m.journalPath);
     if (journal) {
@@ -125,8 +212,9 @@ export class Manifest {
   /** Fold the journal into a fresh snapshot (atomic), then drop the journal. */
   async compact(): Promise<void> {
     if (!this.dirty) return;
-    const snap: Snapshot = { format: 1, nodes: Object.fromEntries([...this.nodes].sort(([a], [b]) => (a < b ? -1 : 1))) };
-    await writeFileAtomic(this.snapshotPath, JSON.stringify(snap));
+    const lines = [HEADER_V2];
+    for (const id of [...this.nodes.keys()].sort()) lines.push(snapshotLine(id, this.nodes.get(id)!));
+    await writeFileAtomic(this.snapshotPath, `${lines.join('\n')}\n`);
     await this.close();
     await fsp.rm(this.journalPath, { force: true });
     this.dirty = false;

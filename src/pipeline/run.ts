@@ -20,6 +20,7 @@ import type { Candidates, SourceAdapter, SourceIo, SourceRecord } from '../sourc
 import type { Repository } from '../storage/types.js';
 import { ToastyError, toToastyError } from '../util/errors.js';
 import { hasher } from '../util/digest.js';
+import { deepFreeze } from '../util/freeze.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { acquireLock, type HeldLock } from '../util/lock.js';
 import { closest } from '../util/closest.js';
@@ -140,6 +141,9 @@ export async function runPipeline(opts: RunOptions): Promise<RunReport> {
         write: async (v) => void (opts.dryRun || (await run.workdir.saveNotActionable(v))),
       },
     });
+    // Frozen: a record is part of several nodes' keys, and the engine serialises a frozen
+    // value once (util/freeze.ts).
+    for (const record of completed.records.values()) deepFreeze(record);
     const publishedPixels = new Map<string, PublishedPixels>();
     for (const id of completed.records.keys()) {
       const upload = run.manifest.get(nodeId(uploadRule, id));

@@ -129,6 +129,8 @@ export class LocalRepository implements Repository {
   }
 
   async exists(itemPath: string): Promise<boolean> {
+    const quick = this.quickStat(itemPath);
+    if (quick !== undefined) return quick?.isFile() === true;
     const p = await this.readablePath(itemPath);
     if (p === null) return false;
     try {
@@ -170,6 +172,29 @@ export class LocalRepository implements Repository {
     const found = new Map<string, { md5?: string }>();
     for (const name of names) if (await this.exists(folder ? `${folder}/${name}` : name)) found.set(name, {});
     return found;
+  }
+
+  /**
+   * What is at `itemPath` (null: nothing), by synchronous lstat calls along the path: planning
+   * asks about every image folder, and the async calls' overhead dominated. Answers only for a
+   * path without symbolic links; undefined (a link, an error) means: go the careful way.
+   */
+  private quickStat(itemPath: string): Stats | null | undefined {
+    const segs = itemPathSegments(itemPath);
+    let cur = this.root;
+    let st: Stats | undefined;
+    try {
+      for (const seg of segs) {
+        // Segments are plain names (itemPathSegments): joined without path.join's normalising.
+        cur = cur.endsWith(path.sep) ? cur + seg : cur + path.sep + seg;
+        st = lstatSync(cur, { throwIfNoEntry: false });
+        if (!st) return null;
+        if (st.isSymbolicLink()) return undefined;
+      }
+    } catch {
+      return undefined;
+    }
+    return st ?? undefined;
   }
 
   async stat(itemPath: string): Promise<RepoStat | null> {

@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { deepFreeze } from '../util/freeze.js';
 import { studyEncoding, type TilePngMode } from './encoding.js';
 
 export interface PixelToolchain {
@@ -22,11 +23,20 @@ export interface PixelToolchain {
 
 const require = createRequire(import.meta.url);
 let cached: Promise<Omit<PixelToolchain, 'encoding'>> | null = null;
+const byMode = new Map<TilePngMode, Promise<PixelToolchain>>();
 
-/** The toolchain, with the encoder settings of tile PNG mode `mode`. */
-export async function pixelToolchain(mode: TilePngMode = 'small'): Promise<PixelToolchain> {
-  cached ??= readVersions();
-  return { ...(await cached), encoding: studyEncoding(mode) };
+/**
+ * The toolchain, with the encoder settings of tile PNG mode `mode`: one frozen object per
+ * mode, so the engine serialises it once for every tile node (see `deepFreeze`).
+ */
+export function pixelToolchain(mode: TilePngMode = 'small'): Promise<PixelToolchain> {
+  let p = byMode.get(mode);
+  if (!p) {
+    cached ??= readVersions();
+    p = cached.then((versions) => deepFreeze({ ...versions, encoding: studyEncoding(mode) }));
+    byMode.set(mode, p);
+  }
+  return p;
 }
 
 async function readVersions(): Promise<Omit<PixelToolchain, 'encoding'>> {
@@ -66,7 +76,7 @@ export function wtmlToolchain(): { xmlbuilder2: string } {
     // Its package.json sits above lib/.
     const dir = path.resolve(path.dirname(require.resolve('xmlbuilder2')), '..');
     const { version } = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { version: string };
-    wtmlVersion = { xmlbuilder2: version };
+    wtmlVersion = deepFreeze({ xmlbuilder2: version });
   }
   return wtmlVersion;
 }
