@@ -9,8 +9,8 @@ export interface Goal {
   value: number;
   /** How the value and the target are printed: a ratio (`x`), µs, MB, a share (%) or ms. */
   unit: 'x' | 'us' | 'MB' | '%' | 'ms';
-  /** The value must be at most (`<=`) or at least (`>=`) the target. */
-  op: '<=' | '>=';
+  /** The value must be at most (`<=`) or at least (`>=`) the target; `report`: no goal of its own, shown beside the others. */
+  op: '<=' | '>=' | 'report';
   target: number;
   /** Words after the goal, e.g. `N x one image's peak`. */
   note?: string;
@@ -21,6 +21,7 @@ export function goal(name: string, value: number, op: Goal['op'], target: number
 }
 
 export function met(g: Goal): boolean {
+  if (g.op === 'report') return true;
   return g.op === '<=' ? g.value <= g.target : g.value >= g.target;
 }
 
@@ -42,6 +43,7 @@ function fmt(v: number, unit: Goal['unit']): string {
 /** One line: `name  value (goal <= target) met`. */
 export function goalLine(g: Goal, width = 0): string {
   const note = g.note ? `, ${g.note}` : '';
+  if (g.op === 'report') return `${g.name.padEnd(width)}  ${fmt(g.value, g.unit).padStart(8)} (reported${note})`;
   return `${g.name.padEnd(width)}  ${fmt(g.value, g.unit).padStart(8)} (goal ${g.op} ${fmt(g.target, g.unit)}${note}) ${met(g) ? 'met' : 'NOT MET'}`;
 }
 

@@ -3,8 +3,9 @@
  * images of 3000x2000 (file: URLs, cached in bench/out/parallel/images), each run into an empty
  * local repository and work dir. Per run, from the child's own resource usage
  * (bench/rusage-hook.mjs): wall time, CPU utilisation = CPU time / (wall x cores), and peak RSS.
- * Goals: -j N keeps the cores busy, finishes in about 1/N of -j 1's wall time, and peaks below
- * N x the peak of -j 1 (one image at a time).
+ * Goals (issue 14): -j N keeps the cores busy and peaks below N x the peak of -j 1 (one image
+ * at a time). Its wall time against -j 1's is reported beside them, not a goal: libvips already
+ * spreads one image's tiling over the cores, so -j 1 alone keeps them mostly busy.
  *
  *   node --import tsx bench/parallel.ts [--parallel-images 20] [--size 3000x2000] [--jobs 1,2,4]
  */
@@ -115,9 +116,17 @@ export async function main(): Promise<Goal[]> {
   const one = runs[0]!;
   const goals: Goal[] = [];
   for (const r of runs.slice(1)) {
-    const jobs = Math.min(r.jobs, cores);
     goals.push(goal(`-j ${r.jobs} CPU utilisation`, r.utilisation, '>=', 0.8, '%', `of ${cores} cores`));
-    goals.push(goal(`-j ${r.jobs} wall vs -j 1`, r.wallMs / one.wallMs, '<=', 1.25 / jobs, 'x', `1.25/${jobs}`));
+    goals.push(
+      goal(
+        `-j ${r.jobs} wall vs -j 1`,
+        r.wallMs / one.wallMs,
+        'report',
+        0,
+        'x',
+        `-j 1 alone keeps ${(one.utilisation * 100).toFixed(0)}% of ${cores} cores busy`,
+      ),
+    );
     goals.push(
       goal(
         `-j ${r.jobs} peak RSS vs ${r.jobs} x -j 1's`,
