@@ -2,17 +2,16 @@
 // and check after every rerun that the repository is consistent (each image complete or
 // invisible), the root index lists exactly the complete images, and nothing that had finished
 // before the kill ran again. Plus: two runs on one work dir at once.
-import { type Dirent, promises as fsp } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { temporaryOwner } from '../src/util/temporaries.js';
 import { parseWtml } from '../src/wwt/wtml.js';
 import { tileFileName } from '../src/wwt/study-files.js';
 import { tilesPerLevel } from '../src/wwt/tiling.js';
 import { sendBytes } from './helpers/http-server.js';
-import { Fixture, IDS, ran, runToasty, type ToastyRun } from './helpers/pipeline-fixture.js';
+import { Fixture, IDS, ran, runToasty, temporariesUnder, type ToastyRun } from './helpers/pipeline-fixture.js';
 
 const SIZES: Record<string, [number, number]> = {
   [IDS.ngc253]: [2166, 2129],
@@ -158,26 +157,6 @@ test('a second run on the same work dir is refused naming the holder; a stale lo
     await f.close();
   }
 });
-
-/** Every toasty temporary (by its name) below `dir`, relative paths. */
-async function temporariesUnder(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  const walk = async (d: string) => {
-    let entries: Dirent[];
-    try {
-      entries = await fsp.readdir(d, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      const p = path.join(d, e.name);
-      if (temporaryOwner(e.name) !== null) out.push(path.relative(dir, p));
-      if (e.isDirectory()) await walk(p);
-    }
-  };
-  await walk(dir);
-  return out.sort();
-}
 
 /** Start `make`, wait until the tile pyramid's scratch file exists, then send `signal`. */
 async function signalWhileTiling(f: Fixture, signal: NodeJS.Signals): Promise<{ run: ToastyRun; seen: string[] }> {

@@ -4,14 +4,13 @@
 // what finished, the exit status is 130 (143), no temporaries are left, and the next run does
 // only what is left.
 import { spawn } from 'node:child_process';
-import { type Dirent, promises as fsp } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { temporaryOwner } from '../src/util/temporaries.js';
 import { fRecord, writeFImage } from './helpers/f-image.js';
-import { Fixture, TOASTY, type ToastyRun } from './helpers/pipeline-fixture.js';
+import { Fixture, ran, TOASTY, temporariesUnder } from './helpers/pipeline-fixture.js';
 import { plainText, runInPty } from './helpers/pty.js';
 
 const WIDTH = 2600;
@@ -120,28 +119,6 @@ async function assertPublishedWhole(f: Fixture, id: string) {
   );
 }
 
-const ran = (r: ToastyRun) => (r.json?.nodes ?? []).map((n) => `${n.rule}:${n.image ?? '-'}`);
-
-/** Toasty temporaries anywhere below `dir`. */
-async function temporariesBelow(dir: string): Promise<string[]> {
-  const found: string[] = [];
-  const walk = async (d: string) => {
-    let entries: Dirent[];
-    try {
-      entries = await fsp.readdir(d, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      const p = path.join(d, e.name);
-      if (temporaryOwner(e.name) !== null) found.push(p);
-      if (e.isDirectory()) await walk(p);
-    }
-  };
-  await walk(dir);
-  return found;
-}
-
 async function published(f: Fixture, ids: string[]): Promise<string[]> {
   const out: string[] = [];
   for (const id of ids) if (await f.repo.exists(`${id}/index.wtml`)) out.push(id);
@@ -177,8 +154,8 @@ test('Ctrl-C on a terminal: the running tiling is abandoned, bars stop, summary,
     assert.match(text, /skipped tile \S+: stopped while it ran: the run was interrupted/);
     const done = await published(f, ids);
     assert.is(done.length, finished, 'the finished images are the published ones');
-    assert.equal(await temporariesBelow(f.workdir), [], 'no temporaries in the work dir');
-    assert.equal(await temporariesBelow(path.join(f.tmp, 'repo')), [], 'no temporaries in the repository');
+    assert.equal(await temporariesUnder(f.workdir), [], 'no temporaries in the work dir');
+    assert.equal(await temporariesUnder(path.join(f.tmp, 'repo')), [], 'no temporaries in the repository');
 
     // The next run plans exactly the images that did not finish, and nothing of the others.
     const plan = await f.run('make', '--dry-run', '--json');
@@ -210,8 +187,8 @@ test('SIGTERM during an upload: the upload finishes and the image is published w
     assert.match(r.stderr, /Interrupted: 1 image\(s\) finished, 0 not started;/);
     await assertPublishedWhole(f, id);
     assert.not.ok(await f.repo.exists('index.wtml'), 'the root index did not start');
-    assert.equal(await temporariesBelow(f.workdir), [], 'no temporaries in the work dir');
-    assert.equal(await temporariesBelow(path.join(f.tmp, 'repo')), [], 'no temporaries in the repository');
+    assert.equal(await temporariesUnder(f.workdir), [], 'no temporaries in the work dir');
+    assert.equal(await temporariesUnder(path.join(f.tmp, 'repo')), [], 'no temporaries in the repository');
     // The upload was recorded: only the index is left.
     const rerun = await f.run('make', '--json');
     assert.is(rerun.code, 0, rerun.stderr);
@@ -237,7 +214,7 @@ test('SIGTERM during a long tiling: abandoned at once, nothing temporary left; t
     let ended = false;
     void closed.then(() => (ended = true));
     while (!ended && !seen.some((t) => /\.decoded-\d+-[0-9a-f]+\.v$/.test(t))) {
-      seen = await temporariesBelow(f.workdir);
+      seen = await temporariesUnder(f.workdir);
       await new Promise((r) => setTimeout(r, 5));
     }
     assert.not.ok(ended, `the run ended before it was seen tiling:\n${stderr}`);
@@ -252,7 +229,7 @@ test('SIGTERM during a long tiling: abandoned at once, nothing temporary left; t
     );
     assert.match(stderr, new RegExp(`skipped tile ${id}: stopped while it ran`));
     assert.match(stderr, /Interrupted: 0 image\(s\) finished, 1 partly done, 0 not started;/);
-    assert.equal(await temporariesBelow(f.workdir), [], 'nothing temporary left');
+    assert.equal(await temporariesUnder(f.workdir), [], 'nothing temporary left');
     assert.not.ok(await f.repo.exists(`${id}/index.wtml`), 'nothing published');
     // Nothing of the tiling was recorded: the next run tiles again, and completes.
     const rerun = await f.run('make', '--json');
@@ -278,8 +255,8 @@ test('a second Ctrl-C stops at once: exit 130, terminal restored, no temporaries
     assertTerminalRestored(r.output);
     assert.not.match(text, INTERRUPTED, 'no summary: it stopped at once');
     assert.not.ok(await f.repo.exists(`${id}/index.wtml`), 'the upload did not finish');
-    assert.equal(await temporariesBelow(f.workdir), [], 'no temporaries in the work dir');
-    assert.equal(await temporariesBelow(path.join(f.tmp, 'repo')), [], 'no temporaries in the repository');
+    assert.equal(await temporariesUnder(f.workdir), [], 'no temporaries in the work dir');
+    assert.equal(await temporariesUnder(path.join(f.tmp, 'repo')), [], 'no temporaries in the repository');
     const rerun = await f.run('make', '--json');
     assert.is(rerun.code, 0, rerun.stderr);
     assert.equal(ran(rerun), [`upload:${id}`, 'index:-'], 'the next run resumes with the upload');

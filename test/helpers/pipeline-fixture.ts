@@ -12,6 +12,7 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import { AzureRepository } from '../../src/storage/azure.js';
 import { LocalRepository } from '../../src/storage/local.js';
 import type { Repository } from '../../src/storage/types.js';
+import { temporaryOwner } from '../../src/util/temporaries.js';
 import { startTestServer, type Handler, type TestServer, sendFile } from './http-server.js';
 import { startAzurite, type AzuriteHandle } from './azurite.js';
 
@@ -188,6 +189,26 @@ export function runToasty(
 
 /** `rule:image` for each node of a --json run, in order. */
 export const ran = (r: ToastyRun): string[] => (r.json?.nodes ?? []).map((n) => `${n.rule}:${n.image ?? '-'}`);
+
+/** Every toasty temporary (by its name) below `dir`, as paths relative to it, sorted. */
+export async function temporariesUnder(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (d: string) => {
+    let entries: Dirent[];
+    try {
+      entries = await fsp.readdir(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const p = path.join(d, e.name);
+      if (temporaryOwner(e.name) !== null) out.push(path.relative(dir, p));
+      if (e.isDirectory()) await walk(p);
+    }
+  };
+  await walk(dir);
+  return out.sort();
+}
 
 /** Every file below `dir` with its bytes' hex SHA-256 (for byte-identity checks). */
 export async function hashTree(dir: string): Promise<Record<string, string>> {
