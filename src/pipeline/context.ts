@@ -53,8 +53,8 @@ export interface PipelineContext {
 export interface PublishedPixels {
   /** Subfolder of the image folder holding them: '' (flat) or `<digest>/`. */
   dir: string;
-  /** Digest of the set of pixel files (tile rule outputs), null when not known. */
-  digest: string | null;
+  /** The pixel files (tile rule outputs) by name, with their digests. */
+  files: Readonly<Record<string, string>>;
 }
 
 /** Define a pipeline rule whose results carry meta `M`: `pipelineRule<TileMeta>()({...})`. */
