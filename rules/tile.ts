@@ -11,7 +11,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { digestFile } from '../src/engine/key.js';
 import { sameGroup } from '../src/engine/types.js';
-import { pipelineRule, studyOf, type PipelineContext } from '../src/pipeline/context.js';
+import { pipelineRule, wcsOf, type PipelineContext } from '../src/pipeline/context.js';
 import { ToastyError } from '../src/util/errors.js';
 import { labelled } from '../src/util/log.js';
 import { makeSiblingTempDir, removeTempDir, replaceDir } from '../src/util/fs.js';
@@ -50,7 +50,7 @@ export const tileRule = pipelineRule<TileMeta>()({
     const fetched = inv.deps.fetch;
     return {
       image: await imageDigest(inv.ctx, inv.group, fetched.meta.image, fetched.outputs[fetched.meta.image], inv.previous?.meta.source),
-      positiveParity: studyOf(inv.ctx, inv.group).wcs.scale[0] > 0,
+      positiveParity: wcsOf(inv.ctx, inv.group).scale[0] > 0,
       tiling: { threshold: TILING_THRESHOLD, tile: 256, format: 'png', maxPixels: inv.ctx.maxPixels },
       toolchain: await pixelToolchain(inv.ctx.tilePng),
     };
@@ -68,7 +68,7 @@ export const tileRule = pipelineRule<TileMeta>()({
     let pixels: Awaited<ReturnType<typeof writeStudyPixels>>;
     try {
       pixels = await writeStudyPixels(file, tmp, {
-        wcs: studyOf(ctx, id).wcs,
+        wcs: wcsOf(ctx, id),
         maxPixels: ctx.maxPixels,
         log: labelled(ctx.log, `tile ${id}`),
         tilePng: ctx.tilePng,

@@ -9,7 +9,6 @@
  * that the previous publish had elsewhere are removed once the new index.wtml is in place.
  */
 import path from 'node:path';
-import { digestOutputs } from '../src/engine/key.js';
 import { type NodeResult, sameGroup } from '../src/engine/types.js';
 import { BUILD_RECORD, buildRecordText } from '../src/pipeline/build-record.js';
 import { pipelineRule, type PipelineContext, type PublishedPixels } from '../src/pipeline/context.js';
@@ -137,16 +136,18 @@ export const uploadRule = pipelineRule<UploadMeta>()({
 });
 
 /** What an upload's result says about the image's published pixel files. */
-export async function publishedPixelsOf(id: string, result: NodeResult<UploadMeta> | NodeResult): Promise<PublishedPixels> {
+export function publishedPixelsOf(id: string, result: NodeResult<UploadMeta> | NodeResult): PublishedPixels {
   const meta = result.meta as Partial<UploadMeta> | undefined;
   const dir = meta?.pixelDir ?? '';
   const pixels: Record<string, string> = {};
   const base = `${id}/${dir}`;
-  for (const [p, digest] of Object.entries(result.outputs)) {
+  const outputs = result.outputs;
+  for (const p in outputs) {
+    if (!p.startsWith(base) || p.indexOf('/', base.length) >= 0) continue;
     const name = p.slice(base.length);
-    if (p.startsWith(base) && !name.includes('/') && name !== INDEX_WTML && name !== INDEX_REL_WTML) pixels[name] = digest;
+    if (name !== INDEX_WTML && name !== INDEX_REL_WTML) pixels[name] = outputs[p]!;
   }
-  return { dir, digest: await digestOutputs(pixels) };
+  return { dir, files: pixels };
 }
 
 /**

@@ -51,7 +51,7 @@ export const wtmlRule = pipelineRule<WtmlMeta>()({
       source: inv.ctx.source.studySettings,
       study: shapeOf(tile.meta),
       tiles,
-      pixel_dir: pixelDir(inv.ctx.publishedPixels.get(inv.group), inv.ctx.publishedAtStart.has(inv.group), tiles),
+      pixel_dir: pixelDir(inv.ctx.publishedPixels.get(inv.group), inv.ctx.publishedAtStart.has(inv.group), tile.outputs, tiles),
       publish_url_prefix: inv.ctx.config.publishUrlPrefix,
       toolchain: wtmlToolchain(),
     };
@@ -86,8 +86,16 @@ export const wtmlRule = pipelineRule<WtmlMeta>()({
  * never overwrite the ones the visible index.wtml points at: they go to a subfolder named by
  * their digest, so a reader (or a CDN cache) sees the old study or the new one, never a mix.
  */
-export function pixelDir(published: PublishedPixels | undefined, visible: boolean, tiles: string): string {
-  if (published && published.digest === tiles) return published.dir;
+export function pixelDir(published: PublishedPixels | undefined, visible: boolean, pixels: Readonly<Record<string, string>>, tiles: string): string {
+  if (published && sameFiles(published.files, pixels)) return published.dir;
   if (!published && !visible) return '';
   return `${tiles}/`;
+}
+
+/** The same files with the same digests (what equal `digestOutputs` says, without hashing). */
+function sameFiles(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  const names = Object.keys(a);
+  if (names.length !== Object.keys(b).length) return false;
+  for (const name of names) if (!Object.hasOwn(b, name) || a[name] !== b[name]) return false;
+  return true;
 }

@@ -124,6 +124,52 @@ test('every shared vector, mapped field for field, is placed exactly as the Astr
   assert.ok(placed >= 7, `${placed} placed cases`);
 });
 
+test('wcs(): the WCS study() reads, value for value and error for error, for both sources over every vector and its variants', () => {
+  type Got = { wcs: unknown } | { error: string };
+  const attempt = (fn: () => unknown): Got => {
+    try {
+      return { wcs: fn() };
+    } catch (e) {
+      if (e instanceof ToastyError) return { error: `${e.code} ${e.field} ${e.message}` };
+      throw e;
+    }
+  };
+  // Variants beyond the vectors: both parities, each WCS field missing or bad, and a bad date
+  // (a text error: study() fails on it, wcs() does not look at it).
+  const variants = (r: Record<string, unknown>): Record<string, unknown>[] => {
+    const scale = r.wcs_scale as unknown[];
+    const out = [r, { ...r, wcs_scale: [String(-Number(scale[0])), scale[1]] }, { ...r, wcs_projection: 'SIN' }, { ...r, last_updated: 'not a date' }];
+    for (const f of ['wcs_reference_value', 'wcs_reference_pixel', 'wcs_reference_dimension', 'wcs_scale', 'wcs_rotation', 'wcs_projection']) {
+      out.push({ ...r, [f]: undefined }, { ...r, [f]: ['x', 'y'] });
+    }
+    return out;
+  };
+  let compared = 0;
+  let positive = 0;
+  for (const c of loadVectors().wcs_cases) {
+    for (const r of variants(recordOf(c))) {
+      for (const [source, record] of [
+        [astropix, r],
+        [djangoplicity, asDetails(r)],
+      ] as const) {
+        const study = attempt(() => source.study(record, 'x').wcs);
+        const wcs = attempt(() => source.wcs!(record, 'x'));
+        if ('wcs' in study) {
+          assert.equal(wcs, study, c.name);
+          compared++;
+          if ((study.wcs as { scale: number[] }).scale[0]! > 0) positive++;
+        } else if ('error' in wcs) {
+          assert.is(wcs.error, study.error, c.name);
+        } else {
+          // study() failed on its text, after the WCS it shares with wcs().
+          assert.ok(!/wcs|Spatial/.test(study.error), `${c.name}: ${study.error}`);
+        }
+      }
+    }
+  }
+  assert.ok(compared >= 2 * loadVectors().wcs_cases.length && positive > 0, `${compared} compared, ${positive} positive`);
+});
+
 test('an empty or null second scale means square pixels: abs(first)', () => {
   const c = loadVectors().wcs_cases[1];
   const full = place(djangoplicity, asDetails(recordOf(c)), c);

@@ -439,6 +439,13 @@ local('symbolic links leading out of the repository are never written, deleted, 
       { name: 'real', isFolder: true },
     ]);
     assert.equal(await r.list('real'), []);
+    // Probed after a listing of the root, as the survey does: a linked folder still goes the careful way.
+    await fsp.writeFile(path.join(repo, 'real', 'index.wtml'), 'inside');
+    await r.list('');
+    assert.equal(await probe('escape', 'index.wtml'), [], 'not through the link after a listing either');
+    assert.equal(await probe('inside', 'index.wtml'), ['index.wtml']);
+    assert.equal(await probe('real', 'index.wtml', 'linked.wtml'), ['index.wtml']);
+    await fsp.rm(path.join(repo, 'real', 'index.wtml'));
     // A link that stays inside works as before; replacing a linked file replaces the link only.
     await r.put('inside/a.txt', 'a');
     assert.is(await fsp.readFile(path.join(repo, 'real', 'a.txt'), 'utf8'), 'a');

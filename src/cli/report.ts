@@ -12,18 +12,54 @@ import { describeSkip, describeStale, type LabelsOf, where } from './describe.js
 type Active = Extract<NodeOutcome, { status: 'ran' | 'would-run' }>;
 type Skipped = Extract<NodeOutcome, { status: 'skipped' }>;
 
-const active = (o: NodeOutcome): o is Active => o.status === 'ran' || o.status === 'would-run';
-const skipped = (o: NodeOutcome): o is Skipped => o.status === 'skipped';
 const interrupted = (o: NodeOutcome): boolean => o.status === 'skipped' && o.cause.kind === 'interrupted';
 const abandoned = (o: NodeOutcome): boolean => o.status === 'skipped' && o.cause.kind === 'abandoned';
-/** Skips worth a line each (nodes an interruption left are summed up in one line instead). */
-const listedSkip = (o: NodeOutcome): o is Skipped => skipped(o) && !interrupted(o);
 
 /**
  * Whether a dry run knows the node will run. A node stale only because a dependency will run
  * ('after') may turn out up to date: if the dependency produces the same bytes, its key holds.
  */
 export const certain = (o: Active): boolean => o.cause.kind !== 'after' && o.cause.kind !== 'needed';
+
+/** A run's outcomes sorted by what the report says of them. */
+interface Sorted {
+  active: Active[];
+  ran: Active[];
+  failed: Extract<NodeOutcome, { status: 'failed' }>[];
+  /** Skips worth a line each (nodes an interruption left are summed up in one line instead). */
+  listedSkips: Skipped[];
+  interrupted: Skipped[];
+  fresh: number;
+  abandoned: number;
+}
+
+const sortedOf = new WeakMap<readonly NodeOutcome[], Sorted>();
+
+/**
+ * One pass over the outcomes, shared by every part of the report: an up-to-date run has one
+ * outcome per node, each of them fresh, and filtering them once per line cost per image.
+ */
+function sortOutcomes(outcomes: readonly NodeOutcome[]): Sorted {
+  let s = sortedOf.get(outcomes);
+  if (s) return s;
+  s = { active: [], ran: [], failed: [], listedSkips: [], interrupted: [], fresh: 0, abandoned: 0 };
+  for (const o of outcomes) {
+    if (o.status === 'fresh') s.fresh++;
+    else if (o.status === 'failed') s.failed.push(o);
+    else if (o.status === 'skipped') {
+      if (o.cause.kind === 'interrupted') s.interrupted.push(o);
+      else {
+        s.listedSkips.push(o);
+        if (o.cause.kind === 'abandoned') s.abandoned++;
+      }
+    } else {
+      s.active.push(o);
+      if (o.status === 'ran') s.ran.push(o);
+    }
+  }
+  sortedOf.set(outcomes, s);
+  return s;
+}
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
@@ -44,7 +80,7 @@ export function eventPrinter(log: Log, labels: LabelsOf): (e: EngineEvent) => vo
  * only because a dependency runs first: whether they do depends on what it produces).
  */
 export function printPlan(report: RunReport, labels: LabelsOf, out: (line: string) => void): void {
-  const nodes = report.outcomes.filter(active);
+  const nodes = sortOutcomes(report.outcomes).active;
   const sure = nodes.filter(certain);
   const maybe = nodes.filter((o) => !certain(o));
   const line = (o: Active) => out(`  ${o.rule.padEnd(6)} ${(o.group ?? '(repository)').padEnd(32)} ${describeStale(o.cause, o, labels)}`);
@@ -58,7 +94,7 @@ export function printPlan(report: RunReport, labels: LabelsOf, out: (line: strin
 }
 
 function printSkips(report: RunReport, labels: LabelsOf, out: (line: string) => void) {
-  for (const o of report.outcomes.filter(listedSkip)) out(`  skipped ${o.rule} ${o.group ?? ''}: ${describeSkip(o.cause, o, labels)}`);
+  for (const o of sortOutcomes(report.outcomes).listedSkips) out(`  skipped ${o.rule} ${o.group ?? ''}: ${describeSkip(o.cause, o, labels)}`);
   for (const s of report.skipped) out(`  not processed: ${s.image}: ${s.reason}`);
 }
 
@@ -67,7 +103,7 @@ function printSkips(report: RunReport, labels: LabelsOf, out: (line: string) => 
  * time) a closing line counts the nodes: ran, up to date, failed, skipped.
  */
 export function printSummary(report: RunReport, labels: LabelsOf, out: (line: string) => void, fail: (line: string) => void, ms?: number): void {
-  const ran = report.outcomes.filter((o) => o.status === 'ran');
+  const ran = sortOutcomes(report.outcomes).ran;
   const counts = new Map<string, number>();
   for (const o of ran) counts.set(o.rule, (counts.get(o.rule) ?? 0) + 1);
   const parts = [...counts].map(([r, n]) => `${r} ${n}`);
@@ -82,11 +118,11 @@ export function printSummary(report: RunReport, labels: LabelsOf, out: (line: st
 }
 
 function countsLine(outcomes: readonly NodeOutcome[], ms: number): string {
-  const n = (p: (o: NodeOutcome) => boolean) => outcomes.filter(p).length;
-  const notStarted = n(interrupted);
+  const s = sortOutcomes(outcomes);
+  const notStarted = s.interrupted.length;
   return (
-    `Done in ${seconds(ms)}: ${n((o) => o.status === 'ran')} ran, ${n((o) => o.status === 'fresh')} already done, ` +
-    `${n((o) => o.status === 'failed')} failed, ${n(listedSkip)} skipped${notStarted ? `, ${notStarted} not started` : ''}.`
+    `Done in ${seconds(ms)}: ${s.ran.length} ran, ${s.fresh} already done, ` +
+    `${s.failed.length} failed, ${s.listedSkips.length} skipped${notStarted ? `, ${notStarted} not started` : ''}.`
   );
 }
 
@@ -114,9 +150,10 @@ export function interruptedLine(report: RunReport): string {
 
 /** The `--json` document: exactly one object on stdout. Each node has its cause as data and in words. */
 export function jsonReport(report: RunReport, labels: LabelsOf, dryRun: boolean, exitCode: number = report.exitCode): string {
+  const sorted = sortOutcomes(report.outcomes);
   return JSON.stringify({
     dryRun,
-    nodes: report.outcomes.filter(active).map((o) => ({
+    nodes: sorted.active.map((o) => ({
       rule: o.rule,
       image: o.group,
       // A dry run's 'may-run' node (certain: false) runs only if its dependency's outputs change.
@@ -126,7 +163,7 @@ export function jsonReport(report: RunReport, labels: LabelsOf, dryRun: boolean,
       cause: o.cause,
       ...(o.status === 'ran' ? { changed: o.changed, ms: o.ms } : {}),
     })),
-    failed: report.outcomes.flatMap((o) => (o.status === 'failed' ? [{ rule: o.rule, image: o.group, error: errorText(o.error) }] : [])),
+    failed: sorted.failed.map((o) => ({ rule: o.rule, image: o.group, error: errorText(o.error) })),
     problems: report.problems.map((p) => ({
       about: p.about,
       image: p.image,
@@ -135,11 +172,11 @@ export function jsonReport(report: RunReport, labels: LabelsOf, dryRun: boolean,
       code: p.error.code,
     })),
     skipped: [
-      ...report.outcomes.filter(listedSkip).map((o) => ({ rule: o.rule, image: o.group, reason: describeSkip(o.cause, o, labels), cause: o.cause })),
+      ...sorted.listedSkips.map((o) => ({ rule: o.rule, image: o.group, reason: describeSkip(o.cause, o, labels), cause: o.cause })),
       ...report.skipped.map((s) => ({ rule: null, image: s.image, reason: s.reason })),
     ],
-    ...(report.outcomes.some((o) => interrupted(o) || abandoned(o))
-      ? { interrupted: true, notStarted: report.outcomes.filter(interrupted).map((o) => ({ rule: o.rule, image: o.group })) }
+    ...(sorted.interrupted.length || sorted.abandoned
+      ? { interrupted: true, notStarted: sorted.interrupted.map((o) => ({ rule: o.rule, image: o.group })) }
       : {}),
     rootIndexUrl: report.rootIndexUrl,
     exitCode,

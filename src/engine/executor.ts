@@ -89,6 +89,18 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
   const gatherDeps = (node: GraphNode): { deps: AnyInvocation['deps'] } | { settled: Settled } => {
     const deps: Record<string, NodeResult | ReadonlyMap<string, NodeResult>> = {};
     for (const link of node.links) {
+      // A same-group link names one node: its result, without a map around it.
+      if (link.dep.kind === 'same-group') {
+        const dep = link.nodes[0]!;
+        const s = settled.get(dep.id)!;
+        const status = s.outcome.status;
+        if (status === 'failed' || status === 'skipped') {
+          return { settled: skip(node, { kind: status === 'failed' ? 'dependency-failed' : 'dependency-skipped', dep }) };
+        }
+        if (status === 'would-run') return { settled: { outcome: { ...refOf(node), status: 'would-run', cause: { kind: 'after', dep } } } };
+        deps[link.name] = s.result!;
+        continue;
+      }
       const results = new Map<string, NodeResult>();
       for (const dep of link.nodes) {
         const s = settled.get(dep.id)!;
@@ -100,13 +112,16 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
         if (status === 'would-run') return { settled: { outcome: { ...refOf(node), status: 'would-run', cause: { kind: 'after', dep } } } };
         results.set(dep.group ?? '', s.result!);
       }
-      deps[link.name] = link.dep.kind === 'same-group' ? results.values().next().value! : results;
+      deps[link.name] = results;
     }
     return { deps };
   };
 
-  /** `signal`: whose abandonment stops it (a node rebuilt for another stops with that one). */
-  const invocation = (node: GraphNode, deps: AnyInvocation['deps'], signal = stopOf(node.id).signal): AnyInvocation => {
+  /**
+   * `stopper`: whose abandonment stops it (a node rebuilt for another stops with that one).
+   * The signal is made when a rule first asks: an up-to-date node never does.
+   */
+  const invocation = (node: GraphNode, deps: AnyInvocation['deps'], stopper = node.id): AnyInvocation => {
     const nodeRef = refOf(node);
     const inv: AnyInvocation = {
       node: nodeRef,
@@ -116,7 +131,9 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
       previous: manifest.get(node.id)?.result ?? null,
       log,
       dryRun: Boolean(opts.dryRun),
-      signal,
+      get signal() {
+        return stopOf(stopper).signal;
+      },
       materialize: async (name: string) => {
         const link = node.links.find((l) => l.name === name && l.dep.kind === 'same-group');
         if (!link) throw new Error(`${node.id} cannot materialize ${name}: not a same-group dependency`);
@@ -176,7 +193,7 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
         if (hold) throw new NotMaterializedError(nodeRef, hold);
         const gathered = gatherDeps(node);
         if ('settled' in gathered) throw new Error(`${node.id} cannot be rebuilt: its dependencies did not complete`);
-        const inv = invocation(node, gathered.deps, stopOf(by.id).signal);
+        const inv = invocation(node, gathered.deps, by.id);
         const a = await assess(node.rule, inv, node.id, manifest, true);
         if (!a.stale) return a.result;
         const cause: StaleCause = { kind: 'needed', by };
@@ -245,11 +262,19 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
   const dependents: number[][] = order.map(() => []);
   const waitingOn = new Int32Array(order.length);
   const ready = new MinHeap();
-  for (const [i, node] of order.entries()) {
-    const deps = new Set(node.links.flatMap((l) => l.nodes.map((d) => position.get(d.id)!)));
-    for (const d of deps) dependents[d]!.push(i);
-    waitingOn[i] = deps.size;
-    if (deps.size === 0) ready.push(i);
+  for (let i = 0; i < order.length; i++) {
+    // A node may reach the same dependency by two links: it waits for it once.
+    let waits = 0;
+    for (const link of order[i]!.links) {
+      for (const d of link.nodes) {
+        const list = dependents[position.get(d.id)!]!;
+        if (list[list.length - 1] === i) continue;
+        list.push(i);
+        waits++;
+      }
+    }
+    waitingOn[i] = waits;
+    if (waits === 0) ready.push(i);
   }
   const onSettled = (id: string) => {
     for (const i of dependents[position.get(id)!]!) if (--waitingOn[i]! === 0) ready.push(i);

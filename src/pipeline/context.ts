@@ -10,6 +10,7 @@ import type { Repository } from '../storage/types.js';
 import type { Log } from '../util/log.js';
 import type { TilePngMode } from '../wwt/encoding.js';
 import type { StudySource } from '../wwt/study-wtml.js';
+import type { AvmWcs } from '../wwt/wcs.js';
 import type { PipelineConfig } from './config.js';
 import type { Workdir } from './workdir.js';
 
@@ -52,8 +53,8 @@ export interface PipelineContext {
 export interface PublishedPixels {
   /** Subfolder of the image folder holding them: '' (flat) or `<digest>/`. */
   dir: string;
-  /** Digest of the set of pixel files (tile rule outputs), null when not known. */
-  digest: string | null;
+  /** The pixel files (tile rule outputs) by name, with their digests. */
+  files: Readonly<Record<string, string>>;
 }
 
 /** Define a pipeline rule whose results carry meta `M`: `pipelineRule<TileMeta>()({...})`. */
@@ -69,4 +70,10 @@ export function recordOf(ctx: PipelineContext, id: string): SourceRecord {
 /** The study an image's record describes, as its source reads it. */
 export function studyOf(ctx: PipelineContext, id: string): StudySource {
   return ctx.source.study(recordOf(ctx, id), id);
+}
+
+/** The WCS of the study an image's record describes, without building its text. */
+export function wcsOf(ctx: PipelineContext, id: string): AvmWcs {
+  const record = recordOf(ctx, id);
+  return ctx.source.wcs ? ctx.source.wcs(record, id) : ctx.source.study(record, id).wcs;
 }

@@ -147,7 +147,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunReport> {
     const publishedPixels = new Map<string, PublishedPixels>();
     for (const id of completed.records.keys()) {
       const upload = run.manifest.get(nodeId(uploadRule, id));
-      if (upload) publishedPixels.set(id, await publishedPixelsOf(id, upload.result));
+      if (upload) publishedPixels.set(id, publishedPixelsOf(id, upload.result));
     }
     const ctx: PipelineContext = {
       workdir: run.workdir,

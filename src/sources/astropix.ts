@@ -6,7 +6,7 @@
  * and WTML code read the fields they need and report missing ones by name.
  */
 import { ToastyError } from '../util/errors.js';
-import { type AstroPixRecord, astropixStudy } from './astropix-record.js';
+import { type AstroPixRecord, astropixStudy, parseAstropixWcs } from './astropix-record.js';
 import { fetchFeedText } from './http.js';
 import { caseFoldKey, quoteRaw, requireStringField, uniqueId } from './ids.js';
 import type { SourceDefinition } from './source.js';
@@ -253,6 +253,7 @@ export const astropixSource: SourceDefinition = {
         return { url, cacheName: cachedImageName(url), date: typeof record.last_updated === 'string' ? record.last_updated : null };
       },
       study: (record) => astropixStudy(record),
+      wcs: (record) => parseAstropixWcs(record),
     };
   },
 };

@@ -328,6 +328,7 @@ export const djangoplicitySource: SourceDefinition = {
         return { url, cacheName: cachedImageNameFor(url), date: text(record, 'Date') || null };
       },
       study: (record, id) => ({ wcs: djangoplicityWcs(record), text: djangoplicityText(record, id, s.channelName) }),
+      wcs: (record) => djangoplicityWcs(record),
     };
   },
 };

@@ -9,6 +9,7 @@
 import type { ToastyError } from '../util/errors.js';
 import type { Log } from '../util/log.js';
 import type { StudySource } from '../wwt/study-wtml.js';
+import type { AvmWcs } from '../wwt/wcs.js';
 import type { HttpOptions } from './http.js';
 
 /** One image's record as its source gave it (minus volatile fields): plain JSON. */
@@ -59,6 +60,11 @@ export interface SourceAdapter {
   download(record: SourceRecord): SourceDownload;
   /** The study the record describes; errors name the record's field. */
   study(record: SourceRecord, id: string): StudySource;
+  /**
+   * The study's WCS alone, as `study` reads it (the same value, the same WCS errors): planning
+   * asks every image's parity, and building the text for it cost as much again.
+   */
+  wcs?(record: SourceRecord, id: string): AvmWcs;
 }
 
 /** One `source_type`: its section of the config file -> its adapter. */

@@ -47,6 +47,13 @@ export class LocalRepository implements Repository {
   private realRoot: Promise<string> | null = null;
 
   /**
+   * Top-level folders the latest listing of the root saw as plain folders (not links): a
+   * probe of one (the survey lists the root, then probes every image folder) need not lstat
+   * it again. A folder made since is not in it and is checked as before.
+   */
+  private plainRootFolders: ReadonlySet<string> = new Set();
+
+  /**
    * The first symbolic link on the way to `segs` (the last segment too when `last`) whose
    * target is outside the repository or missing, with that target; null when there is none.
    */
@@ -151,11 +158,14 @@ export class LocalRepository implements Repository {
     // error) goes the careful way, which leaves out links leading out of the repository.
     let dir = this.root;
     try {
-      for (const seg of segs) {
-        dir = path.join(dir, seg);
-        const st = lstatSync(dir, { throwIfNoEntry: false });
-        if (!st || (!st.isDirectory() && !st.isSymbolicLink())) return found;
-        if (st.isSymbolicLink()) return this.probeCarefully(folder, names);
+      if (segs.length === 1 && this.plainRootFolders.has(segs[0]!)) dir = path.join(dir, segs[0]!);
+      else {
+        for (const seg of segs) {
+          dir = path.join(dir, seg);
+          const st = lstatSync(dir, { throwIfNoEntry: false });
+          if (!st || (!st.isDirectory() && !st.isSymbolicLink())) return found;
+          if (st.isSymbolicLink()) return this.probeCarefully(folder, names);
+        }
       }
       for (const name of names) {
         const st = lstatSync(path.join(dir, name), { throwIfNoEntry: false });
@@ -255,6 +265,7 @@ export class LocalRepository implements Repository {
       }
       out.push({ name: d.name, isFolder });
     }
+    if (segs.length === 0) this.plainRootFolders = new Set(dirents.filter((d) => d.isDirectory() && !TEMP_NAME.test(d.name)).map((d) => d.name));
     return out.sort(byName);
   }
 
