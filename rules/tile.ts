@@ -10,7 +10,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { digestFile } from '../src/engine/key.js';
-import { sameGroup } from '../src/engine/types.js';
+import { type Deps, type Invocation, sameGroup } from '../src/engine/types.js';
 import { pipelineRule, wcsOf, type PipelineContext } from '../src/pipeline/context.js';
 import { ToastyError } from '../src/util/errors.js';
 import { labelled } from '../src/util/log.js';
@@ -25,6 +25,9 @@ export interface TileMeta extends StudyShape {
   /** Stat fingerprint of the cached image, so an unchanged file is not re-hashed. */
   source: { name: string; size: number; mtimeMs: number; ino: number; digest: string };
 }
+
+/** What `imageDigest` reads of a tile node's invocation. */
+type TileInvocation = Pick<Invocation<PipelineContext, TileMeta, Deps, 'each'>, 'group' | 'ctx' | 'previous' | 'refreshMeta'>;
 
 async function cachedImage(ctx: PipelineContext, id: string, name: string) {
   const dir = await ctx.workdir.cacheDir(id);
@@ -49,7 +52,7 @@ export const tileRule = pipelineRule<TileMeta>()({
   async inputs(inv) {
     const fetched = inv.deps.fetch;
     return {
-      image: await imageDigest(inv.ctx, inv.group, fetched.meta.image, fetched.outputs[fetched.meta.image], inv.previous?.meta.source),
+      image: await imageDigest(inv, fetched.meta.image, fetched.outputs[fetched.meta.image]),
       positiveParity: wcsOf(inv.ctx, inv.group).scale[0] > 0,
       tiling: { threshold: TILING_THRESHOLD, tile: 256, format: 'png', maxPixels: inv.ctx.maxPixels },
       toolchain: await pixelToolchain(inv.ctx.tilePng),
@@ -108,14 +111,23 @@ export const tileRule = pipelineRule<TileMeta>()({
  * counts), re-hashed only when its stat fingerprint changed; when it is not here (a work dir
  * that adopted the repository's build record), the digest the fetch recorded.
  */
-async function imageDigest(ctx: PipelineContext, id: string, name: string, fetched: string | undefined, prev: TileMeta['source'] | undefined): Promise<string> {
-  const { file, stat: st } = ctx.workdir.cachedFileStat(id, name);
+async function imageDigest(inv: TileInvocation, name: string, fetched: string | undefined): Promise<string> {
+  const id = inv.group;
+  const { file, stat: st } = inv.ctx.workdir.cachedFileStat(id, name);
   if (!st) {
     if (fetched === undefined) throw new ToastyError('image', 'cached image missing (run the fetch stage first)', { imageId: id });
     return fetched;
   }
+  const previous = inv.previous?.meta;
+  const prev = previous?.source;
   if (prev && prev.size === st.size && prev.mtimeMs === st.mtimeMs && prev.ino === st.ino && prev.name === name) return prev.digest;
-  return digestFile(file);
+  const digest = await digestFile(file);
+  // Same bytes under a new fingerprint (a work dir restored from a backup or a CI cache, moved
+  // to another disk): remember the new one, or every later run would hash the file again.
+  if (previous && prev?.name === name && prev.digest === digest) {
+    inv.refreshMeta({ ...previous, source: { name, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, digest } });
+  }
+  return digest;
 }
 
 /**

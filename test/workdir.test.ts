@@ -5,7 +5,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Workdir } from '../src/pipeline/workdir.js';
+import type { TileMeta } from '../rules/tile.js';
+import { Manifest } from '../src/engine/manifest.js';
+import { MANIFEST_NAME, Workdir } from '../src/pipeline/workdir.js';
 import { Fixture, IDS, ran } from './helpers/pipeline-fixture.js';
 
 async function tempWorkdir(): Promise<string> {
@@ -53,7 +55,7 @@ test('the todo listing: folders made through dir() after it, and folders gone si
   }
 });
 
-test('a cached image edited in place (same size, same inode) is hashed again; one only touched is not re-tiled', async () => {
+test('a cached image edited in place (same size, same inode) is hashed again; one touched or copied is not re-tiled and its new fingerprint is recorded', async () => {
   const f = await Fixture.create({ kind: 'local' });
   try {
     let r = await f.run('make', '--json');
@@ -66,6 +68,25 @@ test('a cached image edited in place (same size, same inode) is hashed again; on
     r = await f.run('make', '--json');
     assert.is(r.code, 0, r.stderr);
     assert.equal(ran(r), []);
+    // ... and the new fingerprint is recorded, so the next run need not hash the file again.
+    const source = async () => ((await Manifest.load(f.workdir, MANIFEST_NAME)).get(`tile:${IDS.ngc7552}`)!.result.meta as TileMeta).source;
+    assert.is((await source()).mtimeMs, (await fsp.stat(cached)).mtimeMs);
+
+    // A copy (a work dir restored from a backup or a CI cache): same bytes, a new inode.
+    const copy = `${cached}.copy`;
+    await fsp.copyFile(cached, copy);
+    await fsp.rename(copy, cached);
+    const copied = await fsp.stat(cached);
+    assert.is.not(copied.ino, before.ino);
+    r = await f.run('make', '--json');
+    assert.is(r.code, 0, r.stderr);
+    assert.equal(ran(r), []);
+    assert.equal(await source(), { ...(await source()), ino: copied.ino, mtimeMs: copied.mtimeMs, size: copied.size });
+    // A dry run records nothing.
+    await fsp.utimes(cached, copied.atime, new Date(copied.mtimeMs + 5000));
+    r = await f.run('make', '--dry-run', '--json');
+    assert.is(r.code, 0, r.stderr);
+    assert.is((await source()).mtimeMs, copied.mtimeMs);
 
     // One byte changed in the middle (a JPEG's entropy-coded data): same size, same inode.
     const fh = await fsp.open(cached, 'r+');
@@ -80,7 +101,7 @@ test('a cached image edited in place (same size, same inode) is hashed again; on
     }
     const after = await fsp.stat(cached);
     assert.is(after.size, before.size);
-    assert.is(after.ino, before.ino);
+    assert.is(after.ino, copied.ino);
     r = await f.run('make', '--dry-run', '--json');
     assert.is(r.code, 0, r.stderr);
     assert.equal(ran(r), [`tile:${IDS.ngc7552}`, `wtml:${IDS.ngc7552}`, `upload:${IDS.ngc7552}`, 'index:-']);

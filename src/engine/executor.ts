@@ -134,6 +134,9 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
       get signal() {
         return stopOf(stopper).signal;
       },
+      refreshMeta: (meta: unknown) => {
+        refreshedMeta.set(node.id, meta);
+      },
       materialize: async (name: string) => {
         const link = node.links.find((l) => l.name === name && l.dep.kind === 'same-group');
         if (!link) throw new Error(`${node.id} cannot materialize ${name}: not a same-group dependency`);
@@ -143,6 +146,18 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
       },
     };
     return inv;
+  };
+
+  /** Meta that rules asked to record for nodes found up to date (`inv.refreshMeta`). */
+  const refreshedMeta = new Map<string, unknown>();
+  /** An up-to-date node's result, with the meta its rule refreshed recorded (not in a dry run). */
+  const refreshed = async (node: GraphNode, result: NodeResult): Promise<NodeResult> => {
+    if (!refreshedMeta.has(node.id) || opts.dryRun) return result;
+    const entry = manifest.get(node.id);
+    if (!entry) return result;
+    const updated = { ...result, meta: refreshedMeta.get(node.id) };
+    await manifest.set(node.id, { rule: entry.rule, version: entry.version, key: entry.key, leaves: entry.leaves, result: updated, at: entry.at });
+    return updated;
   };
 
   /** Run the rule and record what it built. */
@@ -229,7 +244,8 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
     try {
       const a = await assess(node.rule, inv, node.id, manifest, opts.force?.(nodeRef) ?? false);
       if (!a.stale) {
-        const fresh: Settled = { outcome: { ...nodeRef, status: 'fresh' }, result: a.result };
+        const result = await refreshed(node, a.result);
+        const fresh: Settled = { outcome: { ...nodeRef, status: 'fresh' }, result };
         if (node.rule.present) fresh.present = async () => node.rule.present!(inv, a.result);
         return fresh;
       }

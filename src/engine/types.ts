@@ -78,6 +78,13 @@ export interface Invocation<C, M, D extends Deps, S extends Scope> {
    */
   readonly signal: AbortSignal;
   /**
+   * Record `meta` as this node's result meta if it turns out up to date: for what a rule keeps
+   * beside its outputs only to assess the next run faster (a file's stat fingerprint), which can
+   * go stale while the key does not (the file was copied: same bytes, new inode). Ignored when
+   * the node runs (its new result is recorded) and in a dry run.
+   */
+  refreshMeta(meta: M): void;
+  /**
    * Make sure a same-group dependency's outputs are in place (its rule's `present`), rebuilding
    * it when they are not: a state directory may hold only the records of what was built.
    * Returns the dependency's result (the rebuilt one, if it ran).
