@@ -23,6 +23,7 @@ import * as assert from 'uvu/assert';
 import sharp from 'sharp';
 import path from 'node:path';
 import { publishCommand, rejectCommand, shellQuote, startPreviewServer, type PreviewImage, type PreviewListing } from '../src/preview/server.js';
+import { readRejections } from '../src/pipeline/reject.js';
 import { parseWtml } from '../src/wwt/wtml.js';
 import { haveChromium, openTestBrowser, CHROMIUM } from './helpers/browser.js';
 import { Fixture, IDS, TESTDATA, TOASTY, runToasty } from './helpers/pipeline-fixture.js';
@@ -469,6 +470,43 @@ test('a re-processed published study previews from its content-addressed pixel f
     const meta = await sharp(Buffer.from(await res.arrayBuffer())).metadata();
     assert.equal([meta.width, meta.height], [1280, 876]);
   } finally {
+    await server?.close();
+    await f.close();
+  }
+});
+
+test('a rejected published image is struck through with its reason and offers the undo command', async () => {
+  if (!haveChromium()) return;
+  const f = await Fixture.create({ kind: 'local' });
+  let server: Awaited<ReturnType<typeof startPreviewServer>> | null = null;
+  let browser: Awaited<ReturnType<typeof openTestBrowser>> | null = null;
+  try {
+    assert.is((await f.run('make')).code, 0);
+    const r = await f.run('reject', IDS.ngc253, '--reason', 'duplicate of another image');
+    assert.is(r.code, 0, r.stderr);
+    server = await startPreviewServer({
+      workdir: f.workdir,
+      commandArgs: { repoArgs: f.repoArgs, workdir: f.workdir },
+      rejections: (ids) => readRejections(f.repo, ids),
+    });
+    browser = await openTestBrowser();
+    const { page } = browser;
+    await page.goto(server.url);
+    await page.waitForFunction('window.previewReady === true', null, { timeout: 20000 });
+    await page.locator('#tab-done').click();
+    const rejected = page.locator('#list li.rejected');
+    assert.is(await rejected.count(), 1, 'one published image is marked rejected');
+    assert.match((await rejected.textContent()) ?? '', new RegExp(`${IDS.ngc253} — rejected: duplicate of another image`));
+    assert.is(await page.locator('#list li:not(.rejected)').count(), 1, 'the other is not');
+    await rejected.click();
+    await page.waitForFunction(`document.getElementById('d-id').textContent.includes('not to be published')`, null, { timeout: 20000 });
+    const commands = (await page.locator('#commands').textContent()) ?? '';
+    assert.ok(commands.includes(['toasty', 'reject', '--undo', ...f.repoArgs, f.workdir, IDS.ngc253].map(shellQuote).join(' ')), commands);
+    assert.not.match(commands, /--reason/, 'no reject command for a rejected image');
+    assert.equal(browser.errors, []);
+    assert.equal(browser.blocked, []);
+  } finally {
+    await browser?.close();
     await server?.close();
     await f.close();
   }
