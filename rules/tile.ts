@@ -15,7 +15,7 @@ import { pipelineRule, wcsOf, type PipelineContext } from '../src/pipeline/conte
 import { ToastyError } from '../src/util/errors.js';
 import { labelled } from '../src/util/log.js';
 import { makeSiblingTempDir, removeTempDir, replaceDir } from '../src/util/fs.js';
-import { THUMBNAIL_NAME } from '../src/wwt/study-files.js';
+import { isPixelFileName, THUMBNAIL_NAME } from '../src/wwt/study-files.js';
 import type { StudyShape } from '../src/wwt/study-wtml.js';
 import { TILING_THRESHOLD } from '../src/wwt/tiling.js';
 import { pixelToolchain } from '../src/wwt/toolchain.js';
@@ -85,6 +85,7 @@ export const tileRule = pipelineRule<TileMeta>()({
       await removeTempDir(tmp);
       throw inv.signal.reason;
     }
+    await keepOtherFiles(target, tmp);
     await replaceDir(tmp, target);
     // What was published before belongs to the previous tiling.
     await fsp.rm(ctx.workdir.dir('out_done', id), { recursive: true, force: true });
@@ -128,6 +129,27 @@ async function imageDigest(inv: TileInvocation, name: string, fetched: string | 
     inv.refreshMeta({ ...previous, source: { name, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, digest } });
   }
   return digest;
+}
+
+/**
+ * The study folder is swapped whole, but it also holds files of the rules after this one (the
+ * WTML): keep them in the new folder. They may be current (a tiling rebuilt for an upload, the
+ * WTML written earlier in the same run) and are rewritten anyway when the new pixels change
+ * what they say. Hard links: the old folder stays whole until the swap.
+ */
+async function keepOtherFiles(from: string, to: string): Promise<void> {
+  let entries: import('node:fs').Dirent[];
+  try {
+    entries = await fsp.readdir(from, { withFileTypes: true });
+  } catch {
+    return; // no previous folder
+  }
+  for (const e of entries) {
+    if (!e.isFile() || isPixelFileName(e.name) || e.name.startsWith('.')) continue;
+    const src = path.join(from, e.name);
+    const dst = path.join(to, e.name);
+    await fsp.link(src, dst).catch(() => fsp.copyFile(src, dst));
+  }
 }
 
 /**

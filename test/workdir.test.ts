@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import type { TileMeta } from '../rules/tile.js';
 import { Manifest } from '../src/engine/manifest.js';
 import { MANIFEST_NAME, Workdir } from '../src/pipeline/workdir.js';
-import { Fixture, IDS, ran } from './helpers/pipeline-fixture.js';
+import { Fixture, IDS, ran, runToasty } from './helpers/pipeline-fixture.js';
 
 async function tempWorkdir(): Promise<string> {
   return fsp.mkdtemp(path.join(os.tmpdir(), 'toasty-workdir-'));
@@ -106,6 +106,35 @@ test('a cached image edited in place (same size, same inode) is hashed again; on
     assert.is(r.code, 0, r.stderr);
     assert.equal(ran(r), [`tile:${IDS.ngc7552}`, `wtml:${IDS.ngc7552}`, `upload:${IDS.ngc7552}`, 'index:-']);
     assert.is(r.json!.nodes[0].reason, 'image bytes changed');
+  } finally {
+    await f.close();
+  }
+});
+
+test('a moved repository and a new prefix, from an empty work dir: the re-tiling an upload asks for keeps the WTML already written', async () => {
+  const f = await Fixture.create({ kind: 'local' });
+  try {
+    let r = await f.run('make');
+    assert.is(r.code, 0, r.stderr);
+    // The repository, copied elsewhere, with a new prefix: every upload must send every file,
+    // so each tiling is rebuilt (the work dir is empty) after its WTML was written.
+    const moved = path.join(f.tmp, 'moved-repo');
+    await fsp.cp(path.join(f.tmp, 'repo'), moved, { recursive: true });
+    const config = path.join(moved, 'toasty-pipeline-config.yaml');
+    await fsp.writeFile(config, (await fsp.readFile(config, 'utf8')).replace(/^publish_url_prefix: .*$/m, 'publish_url_prefix: "https://moved.example.org/"'));
+    const work = path.join(f.tmp, 'work-empty');
+    r = await runToasty(['make', '--json', `--local=${moved}`, work], f.env);
+    assert.is(r.code, 0, r.stderr);
+    assert.ok(ran(r).includes(`upload:${IDS.ngc253}`), 'uploaded again');
+    for (const id of Object.values(IDS)) {
+      const rel = await fsp.readFile(path.join(moved, id, 'index_rel.wtml'), 'utf8');
+      assert.ok(rel.length > 0, `${id}: index_rel.wtml published`);
+      assert.match(await fsp.readFile(path.join(moved, id, 'index.wtml'), 'utf8'), /https:\/\/moved\.example\.org\//);
+    }
+    r = await runToasty(['verify', `--local=${moved}`, work], f.env);
+    assert.is(r.code, 0, r.stdout + r.stderr);
+    r = await runToasty(['make', '--json', `--local=${moved}`, work], f.env);
+    assert.equal(ran(r), [], 'then up to date');
   } finally {
     await f.close();
   }

@@ -26,6 +26,11 @@ export function tileFileName(level: number, x: number, y: number): string {
   return TILE_URL_TEMPLATE.replace('{1}', String(level)).replace('{2}', String(x)).replace('{3}', String(y));
 }
 
+/** Whether `name` is one of a study's pixel files (a tile, the untiled image, the thumbnail). */
+export function isPixelFileName(name: string): boolean {
+  return name === THUMBNAIL_NAME || name === UNTILED_IMAGE_NAME || /^L\d+X\d+Y\d+\.png$/.test(name);
+}
+
 /**
  * A re-published study's pixel folder inside its repository folder: 16 hex digits, the digest
  * of the pixel files, so new pixels never overwrite the ones a visible index.wtml points at.
