@@ -7,7 +7,7 @@
  * Output: out_todo/<id>/ with the pixel files; the processed input moves to cache_done/<id>.
  * The study's shape goes to `meta` for the wtml rule.
  */
-import { promises as fsp } from 'node:fs';
+import { constants as fsConstants, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { digestFile } from '../src/engine/key.js';
 import { type Deps, type Invocation, sameGroup } from '../src/engine/types.js';
@@ -148,7 +148,10 @@ async function keepOtherFiles(from: string, to: string): Promise<void> {
     if (!e.isFile() || isPixelFileName(e.name) || e.name.startsWith('.')) continue;
     const src = path.join(from, e.name);
     const dst = path.join(to, e.name);
-    await fsp.link(src, dst).catch(() => fsp.copyFile(src, dst));
+    // Never over a file the new study has (EEXIST): what the tiling wrote wins.
+    await fsp.link(src, dst).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EEXIST') return fsp.copyFile(src, dst, fsConstants.COPYFILE_EXCL);
+    });
   }
 }
 

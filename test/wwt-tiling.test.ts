@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { deepestLevelTiles, needsTiling, studyTiling, tilesPerLevel, totalTileCount, TILING_THRESHOLD } from '../src/wwt/tiling.js';
-import { tileFileName, TILE_URL_TEMPLATE } from '../src/wwt/study-files.js';
+import { isPixelFileName, tileFileName, TILE_URL_TEMPLATE } from '../src/wwt/study-files.js';
 import { roundHalfEven, thumbnailGeometry } from '../src/wwt/thumbnail.js';
 import { loadVectors } from './helpers/vectors.js';
 
@@ -19,6 +19,9 @@ test('tiling threshold is strictly above 2048 on either side', () => {
 test('tile names and URL template', () => {
   assert.is(tileFileName(4, 3, 12), 'L4X3Y12.png');
   assert.is(TILE_URL_TEMPLATE, 'L{1}X{2}Y{3}.png');
+  // Pixel files, as the tiling tells them from the study's other files (the WTML it keeps).
+  for (const name of [tileFileName(4, 3, 12), tileFileName(0, 0, 0), 'thumb.jpg', 'image.jpg']) assert.ok(isPixelFileName(name), name);
+  for (const name of ['index.wtml', 'index_rel.wtml', 'L4X3Y12.pngx', 'L4X3Y12xpng', 'LaX1Y1.png']) assert.not.ok(isPixelFileName(name), name);
 });
 
 for (const c of V.tiling_cases) {

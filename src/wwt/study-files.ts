@@ -26,9 +26,12 @@ export function tileFileName(level: number, x: number, y: number): string {
   return TILE_URL_TEMPLATE.replace('{1}', String(level)).replace('{2}', String(x)).replace('{3}', String(y));
 }
 
+/** A tile's file name: the URL template with numbers in its places. */
+const TILE_NAME = new RegExp(`^${TILE_URL_TEMPLATE.replace('.', '\\.').replace(/\{\d\}/g, '\\d+')}$`);
+
 /** Whether `name` is one of a study's pixel files (a tile, the untiled image, the thumbnail). */
 export function isPixelFileName(name: string): boolean {
-  return name === THUMBNAIL_NAME || name === UNTILED_IMAGE_NAME || /^L\d+X\d+Y\d+\.png$/.test(name);
+  return name === THUMBNAIL_NAME || name === UNTILED_IMAGE_NAME || TILE_NAME.test(name);
 }
 
 /**
