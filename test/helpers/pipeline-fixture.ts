@@ -190,9 +190,8 @@ export function runToasty(
 /** `rule:image` for each node of a --json run, in order. */
 export const ran = (r: ToastyRun): string[] => (r.json?.nodes ?? []).map((n) => `${n.rule}:${n.image ?? '-'}`);
 
-/** Every toasty temporary (by its name) below `dir`, as paths relative to it, sorted. */
-export async function temporariesUnder(dir: string): Promise<string[]> {
-  const out: string[] = [];
+/** Every entry below `dir` (a missing folder has none), depth first, with its path relative to `dir`. */
+async function walkTree(dir: string, visit: (rel: string, entry: Dirent) => Promise<void> | void): Promise<void> {
   const walk = async (d: string) => {
     let entries: Dirent[];
     try {
@@ -202,11 +201,19 @@ export async function temporariesUnder(dir: string): Promise<string[]> {
     }
     for (const e of entries) {
       const p = path.join(d, e.name);
-      if (temporaryOwner(e.name) !== null) out.push(path.relative(dir, p));
+      await visit(path.relative(dir, p), e);
       if (e.isDirectory()) await walk(p);
     }
   };
   await walk(dir);
+}
+
+/** Every toasty temporary (by its name) below `dir`, as paths relative to it, sorted. */
+export async function temporariesUnder(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  await walkTree(dir, (rel, e) => {
+    if (temporaryOwner(e.name) !== null) out.push(rel);
+  });
   return out.sort();
 }
 
@@ -214,22 +221,11 @@ export async function temporariesUnder(dir: string): Promise<string[]> {
 export async function hashTree(dir: string): Promise<Record<string, string>> {
   const { createHash } = await import('node:crypto');
   const out: Record<string, string> = {};
-  const walk = async (d: string) => {
-    let entries: Dirent[];
-    try {
-      entries = await fsp.readdir(d, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) await walk(p);
-      else
-        out[path.relative(dir, p)] = createHash('sha256')
-          .update(await fsp.readFile(p))
-          .digest('hex');
-    }
-  };
-  await walk(dir);
+  await walkTree(dir, async (rel, e) => {
+    if (e.isDirectory()) return;
+    out[rel] = createHash('sha256')
+      .update(await fsp.readFile(path.join(dir, rel)))
+      .digest('hex');
+  });
   return out;
 }
