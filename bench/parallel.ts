@@ -16,6 +16,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { type Goal, goal, printGoals } from './goals.js';
 import { makeImage } from './tile.js';
+import { benchRecord } from './feed.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const toasty = path.join(here, '..', 'bin', 'toasty.js');
@@ -59,22 +60,18 @@ async function feed(root: string, n: number, width: number, height: number): Pro
   for (let i = 0; i < n; i++) {
     const file = path.join(images, `photo-${width}x${height}-${i}.jpg`);
     if (!existsSync(file)) await makeImage(file, width, height, 1.5, i + 1);
-    records.push({
-      title: `Parallel bench image ${i}`,
-      image_id: `par${i}`,
-      publisher_id: 'bench',
-      resource_url: pathToFileURL(file).href,
-      image_credit: 'toasty bench',
-      reference_url: '',
-      wcs_reference_value: [String((i * 17) % 360), String(-40 + i)],
-      wcs_reference_dimension: [String(width), String(height)],
-      wcs_reference_pixel: [String(width / 2 + 0.5), String(height / 2 + 0.5)],
-      wcs_scale: ['-0.0001', '0.0001'],
-      wcs_rotation: '0',
-      wcs_projection: 'TAN',
-      last_updated: '2020-01-01T00:00:00',
-      image_max_boundry: String(Math.max(width, height)),
-    });
+    records.push(
+      benchRecord({
+        id: `par${i}`,
+        title: `Parallel bench image ${i}`,
+        file,
+        width,
+        height,
+        ra: (i * 17) % 360,
+        dec: -40 + i,
+        lastUpdated: '2020-01-01T00:00:00',
+      }),
+    );
   }
   const s = (performance.now() - t0) / 1000;
   if (s > 1) console.log(`generated ${n} images of ${width}x${height} in ${s.toFixed(1)} s`);

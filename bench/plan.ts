@@ -15,6 +15,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import sharp from 'sharp';
 import { type Goal, goal, printGoals } from './goals.js';
+import { benchRecord } from './feed.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const toasty = path.join(here, '..', 'bin', 'toasty.js');
@@ -95,23 +96,21 @@ async function buildRepository(root: string, n: number): Promise<void> {
     await sharp({ create: { width: 64, height: 48, channels: 3, background: { r: i % 256, g: (i * 7) % 256, b: 99 } } })
       .jpeg()
       .toFile(file);
-    records.push({
-      title: `Bench image ${i}`,
-      description: 'synthetic',
-      image_id: `bench${i}`,
-      publisher_id: 'bench',
-      resource_url: pathToFileURL(file).href,
-      image_credit: 'toasty bench',
-      reference_url: '',
-      wcs_reference_value: [String((i * 0.36) % 360), String(-30 + (i % 60))],
-      wcs_reference_dimension: ['64', '48'],
-      wcs_reference_pixel: ['32.5', '24.5'],
-      wcs_scale: ['-0.0001', '0.0001'],
-      wcs_rotation: '0',
-      wcs_projection: 'TAN',
-      last_updated: `2020-01-01T00:00:${String(i % 60).padStart(2, '0')}`,
-      image_max_boundry: '64',
-    });
+    records.push(
+      benchRecord(
+        {
+          id: `bench${i}`,
+          title: `Bench image ${i}`,
+          file,
+          width: 64,
+          height: 48,
+          ra: (i * 0.36) % 360,
+          dec: -30 + (i % 60),
+          lastUpdated: `2020-01-01T00:00:${String(i % 60).padStart(2, '0')}`,
+        },
+        { description: 'synthetic' },
+      ),
+    );
   }
   writeFileSync(path.join(root, 'feed.json'), JSON.stringify(records));
   writeFileSync(

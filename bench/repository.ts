@@ -17,6 +17,7 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import sharp from 'sharp';
 import { startAzurite } from '../test/helpers/azurite.js';
 import { type Goal, goal, printGoals } from './goals.js';
+import { benchRecord } from './feed.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const toasty = path.join(here, '..', 'bin', 'toasty.js');
@@ -56,22 +57,18 @@ async function makeFeed(root: string, n: number, w: number, h: number): Promise<
     await sharp({ create: { width: w, height: h, channels: 3, background: { r: 0, g: 0, b: 0 }, ...noise } })
       .jpeg({ quality: 85 })
       .toFile(file);
-    records.push({
-      title: `Bench image ${i}`,
-      image_id: `bench${i}`,
-      publisher_id: 'bench',
-      resource_url: pathToFileURL(file).href,
-      image_credit: 'toasty bench',
-      reference_url: '',
-      wcs_reference_value: [String((i * 0.36) % 360), String(-30 + (i % 60))],
-      wcs_reference_dimension: [String(w), String(h)],
-      wcs_reference_pixel: [String(w / 2 + 0.5), String(h / 2 + 0.5)],
-      wcs_scale: ['-0.0001', '0.0001'],
-      wcs_rotation: '0',
-      wcs_projection: 'TAN',
-      last_updated: `2020-01-01T00:00:${String(i % 60).padStart(2, '0')}`,
-      image_max_boundry: String(Math.max(w, h)),
-    });
+    records.push(
+      benchRecord({
+        id: `bench${i}`,
+        title: `Bench image ${i}`,
+        file,
+        width: w,
+        height: h,
+        ra: (i * 0.36) % 360,
+        dec: -30 + (i % 60),
+        lastUpdated: `2020-01-01T00:00:${String(i % 60).padStart(2, '0')}`,
+      }),
+    );
   }
   const feed = path.join(root, 'feed.json');
   writeFileSync(feed, JSON.stringify(records));
