@@ -11,6 +11,7 @@
  * is one its rule lets the run abandon (`Rule.interrupt`): those are reported as abandoned
  * and nothing they do later is recorded.
  */
+import { hasher } from '../util/digest.js';
 import { silentLog, type Log } from '../util/log.js';
 import { MinHeap, refOf, type BuildGraph, type GraphNode } from './graph.js';
 import type { Manifest } from './manifest.js';
@@ -41,14 +42,14 @@ export interface ExecuteOptions<C> {
   signal?: AbortSignal;
 }
 
+/**
+ * A settled node. A fresh one's outputs that dependents read may not be in place (the rule's
+ * `present`): asked only when a dependent that runs needs them (`materialize`), so planning an
+ * up-to-date run checks no files.
+ */
 interface Settled {
   outcome: NodeOutcome;
   result?: NodeResult;
-  /**
-   * Up to date: are the outputs dependents read in place (the rule's `present`)? Asked only
-   * when a dependent that runs needs them, so planning an up-to-date run checks no files.
-   */
-  present?: () => Promise<boolean>;
 }
 
 /** A dependency's outputs are needed but this run may not rebuild them. */
@@ -73,9 +74,16 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
   // the real work: at most `jobs`, granted in graph order so groups still finish one by one.
   const assessWidth = Math.max(jobs, 32);
   const runSlots = new PrioritySlots(jobs, opts.signal);
-  const settled = new SettledMap((id) => onSettled(id));
-  const running = new Map<string, Promise<void>>();
-  const started = new Set<string>();
+  // By position: an up-to-date run settles every node, and maps by id cost it time.
+  const depPositions = order.map((node) => node.links.map((link) => Int32Array.from(link.nodes, (d) => position.get(d.id)!)));
+  const settledAt: (Settled | undefined)[] = new Array(order.length);
+  const settle = (i: number, s: Settled) => {
+    const first = settledAt[i] === undefined;
+    settledAt[i] = s;
+    if (first) onSettled(i);
+  };
+  const running = new Set<string>();
+  const started = new Uint8Array(order.length);
   const materializing = new Map<string, Promise<NodeResult>>();
   // Per node: aborted when the run abandons it (the rule sees it as `inv.signal`).
   const stops = new Map<string, AbortController>();
@@ -83,33 +91,41 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
   // Nodes whose 'abandon' rule is running now, and those the run ended without.
   const abandonable = new Set<string>();
   const abandoned = new Set<string>();
+  // Loaded before the first node, so keying one needs no promise.
+  const h = await hasher();
   emit({ type: 'plan-start', total: order.length });
 
   /** The dependency results the node's rule reads, or why it cannot be assessed now. */
-  const gatherDeps = (node: GraphNode): { deps: AnyInvocation['deps'] } | { settled: Settled } => {
+  const gatherDeps = (node: GraphNode, at: number): { deps: AnyInvocation['deps'] } | { settled: Settled } => {
     const deps: Record<string, NodeResult | ReadonlyMap<string, NodeResult>> = {};
-    for (const link of node.links) {
+    const positions = depPositions[at]!;
+    for (let l = 0; l < node.links.length; l++) {
+      const link = node.links[l]!;
+      const linkPositions = positions[l]!;
       // A same-group link names one node: its result, without a map around it.
       if (link.dep.kind === 'same-group') {
         const dep = link.nodes[0]!;
-        const s = settled.get(dep.id)!;
+        const s = settledAt[linkPositions[0]!]!;
         const status = s.outcome.status;
         if (status === 'failed' || status === 'skipped') {
           return { settled: skip(node, { kind: status === 'failed' ? 'dependency-failed' : 'dependency-skipped', dep }) };
         }
-        if (status === 'would-run') return { settled: { outcome: { ...refOf(node), status: 'would-run', cause: { kind: 'after', dep } } } };
+        if (status === 'would-run')
+          return { settled: { outcome: { id: node.id, rule: node.rule.name, group: node.group, status: 'would-run', cause: { kind: 'after', dep } } } };
         deps[link.name] = s.result!;
         continue;
       }
       const results = new Map<string, NodeResult>();
-      for (const dep of link.nodes) {
-        const s = settled.get(dep.id)!;
+      for (let d = 0; d < link.nodes.length; d++) {
+        const dep = link.nodes[d]!;
+        const s = settledAt[linkPositions[d]!]!;
         const status = s.outcome.status;
         if (status === 'failed' || status === 'skipped') {
           if (link.dep.kind === 'every-group' && link.dep.partial) continue;
           return { settled: skip(node, { kind: status === 'failed' ? 'dependency-failed' : 'dependency-skipped', dep }) };
         }
-        if (status === 'would-run') return { settled: { outcome: { ...refOf(node), status: 'would-run', cause: { kind: 'after', dep } } } };
+        if (status === 'would-run')
+          return { settled: { outcome: { id: node.id, rule: node.rule.name, group: node.group, status: 'would-run', cause: { kind: 'after', dep } } } };
         results.set(dep.group ?? '', s.result!);
       }
       deps[link.name] = results;
@@ -119,37 +135,21 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
 
   /**
    * `stopper`: whose abandonment stops it (a node rebuilt for another stops with that one).
-   * The signal is made when a rule first asks: an up-to-date node never does.
+   * One object per node and no closures: an up-to-date run makes one for every node.
    */
-  const invocation = (node: GraphNode, deps: AnyInvocation['deps'], stopper = node.id): AnyInvocation => {
-    const nodeRef = refOf(node);
-    const inv: AnyInvocation = {
-      node: nodeRef,
-      group: node.group,
-      ctx,
-      deps,
-      previous: manifest.get(node.id)?.result ?? null,
-      log,
-      dryRun: Boolean(opts.dryRun),
-      get signal() {
-        return stopOf(stopper).signal;
-      },
-      refreshMeta: (meta: unknown) => {
-        refreshedMeta.set(node.id, meta);
-      },
-      materialize: async (name: string) => {
-        const link = node.links.find((l) => l.name === name && l.dep.kind === 'same-group');
-        if (!link) throw new Error(`${node.id} cannot materialize ${name}: not a same-group dependency`);
-        const result = await materialize(graph.node(link.nodes[0].id), nodeRef);
-        (deps as Record<string, NodeResult>)[name] = result;
-        return result;
-      },
-    };
-    return inv;
-  };
+  const invocation = (node: GraphNode, deps: AnyInvocation['deps'], stopper = node.id): AnyInvocation =>
+    new NodeInvocation(hooks, node, deps, manifest.get(node.id)?.result ?? null, stopper);
 
   /** Meta that rules asked to record for nodes found up to date (`inv.refreshMeta`). */
   const refreshedMeta = new Map<string, unknown>();
+  const hooks: InvocationHooks = {
+    ctx,
+    log,
+    dryRun: Boolean(opts.dryRun),
+    signalOf: (id) => stopOf(id).signal,
+    refreshMeta: (id, meta) => void refreshedMeta.set(id, meta),
+    materialize: (id, by) => materialize(graph.node(id), by),
+  };
   /** An up-to-date node's result, with the meta its rule refreshed recorded (not in a dry run). */
   const refreshed = async (node: GraphNode, result: NodeResult): Promise<NodeResult> => {
     if (!refreshedMeta.has(node.id) || opts.dryRun) return result;
@@ -195,21 +195,22 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
 
   /** Rebuild an up-to-date node whose outputs are not in place, once, for `by`. */
   const materialize = (node: GraphNode, by: NodeRef): Promise<NodeResult> => {
-    const s = settled.get(node.id);
+    const at = position.get(node.id)!;
+    const s = settledAt[at];
     if (!s?.result) return Promise.reject(new Error(`${node.id} has no result to materialize`));
-    const present = s.present;
-    if (!present) return Promise.resolve(s.result);
+    const present = node.rule.present;
+    if (!present || s.outcome.status !== 'fresh') return Promise.resolve(s.result);
     let p = materializing.get(node.id);
     if (!p) {
       p = (async () => {
-        if (await present()) return s.result!;
+        const gathered = gatherDeps(node, at);
+        const inv = invocation(node, 'deps' in gathered ? gathered.deps : {}, by.id);
+        if (await present(inv, s.result!)) return s.result!;
         const nodeRef = refOf(node);
         const hold = opts.hold?.(nodeRef);
         if (hold) throw new NotMaterializedError(nodeRef, hold);
-        const gathered = gatherDeps(node);
         if ('settled' in gathered) throw new Error(`${node.id} cannot be rebuilt: its dependencies did not complete`);
-        const inv = invocation(node, gathered.deps, by.id);
-        const a = await assess(node.rule, inv, node.id, manifest, true);
+        const a = await assess(node.rule, inv, node.id, manifest, true, h);
         if (!a.stale) return a.result;
         const cause: StaleCause = { kind: 'needed', by };
         emit({ type: 'node-start', node: nodeRef, cause, key: a.key.key });
@@ -217,14 +218,14 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
         try {
           const result = await build(node, inv, a);
           const outcome: NodeOutcome = { ...nodeRef, status: 'ran', cause, changed: !sameResult(s.result, result), ms: Math.round(performance.now() - t0) };
-          settled.set(node.id, { outcome, result });
+          settle(at, { outcome, result });
           emit({ type: 'node-end', outcome });
           return result;
         } catch (error) {
           // The run ended without the node that asked: nothing to report any more.
           if (inv.signal.aborted) throw error;
           const outcome: NodeOutcome = { ...nodeRef, status: 'failed', cause, error, ms: Math.round(performance.now() - t0) };
-          settled.set(node.id, { outcome });
+          settle(at, { outcome });
           emit({ type: 'node-end', outcome });
           throw error;
         }
@@ -234,26 +235,26 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
     return p;
   };
 
-  const runNode = async (node: GraphNode): Promise<Settled> => {
-    const gathered = gatherDeps(node);
+  const runNode = async (node: GraphNode, at: number): Promise<Settled> => {
+    const gathered = gatherDeps(node, at);
     if ('settled' in gathered) return gathered.settled;
     const inv = invocation(node, gathered.deps);
     const nodeRef = inv.node;
     const t0 = performance.now();
     let cause: StaleCause | null = null;
     try {
-      const a = await assess(node.rule, inv, node.id, manifest, opts.force?.(nodeRef) ?? false);
+      const assessed = assess(node.rule, inv, node.id, manifest, opts.force?.(nodeRef) ?? false, h);
+      const a = assessed instanceof Promise ? await assessed : assessed;
       if (!a.stale) {
-        const result = await refreshed(node, a.result);
-        const fresh: Settled = { outcome: { ...nodeRef, status: 'fresh' }, result };
-        if (node.rule.present) fresh.present = async () => node.rule.present!(inv, a.result);
-        return fresh;
+        if (refreshedMeta.has(node.id)) a.result = await refreshed(node, a.result);
+        // Literal outcomes, not spreads of the ref: V8 gave every spread copy a shape of its own.
+        return { outcome: { id: node.id, rule: node.rule.name, group: node.group, status: 'fresh' }, result: a.result };
       }
       cause = a.cause;
       const hold = opts.hold?.(nodeRef);
       if (hold) return skip(node, { kind: 'held', hold, stale: a.cause });
-      if (opts.dryRun) return { outcome: { ...nodeRef, status: 'would-run', cause: a.cause } };
-      if (!(await runSlots.acquire(position.get(node.id)!))) return skip(node, { kind: 'interrupted' });
+      if (opts.dryRun) return { outcome: { id: node.id, rule: node.rule.name, group: node.group, status: 'would-run', cause: a.cause } };
+      if (!(await runSlots.acquire(at))) return skip(node, { kind: 'interrupted' });
       emit({ type: 'node-start', node: nodeRef, cause: a.cause, key: a.key.key });
       const tRun = performance.now();
       let result: NodeResult;
@@ -281,9 +282,9 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
   for (let i = 0; i < order.length; i++) {
     // A node may reach the same dependency by two links: it waits for it once.
     let waits = 0;
-    for (const link of order[i]!.links) {
-      for (const d of link.nodes) {
-        const list = dependents[position.get(d.id)!]!;
+    for (const linkPositions of depPositions[i]!) {
+      for (const d of linkPositions) {
+        const list = dependents[d]!;
         if (list[list.length - 1] === i) continue;
         list.push(i);
         waits++;
@@ -292,72 +293,69 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
     waitingOn[i] = waits;
     if (waits === 0) ready.push(i);
   }
-  const onSettled = (id: string) => {
-    for (const i of dependents[position.get(id)!]!) if (--waitingOn[i]! === 0) ready.push(i);
+  const onSettled = (at: number) => {
+    for (const i of dependents[at]!) if (--waitingOn[i]! === 0) ready.push(i);
   };
-  const nextReady = (): GraphNode | null => {
+  /** The position of the next node to start, or -1. */
+  const nextReady = (): number => {
     while (ready.size) {
-      const node = order[ready.pop()!]!;
-      if (!started.has(node.id)) return node;
+      const i = ready.pop()!;
+      if (!started[i]) return i;
     }
-    return null;
+    return -1;
   };
 
   const signal = opts.signal;
-  const interrupted = new Promise<void>((resolve) => {
-    if (signal?.aborted) resolve();
-    else signal?.addEventListener('abort', () => resolve(), { once: true });
-  });
+  // Woken when a node settles or the run is interrupted. One waiter, not a race over every
+  // running node: that cost each settled node as many reactions as there were running.
+  let wake: (() => void) | null = null;
+  const wakeUp = () => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
+  signal?.addEventListener('abort', wakeUp, { once: true });
+  const finish = (n: GraphNode, at: number, res: Settled) => {
+    // Ended without it: its late outcome is not this run's.
+    if (abandoned.has(n.id)) return;
+    settle(at, res);
+    running.delete(n.id);
+    emit({ type: 'node-end', outcome: res.outcome });
+    wakeUp();
+  };
   for (;;) {
     while (running.size < assessWidth && !signal?.aborted) {
-      const n = nextReady();
-      if (!n) break;
-      started.add(n.id);
-      const p = runNode(n).then((res) => {
-        // Ended without it: its late outcome is not this run's.
-        if (abandoned.has(n.id)) return;
-        settled.set(n.id, res);
-        running.delete(n.id);
-        emit({ type: 'node-end', outcome: res.outcome });
-      });
-      running.set(n.id, p);
+      const at = nextReady();
+      if (at < 0) break;
+      const n = order[at]!;
+      started[at] = 1;
+      running.add(n.id);
+      void runNode(n, at).then((res) => finish(n, at, res));
     }
     if (running.size === 0) break;
-    if (signal?.aborted && [...running.keys()].every((id) => abandonable.has(id))) {
-      for (const id of running.keys()) {
+    if (signal?.aborted && [...running].every((id) => abandonable.has(id))) {
+      for (const id of running) {
         abandoned.add(id);
         stopOf(id).abort();
         const outcome = skip(graph.node(id), { kind: 'abandoned' }).outcome;
-        settled.set(id, { outcome });
+        settle(position.get(id)!, { outcome });
         emit({ type: 'node-end', outcome });
       }
       break;
     }
-    // Until interrupted, the interruption wakes the loop too (once it has, it would spin).
-    await Promise.race(signal?.aborted ? running.values() : [...running.values(), interrupted]);
+    await new Promise<void>((resolve) => {
+      wake = resolve;
+    });
   }
+  signal?.removeEventListener('abort', wakeUp);
 
-  const outcomes = order.map((n) => settled.get(n.id)?.outcome ?? skip(n, { kind: 'interrupted' }).outcome);
+  const outcomes = order.map((n, i) => settledAt[i]?.outcome ?? skip(n, { kind: 'interrupted' }).outcome);
   emit({ type: 'run-end', outcomes });
   return outcomes;
 }
 
 function skip(node: GraphNode, cause: SkipCause): Settled {
-  return { outcome: { ...refOf(node), status: 'skipped', cause } };
-}
-
-/** The settled nodes; the first time a node settles, `onFirst` hears of it. */
-class SettledMap extends Map<string, Settled> {
-  constructor(private readonly onFirst: (id: string) => void) {
-    super();
-  }
-
-  override set(id: string, s: Settled): this {
-    const first = !this.has(id);
-    super.set(id, s);
-    if (first) this.onFirst(id);
-    return this;
-  }
+  return { outcome: { id: node.id, rule: node.rule.name, group: node.group, status: 'skipped', cause } };
 }
 
 /**
@@ -395,5 +393,62 @@ class PrioritySlots {
     const next = this.waiting.shift();
     if (next) next.go(true);
     else this.free++;
+  }
+}
+
+/** What every invocation of a run shares: the run's own state, reached by node id. */
+interface InvocationHooks {
+  ctx: unknown;
+  log: Log;
+  dryRun: boolean;
+  signalOf(id: string): AbortSignal;
+  refreshMeta(id: string, meta: unknown): void;
+  materialize(id: string, by: NodeRef): Promise<NodeResult>;
+}
+
+/** A rule's view of one node (`Invocation`). */
+class NodeInvocation {
+  readonly node: NodeRef;
+  readonly group: string | null;
+
+  constructor(
+    private readonly hooks: InvocationHooks,
+    private readonly graphNode: GraphNode,
+    readonly deps: AnyInvocation['deps'],
+    readonly previous: NodeResult | null,
+    /** Whose abandonment stops this node (a node rebuilt for another stops with that one). */
+    private readonly stopper: string,
+  ) {
+    this.node = refOf(graphNode);
+    this.group = graphNode.group;
+  }
+
+  get ctx(): unknown {
+    return this.hooks.ctx;
+  }
+
+  get log(): Log {
+    return this.hooks.log;
+  }
+
+  get dryRun(): boolean {
+    return this.hooks.dryRun;
+  }
+
+  /** Made when a rule first asks: an up-to-date node never does. */
+  get signal(): AbortSignal {
+    return this.hooks.signalOf(this.stopper);
+  }
+
+  refreshMeta(meta: unknown): void {
+    this.hooks.refreshMeta(this.graphNode.id, meta);
+  }
+
+  async materialize(name: string): Promise<NodeResult> {
+    const link = this.graphNode.links.find((l) => l.name === name && l.dep.kind === 'same-group');
+    if (!link) throw new Error(`${this.graphNode.id} cannot materialize ${name}: not a same-group dependency`);
+    const result = await this.hooks.materialize(link.nodes[0]!.id, this.node);
+    (this.deps as Record<string, NodeResult>)[name] = result;
+    return result;
   }
 }

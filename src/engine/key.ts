@@ -2,7 +2,7 @@
  * Content keys: canonical JSON of a node's inputs hashed with xxh64, plus file/byte digests.
  * The per-leaf hashes kept in the manifest let the planner say *which* input changed.
  */
-import { digestBytes, digestFile, hasher, hex64 as hex } from '../util/digest.js';
+import { digestBytes, digestFile, type Hasher, hasher, hex64 as hex } from '../util/digest.js';
 import type { Digest, InputChange } from './types.js';
 
 export { digestBytes, digestFile };
@@ -65,7 +65,12 @@ function write(v: unknown, inArray: boolean): string | undefined {
         out += '}';
       }
       const deepFrozen = frozen && !mutableInside;
-      if (deepFrozen) frozenJson.set(v, out);
+      if (deepFrozen) {
+        // Flattened before it is kept: the text was built by concatenation, and V8 would keep
+        // every piece of it alive (a tree of dozens of strings per feed record).
+        flatten(out);
+        frozenJson.set(v, out);
+      }
       mutableInside = outer || !deepFrozen;
       return out;
     }
@@ -74,6 +79,14 @@ function write(v: unknown, inArray: boolean): string | undefined {
     default:
       return inArray ? 'null' : undefined;
   }
+}
+
+/**
+ * Make V8 store a concatenated string as one piece. Converting it to a number flattens it in
+ * place (the result itself is of no interest).
+ */
+function flatten(s: string): void {
+  Number(s);
 }
 
 /** Quoted keys: the same few field names recur in every node's inputs. */
@@ -146,17 +159,32 @@ export interface NodeKey {
 const SHORT_LEAF = 24;
 
 export async function computeKey(rule: string, version: number, inputs: unknown): Promise<NodeKey> {
-  const h = await hasher();
-  const key = h.h64ToString(`${rule}@${version}\n${canonicalJson(inputs)}`);
-  let cached: Record<string, string> | null = null;
-  const leaves = () => {
-    if (!cached) {
-      cached = {};
-      for (const [p, v] of Object.entries(flattenInputs(inputs))) cached[p] = v.length <= SHORT_LEAF ? v : `#${hex(h.h64(v)).slice(0, 12)}`;
+  return keyWith(await hasher(), rule, version, inputs);
+}
+
+/** `computeKey` once the hasher is loaded: no promise per node while planning. */
+export function keyWith(h: Hasher, rule: string, version: number, inputs: unknown): NodeKey {
+  return new LazyLeavesKey(h, h.h64ToString(`${rule}@${version}\n${canonicalJson(inputs)}`), inputs);
+}
+
+/** A key whose leaves are flattened when first asked for (only a stale node's are). */
+class LazyLeavesKey implements NodeKey {
+  private cached: Record<string, string> | null = null;
+
+  constructor(
+    private readonly h: Hasher,
+    readonly key: Digest,
+    private readonly inputs: unknown,
+  ) {}
+
+  leaves(): Record<string, string> {
+    if (!this.cached) {
+      const out: Record<string, string> = {};
+      for (const [p, v] of Object.entries(flattenInputs(this.inputs))) out[p] = v.length <= SHORT_LEAF ? v : `#${hex(this.h.h64(v)).slice(0, 12)}`;
+      this.cached = out;
     }
-    return cached;
-  };
-  return { key, leaves };
+    return this.cached;
+  }
 }
 
 /** Input leaves that differ (added, removed or changed), sorted by path, with short values. */

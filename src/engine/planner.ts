@@ -1,25 +1,43 @@
 /**
  * Deciding whether one node is stale, and why, as data (words are the reporter's business).
  */
-import { changedInputs, computeKey, type NodeKey } from './key.js';
+import type { Hasher } from '../util/digest.js';
+import { changedInputs, keyWith, type NodeKey } from './key.js';
 import type { Manifest } from './manifest.js';
-import type { AnyInvocation, AnyRule, NodeResult, StaleCause } from './types.js';
+import type { AnyInvocation, AnyRule, NodeResult, OutputProblem, StaleCause } from './types.js';
 
 export type Assessment = { stale: false; result: NodeResult } | { stale: true; cause: StaleCause; key: NodeKey; inputs: unknown };
 
-/** `inv` is the invocation the rule's functions get; `id` names the node in the manifest. */
-export async function assess(rule: AnyRule, inv: AnyInvocation, id: string, manifest: Manifest, forced: boolean): Promise<Assessment> {
-  const inputs = await rule.inputs(inv);
-  const key = await computeKey(rule.name, rule.version, inputs);
+/**
+ * `inv` is the invocation the rule's functions get; `id` names the node in the manifest; `h`
+ * the loaded hasher. A promise only when the rule's `inputs` or `verify` returns one: planning
+ * an up-to-date run assesses every node, and each needless await cost it time.
+ */
+export function assess(rule: AnyRule, inv: AnyInvocation, id: string, manifest: Manifest, forced: boolean, h: Hasher): Assessment | Promise<Assessment> {
+  const inputs = rule.inputs(inv);
+  if (inputs instanceof Promise) return inputs.then((i) => assessInputs(rule, inv, id, manifest, forced, h, i));
+  return assessInputs(rule, inv, id, manifest, forced, h, inputs);
+}
+
+function assessInputs(
+  rule: AnyRule,
+  inv: AnyInvocation,
+  id: string,
+  manifest: Manifest,
+  forced: boolean,
+  h: Hasher,
+  inputs: unknown,
+): Assessment | Promise<Assessment> {
+  const key = keyWith(h, rule.name, rule.version, inputs);
   const entry = manifest.get(id);
   const stale = (cause: StaleCause): Assessment => ({ stale: true, cause, key, inputs });
   if (forced) return stale({ kind: 'forced' });
   if (!entry) return stale({ kind: 'new' });
   if (entry.version !== rule.version) return stale({ kind: 'rule-changed', from: entry.version, to: rule.version });
   if (entry.key !== key.key) return stale({ kind: 'inputs-changed', changes: changedInputs(entry.leaves, key.leaves()) });
-  const problem = rule.verify ? await rule.verify(inv, entry.result) : null;
-  if (problem) return stale({ kind: 'outputs', ...problem });
-  return { stale: false, result: entry.result };
+  const verdict = (problem: OutputProblem | null): Assessment => (problem ? stale({ kind: 'outputs', ...problem }) : { stale: false, result: entry.result });
+  const problem = rule.verify ? rule.verify(inv, entry.result) : null;
+  return problem instanceof Promise ? problem.then(verdict) : verdict(problem);
 }
 
 /** Two results are the same when every output digest and the meta facts are equal. */

@@ -5,7 +5,7 @@
 import { createReadStream } from 'node:fs';
 import xxhash from 'xxhash-wasm';
 
-type Hasher = Awaited<ReturnType<typeof xxhash>>;
+export type Hasher = Awaited<ReturnType<typeof xxhash>>;
 let hasherPromise: Promise<Hasher> | null = null;
 
 /** The xxhash-wasm instance (instantiated once: compiling the module is the costly part). */
