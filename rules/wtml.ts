@@ -51,7 +51,7 @@ export const wtmlRule = pipelineRule<WtmlMeta>()({
       source: inv.ctx.source.studySettings,
       study: shapeOf(tile.meta),
       tiles,
-      pixel_dir: pixelDir(inv.ctx.publishedPixels.get(inv.group), inv.ctx.publishedAtStart.has(inv.group), tile.outputs, tiles),
+      pixel_dir: pixelDir(inv.ctx.publishedPixels(inv.group), inv.ctx.publishedAtStart.has(inv.group), tile.outputs, tiles),
       publish_url_prefix: inv.ctx.config.publishUrlPrefix,
       toolchain: wtmlToolchain(),
     };

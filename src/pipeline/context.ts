@@ -36,8 +36,11 @@ export interface PipelineContext {
   publishedAtStart: ReadonlySet<string>;
   /** Ids with `<id>/skip.flag` in the repository when the run started: kept out of the root index. */
   rejected: ReadonlySet<string>;
-  /** Where each image's published pixel files are and what they are, as last committed. */
-  publishedPixels: ReadonlyMap<string, PublishedPixels>;
+  /**
+   * Where an image's published pixel files are and what they are, as last committed. Asked
+   * of each image once, by its WTML: worked out then rather than kept for every image.
+   */
+  publishedPixels(id: string): PublishedPixels | undefined;
   /** Images whose every file is to be sent again (a repair): the repository is not trusted. */
   republish: ReadonlySet<string>;
   log: Log;

@@ -31,7 +31,7 @@ import { DEFAULT_MAX_PIXELS } from '../wwt/limits.js';
 import { INDEX_WTML, TILE_NAME_START } from '../wwt/study-files.js';
 import { CONFIG_NAME, ROOT_INDEX, loadConfig, unknownKeyWarnings, type PipelineConfig } from './config.js';
 import { adoptBuildRecords } from './build-record.js';
-import type { DownloadSettings, PipelineContext, PublishedPixels } from './context.js';
+import type { DownloadSettings, PipelineContext } from './context.js';
 import { engineErrorToToasty } from './engine-errors.js';
 import { HELD_FOR_STAGE, HELD_NOT_SELECTED } from './holds.js';
 import { LOCK_FILE, MANIFEST_NAME, type NotActionableVerdict, SKIP_FLAG, Workdir } from './workdir.js';
@@ -144,11 +144,6 @@ export async function runPipeline(opts: RunOptions): Promise<RunReport> {
     // Frozen: a record is part of several nodes' keys, and the engine serialises a frozen
     // value once (util/freeze.ts).
     for (const record of completed.records.values()) deepFreeze(record);
-    const publishedPixels = new Map<string, PublishedPixels>();
-    for (const id of completed.records.keys()) {
-      const upload = run.manifest.get(nodeId(uploadRule, id));
-      if (upload) publishedPixels.set(id, publishedPixelsOf(id, upload.result));
-    }
     const ctx: PipelineContext = {
       workdir: run.workdir,
       repo: opts.repo,
@@ -157,7 +152,10 @@ export async function runPipeline(opts: RunOptions): Promise<RunReport> {
       records: completed.records,
       publishedAtStart: survey.published,
       rejected: survey.rejected,
-      publishedPixels,
+      publishedPixels: (id) => {
+        const upload = run.manifest.get(nodeId(uploadRule, id));
+        return upload ? publishedPixelsOf(id, upload.result) : undefined;
+      },
       republish,
       log,
       maxPixels: opts.maxPixels ?? DEFAULT_MAX_PIXELS,
