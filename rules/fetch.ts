@@ -22,8 +22,11 @@ export interface FetchMeta {
   /** The source's date for the image (see `SourceDownload.date`). */
   lastUpdated: string | null;
   /**
-   * The record the node was keyed on. It travels in the repository's build record, so a work
-   * dir without the image's cached record need not ask the source for it again.
+   * The record the node was keyed on. The repository's build record always has it (the upload
+   * puts it there), so a work dir without the image's cached record need not ask the source
+   * for it again. The work dir's own manifest keeps it only from sources whose listing lacks
+   * records (they would be asked for it again, `SourceAdapter.describe`): from a feed that
+   * lists them whole, a copy per image was a tenth of the manifest every run reads.
    */
   record?: SourceRecord;
 }
@@ -78,7 +81,7 @@ export const fetchRule = pipelineRule<FetchMeta>()({
     await writeFileAtomic(path.join(dir, recordFile), cached);
     return {
       outputs: { [image]: await digestFile(path.join(dir, image)), [recordFile]: await digestBytes(cached) },
-      meta: { url, image, lastUpdated, record },
+      meta: { url, image, lastUpdated, ...(ctx.source.describe ? { record } : {}) },
     };
   },
 });

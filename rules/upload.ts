@@ -9,14 +9,16 @@
  * that the previous publish had elsewhere are removed once the new index.wtml is in place.
  */
 import path from 'node:path';
-import { type NodeResult, sameGroup } from '../src/engine/types.js';
+import { type NodeRecord, type NodeResult, sameGroup } from '../src/engine/types.js';
 import { BUILD_RECORD, buildRecordText } from '../src/pipeline/build-record.js';
-import { pipelineRule, type PipelineContext, type PublishedPixels } from '../src/pipeline/context.js';
+import { pipelineRule, recordOf, type PipelineContext, type PublishedPixels } from '../src/pipeline/context.js';
+import type { SourceRecord } from '../src/sources/source.js';
 import { putMany, type PutItem } from '../src/storage/parallel.js';
 import { md5OfFile } from '../src/storage/local.js';
 import { ToastyError } from '../src/util/errors.js';
 import { moveFile } from '../src/util/fs.js';
 import { INDEX_REL_WTML, INDEX_WTML } from '../src/wwt/study-files.js';
+import { type FetchMeta, fetchRule } from './fetch.js';
 import { tileRule } from './tile.js';
 import { wtmlRule } from './wtml.js';
 
@@ -119,7 +121,7 @@ export const uploadRule = pipelineRule<UploadMeta>()({
         result: { outputs, meta },
         at: new Date().toISOString(),
       };
-      await repo.put(`${id}/${BUILD_RECORD}`, buildRecordText(id, { ...self.lineage(), [uploadRule.name]: entry }));
+      await repo.put(`${id}/${BUILD_RECORD}`, buildRecordText(id, { ...withRecord(self.lineage(), recordOf(ctx, id)), [uploadRule.name]: entry }));
       // Last: the file whose presence tells readers the image is complete.
       await repo.putFile(`${id}/${INDEX_WTML}`, index, { md5: indexMd5 });
       await settle(INDEX_WTML);
@@ -134,6 +136,18 @@ export const uploadRule = pipelineRule<UploadMeta>()({
     }
   },
 });
+
+/**
+ * The fetch node's record with the feed record it was keyed on in its meta (`FetchMeta.record`):
+ * the build record carries it, the work dir's manifest does not. Up to date, the fetch was keyed
+ * on this same record.
+ */
+function withRecord(lineage: Record<string, NodeRecord>, record: SourceRecord): Record<string, NodeRecord> {
+  const fetched = lineage[fetchRule.name];
+  if (!fetched) return lineage;
+  const meta = { ...(fetched.result.meta as FetchMeta), record };
+  return { ...lineage, [fetchRule.name]: { ...fetched, result: { ...fetched.result, meta } } };
+}
 
 /** What an upload's result says about the image's published pixel files. */
 export function publishedPixelsOf(id: string, result: NodeResult<UploadMeta> | NodeResult): PublishedPixels {

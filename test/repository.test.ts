@@ -1,3 +1,4 @@
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { suite } from 'uvu';
@@ -32,6 +33,15 @@ for (const [label, kind] of KINDS) {
       assert.is(r.code, 0, r.stderr);
       for (const id of Object.values(IDS)) assert.ok(await f.repo.exists(`${id}/${BUILD_RECORD}`), `${id} has its build record`);
       assert.ok(await f.repo.exists(BUILD_RECORD), 'the root index has its build record');
+      // The feed record travels in the build record; the work dir's manifest keeps no copy of
+      // a record the feed lists whole (it is cached beside the image).
+      const feedRecord = (await f.baseRecords()).find((x) => x.image_id === 'NRAO_Gallery009')!;
+      const built = JSON.parse((await f.text(`${IDS.ngc253}/${BUILD_RECORD}`))!);
+      assert.equal(built.nodes.fetch.result.meta.record, feedRecord);
+      const fetchLine = (await fsp.readFile(path.join(f.workdir, 'toasty-manifest.json'), 'utf8'))
+        .split('\n')
+        .find((l) => l.startsWith(`"fetch:${IDS.ngc253}"`))!;
+      assert.equal(Object.keys(JSON.parse(fetchLine.split('\t')[1]!).result.meta).sort(), ['image', 'lastUpdated', 'url']);
       const hits = imageHits(f);
 
       freshWorkdir(f, 'work-empty');
