@@ -21,6 +21,8 @@ export interface GraphNode {
   readonly group: string | null;
   readonly rule: AnyRule;
   readonly links: readonly Link[];
+  /** How outcomes and events name the node (one object, shared by the links to it). */
+  readonly ref: NodeRef;
 }
 
 export function nodeId(rule: AnyRule, group: string | null): string {
@@ -53,75 +55,90 @@ export function withDependencies(rules: Iterable<AnyRule>): AnyRule[] {
 }
 
 export class BuildGraph {
-  private readonly byId = new Map<string, GraphNode>();
+  private byIdMap: Map<string, GraphNode> | null = null;
   private readonly insertion: GraphNode[] = [];
   private sorted: GraphNode[] = [];
 
   /**
    * The graph of `rules` (and the rules they depend on) over `groups`: for each group its
-   * chain of `each` nodes, then the `one` nodes.
+   * chain of `each` nodes, then the `one` nodes. Every node's ref is made once and shared by
+   * the links to it: at 10,000 groups this is built on every run.
    */
   static build(rules: Iterable<AnyRule>, groups: Iterable<string>): BuildGraph {
     const all = withDependencies(rules);
     const each = all.filter((r) => r.scope === 'each');
     const one = all.filter((r) => r.scope === 'one');
-    const graph = new BuildGraph();
     const groupList = [...new Set(groups)];
-    const deps = new Map(all.map((r) => [r, Object.entries(r.deps as Record<string, Dep>)]));
-    for (const group of groupList) {
-      for (const rule of each) graph.add(rule, deps.get(rule)!, group, groupList);
+    for (const rule of all) {
+      for (const [, dep] of Object.entries(rule.deps as Record<string, Dep>)) {
+        const target = dep.rule;
+        if (dep.kind === 'same-group' && (rule.scope !== 'each' || target.scope !== 'each')) {
+          throw new Error(`rule ${rule.name}: sameGroup(${target.name}) needs two per-group rules`);
+        }
+        if (dep.kind === 'every-group' && target.scope !== 'each') throw new Error(`rule ${rule.name}: everyGroup(${target.name}) needs a per-group rule`);
+      }
     }
-    for (const rule of one) graph.add(rule, deps.get(rule)!, null, groupList);
-    graph.seal();
+    // Node `g * each.length + r` is rule `each[r]` in group `g`; the `one` nodes follow.
+    const eachIndex = new Map(each.map((r, i) => [r, i]));
+    const refs: NodeRef[] = [];
+    for (const group of groupList) for (const rule of each) refs.push(ref(rule, group));
+    for (const rule of one) refs.push(ref(rule, null));
+    const perGroup = each.length;
+    const byRule = (rule: AnyRule) => groupList.map((_, g) => refs[g * perGroup + eachIndex.get(rule)!]!);
+    const everyGroupRefs = new Map<AnyRule, NodeRef[]>();
+    // Dependencies are added before their dependents unless an `each` rule reads every group.
+    let inOrder = true;
+    const graph = new BuildGraph();
+    const linksOf = (rule: AnyRule, g: number | null): Link[] =>
+      Object.entries(rule.deps as Record<string, Dep>).map(([name, dep]) => {
+        if (dep.kind === 'same-group') return { name, dep, nodes: [refs[g! * perGroup + eachIndex.get(dep.rule)!]!] };
+        if (rule.scope === 'each') inOrder = false;
+        let nodes = everyGroupRefs.get(dep.rule);
+        if (!nodes) everyGroupRefs.set(dep.rule, (nodes = byRule(dep.rule)));
+        return { name, dep, nodes };
+      });
+    for (let g = 0; g < groupList.length; g++) {
+      for (let r = 0; r < perGroup; r++) graph.add(refs[g * perGroup + r]!, each[r]!, linksOf(each[r]!, g));
+    }
+    for (let k = 0; k < one.length; k++) graph.add(refs[groupList.length * perGroup + k]!, one[k]!, linksOf(one[k]!, null));
+    graph.seal(inOrder);
     return graph;
   }
 
-  private add(rule: AnyRule, deps: ReadonlyArray<[string, Dep]>, group: string | null, groups: readonly string[]): void {
-    const links: Link[] = [];
-    for (const [name, dep] of deps) {
-      const target = dep.rule;
-      if (dep.kind === 'same-group') {
-        if (group === null || target.scope !== 'each') {
-          throw new Error(`rule ${rule.name}: sameGroup(${target.name}) needs two per-group rules`);
-        }
-        links.push({ name, dep, nodes: [ref(target, group)] });
-      } else {
-        if (target.scope !== 'each') throw new Error(`rule ${rule.name}: everyGroup(${target.name}) needs a per-group rule`);
-        links.push({ name, dep, nodes: groups.map((g) => ref(target, g)) });
-      }
+  private add(nodeRef: NodeRef, rule: AnyRule, links: Link[]): void {
+    this.insertion.push({ id: nodeRef.id, group: nodeRef.group, rule, links, ref: nodeRef });
+  }
+
+  private get byId(): Map<string, GraphNode> {
+    if (!this.byIdMap) {
+      this.byIdMap = new Map();
+      for (const node of this.insertion) this.byIdMap.set(node.id, node);
     }
-    const node: GraphNode = { id: nodeId(rule, group), group, rule, links };
-    if (this.byId.has(node.id)) throw new Error(`two nodes are named ${node.id}`);
-    this.byId.set(node.id, node);
-    this.insertion.push(node);
+    return this.byIdMap;
   }
 
   /**
-   * Order the nodes, which also proves the graph acyclic. Plain arrays, not graphology: this
-   * graph has a node per rule and group and is built on every run (at 10,000 groups of four
-   * rules, graphology took 0.3 s to build it and 0.05 s to check it, a third of the planning
-   * budget), while its shape is fixed by the rule graph that graphology already checked.
+   * Order the nodes. Plain arrays, not graphology: this graph has a node per rule and group
+   * and is built on every run (at 10,000 groups of four rules, graphology took 0.3 s to build
+   * it and 0.05 s to check it, a third of the planning budget), while its shape is fixed by
+   * the rule graph that graphology already checked acyclic. `inOrder`: every node was added
+   * after its dependencies, so that order is the one (the usual case).
    */
-  private seal(): void {
-    const n = this.insertion.length;
-    const position = new Map<string, number>();
-    for (let i = 0; i < n; i++) position.set(this.insertion[i]!.id, i);
-    // `build` adds every node after its dependencies: then the order below is the insertion
-    // order itself (the least ready position is always the next one), and there is no cycle.
-    let inOrder = true;
-    for (let i = 0; i < n; i++) {
-      for (const link of this.insertion[i]!.links) {
-        for (const dep of link.nodes) {
-          const d = position.get(dep.id);
-          if (d === undefined) throw new Error(`${this.insertion[i]!.id} depends on ${dep.id}, which is not in the graph`);
-          if (d >= i) inOrder = false;
-        }
+  private seal(inOrder: boolean): void {
+    if (this.byId.size !== this.insertion.length) {
+      const seen = new Set<string>();
+      for (const node of this.insertion) {
+        if (seen.has(node.id)) throw new Error(`two nodes are named ${node.id}`);
+        seen.add(node.id);
       }
     }
     if (inOrder) {
       this.sorted = this.insertion;
       return;
     }
+    const n = this.insertion.length;
+    const position = new Map<string, number>();
+    for (let i = 0; i < n; i++) position.set(this.insertion[i]!.id, i);
     // Dependents of each node (by position) and each node's count of distinct dependencies.
     const dependents: number[][] = Array.from({ length: n }, () => []);
     const indegree = new Int32Array(n);
@@ -129,7 +146,8 @@ export class BuildGraph {
       const seen = new Set<number>();
       for (const link of this.insertion[i]!.links) {
         for (const dep of link.nodes) {
-          const d = position.get(dep.id)!;
+          const d = position.get(dep.id);
+          if (d === undefined) throw new Error(`${this.insertion[i]!.id} depends on ${dep.id}, which is not in the graph`);
           if (seen.has(d)) continue;
           seen.add(d);
           dependents[d]!.push(i);
@@ -177,7 +195,7 @@ function ref(rule: AnyRule, group: string | null): NodeRef {
 
 /** How outcomes and events name a node. */
 export function refOf(node: GraphNode): NodeRef {
-  return { id: node.id, rule: node.rule.name, group: node.group };
+  return node.ref;
 }
 
 /** A small binary min-heap of numbers (positions): ready nodes kept in order. */
