@@ -146,7 +146,9 @@ function withRecord(lineage: Record<string, NodeRecord>, record: SourceRecord): 
   const fetched = lineage[fetchRule.name];
   if (!fetched) return lineage;
   const meta = { ...(fetched.result.meta as FetchMeta), record };
-  return { ...lineage, [fetchRule.name]: { ...fetched, result: { ...fetched.result, meta } } };
+  // Field by field: a record read from the manifest has its leaves behind a getter.
+  const { rule, version, key, leaves, result, at } = fetched;
+  return { ...lineage, [fetchRule.name]: { rule, version, key, leaves, result: { ...result, meta }, at } };
 }
 
 /** What an upload's result says about the image's published pixel files. */

@@ -14,7 +14,7 @@
 import { hasher } from '../util/digest.js';
 import { silentLog, type Log } from '../util/log.js';
 import { MinHeap, refOf, type BuildGraph, type GraphNode } from './graph.js';
-import type { Manifest } from './manifest.js';
+import type { Manifest, ManifestEntry } from './manifest.js';
 import { assess, sameResult, type Assessment } from './planner.js';
 import type { AnyInvocation, EngineEvent, NodeOutcome, NodeRecord, NodeRef, NodeResult, RunInfo, SkipCause, StaleCause } from './types.js';
 
@@ -75,7 +75,41 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
   const assessWidth = Math.max(jobs, 32);
   const runSlots = new PrioritySlots(jobs, opts.signal);
   // By position: an up-to-date run settles every node, and maps by id cost it time.
-  const depPositions = order.map((node) => node.links.map((link) => Int32Array.from(link.nodes, (d) => position.get(d.id)!)));
+  const n = order.length;
+  // Flat arrays rather than an array per node (at 40,000 nodes those were megabytes): every
+  // link's nodes by position, in link order, node i's from linkStart[i].
+  let linkCount = 0;
+  for (const node of order) for (const link of node.links) linkCount += link.nodes.length;
+  const linkItems = new Int32Array(linkCount);
+  const linkStart = new Int32Array(n + 1);
+  for (let i = 0, k = 0; i < n; i++) {
+    linkStart[i] = k;
+    for (const link of order[i]!.links) for (const d of link.nodes) linkItems[k++] = position.get(d.id)!;
+  }
+  linkStart[n] = linkCount;
+  // Each node's distinct dependencies (it may reach one by two links), and their dependents,
+  // lowest position first.
+  const dependencyItems = new Int32Array(linkCount);
+  const dependencyStart = new Int32Array(n + 1);
+  const dependentCount = new Int32Array(n);
+  const lastSeenBy = new Int32Array(n).fill(-1);
+  let distinct = 0;
+  for (let i = 0; i < n; i++) {
+    dependencyStart[i] = distinct;
+    for (let j = linkStart[i]!; j < linkStart[i + 1]!; j++) {
+      const d = linkItems[j]!;
+      if (lastSeenBy[d] === i) continue;
+      lastSeenBy[d] = i;
+      dependencyItems[distinct++] = d;
+      dependentCount[d]!++;
+    }
+  }
+  dependencyStart[n] = distinct;
+  const dependentStart = new Int32Array(n + 1);
+  for (let i = 0; i < n; i++) dependentStart[i + 1] = dependentStart[i]! + dependentCount[i]!;
+  const dependentItems = new Int32Array(dependentStart[n]!);
+  const filled = dependentStart.slice(0, n);
+  for (let i = 0; i < n; i++) for (let j = dependencyStart[i]!; j < dependencyStart[i + 1]!; j++) dependentItems[filled[dependencyItems[j]!]!++] = i;
   const settledAt: (Settled | undefined)[] = new Array(order.length);
   const settle = (i: number, s: Settled) => {
     const first = settledAt[i] === undefined;
@@ -98,27 +132,27 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
   /** The dependency results the node's rule reads, or why it cannot be assessed now. */
   const gatherDeps = (node: GraphNode, at: number): { deps: AnyInvocation['deps'] } | { settled: Settled } => {
     const deps: Record<string, NodeResult | ReadonlyMap<string, NodeResult>> = {};
-    const positions = depPositions[at]!;
-    for (let l = 0; l < node.links.length; l++) {
-      const link = node.links[l]!;
-      const linkPositions = positions[l]!;
+    let first = linkStart[at]!;
+    for (const link of node.links) {
+      const from = first;
+      first += link.nodes.length;
       // A same-group link names one node: its result, without a map around it.
       if (link.dep.kind === 'same-group') {
         const dep = link.nodes[0]!;
-        const s = settledAt[linkPositions[0]!]!;
+        const s = settledAt[linkItems[from]!]!;
         const status = s.outcome.status;
         if (status === 'failed' || status === 'skipped') {
           return { settled: skip(node, { kind: status === 'failed' ? 'dependency-failed' : 'dependency-skipped', dep }) };
         }
         if (status === 'would-run')
           return { settled: { outcome: { id: node.id, rule: node.rule.name, group: node.group, status: 'would-run', cause: { kind: 'after', dep } } } };
-        deps[link.name] = s.result!;
+        deps[link.name] = s.result ?? releasedResult(linkItems[from]!);
         continue;
       }
       const results = new Map<string, NodeResult>();
       for (let d = 0; d < link.nodes.length; d++) {
         const dep = link.nodes[d]!;
-        const s = settledAt[linkPositions[d]!]!;
+        const s = settledAt[linkItems[from + d]!]!;
         const status = s.outcome.status;
         if (status === 'failed' || status === 'skipped') {
           if (link.dep.kind === 'every-group' && link.dep.partial) continue;
@@ -126,7 +160,7 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
         }
         if (status === 'would-run')
           return { settled: { outcome: { id: node.id, rule: node.rule.name, group: node.group, status: 'would-run', cause: { kind: 'after', dep } } } };
-        results.set(dep.group ?? '', s.result!);
+        results.set(dep.group ?? '', s.result ?? releasedResult(linkItems[from + d]!));
       }
       deps[link.name] = results;
     }
@@ -137,8 +171,8 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
    * `stopper`: whose abandonment stops it (a node rebuilt for another stops with that one).
    * One object per node and no closures: an up-to-date run makes one for every node.
    */
-  const invocation = (node: GraphNode, deps: AnyInvocation['deps'], stopper = node.id): AnyInvocation =>
-    new NodeInvocation(hooks, node, deps, manifest.get(node.id)?.result ?? null, stopper);
+  const invocation = (node: GraphNode, deps: AnyInvocation['deps'], entry: ManifestEntry | undefined, stopper = node.id): AnyInvocation =>
+    new NodeInvocation(hooks, node, deps, entry?.result ?? null, stopper);
 
   /** Meta that rules asked to record for nodes found up to date (`inv.refreshMeta`). */
   const refreshedMeta = new Map<string, unknown>();
@@ -196,7 +230,8 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
   /** Rebuild an up-to-date node whose outputs are not in place, once, for `by`. */
   const materialize = (node: GraphNode, by: NodeRef): Promise<NodeResult> => {
     const at = position.get(node.id)!;
-    const s = settledAt[at];
+    const settledNow = settledAt[at];
+    const s = settledNow && !settledNow.result && released[at] ? { ...settledNow, result: releasedResult(at) } : settledNow;
     if (!s?.result) return Promise.reject(new Error(`${node.id} has no result to materialize`));
     const present = node.rule.present;
     if (!present || s.outcome.status !== 'fresh') return Promise.resolve(s.result);
@@ -204,13 +239,14 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
     if (!p) {
       p = (async () => {
         const gathered = gatherDeps(node, at);
-        const inv = invocation(node, 'deps' in gathered ? gathered.deps : {}, by.id);
+        const entry = manifest.get(node.id);
+        const inv = invocation(node, 'deps' in gathered ? gathered.deps : {}, entry, by.id);
         if (await present(inv, s.result!)) return s.result!;
         const nodeRef = refOf(node);
         const hold = opts.hold?.(nodeRef);
         if (hold) throw new NotMaterializedError(nodeRef, hold);
         if ('settled' in gathered) throw new Error(`${node.id} cannot be rebuilt: its dependencies did not complete`);
-        const a = await assess(node.rule, inv, node.id, manifest, true, h);
+        const a = await assess(node.rule, inv, entry, true, h);
         if (!a.stale) return a.result;
         const cause: StaleCause = { kind: 'needed', by };
         emit({ type: 'node-start', node: nodeRef, cause, key: a.key.key });
@@ -238,12 +274,14 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
   const runNode = async (node: GraphNode, at: number): Promise<Settled> => {
     const gathered = gatherDeps(node, at);
     if ('settled' in gathered) return gathered.settled;
-    const inv = invocation(node, gathered.deps);
+    // Read once: the manifest parses a stored record anew at each read.
+    const entry = manifest.get(node.id);
+    const inv = invocation(node, gathered.deps, entry);
     const nodeRef = inv.node;
     const t0 = performance.now();
     let cause: StaleCause | null = null;
     try {
-      const assessed = assess(node.rule, inv, node.id, manifest, opts.force?.(nodeRef) ?? false, h);
+      const assessed = assess(node.rule, inv, entry, opts.force?.(nodeRef) ?? false, h);
       const a = assessed instanceof Promise ? await assessed : assessed;
       if (!a.stale) {
         if (refreshedMeta.has(node.id)) a.result = await refreshed(node, a.result);
@@ -276,25 +314,39 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
 
   // Nodes whose dependencies have all settled, lowest position first: kept up to date as
   // nodes settle, since scanning the order for them cost planning time per node.
-  const dependents: number[][] = order.map(() => []);
-  const waitingOn = new Int32Array(order.length);
+  const waitingOn = new Int32Array(n);
   const ready = new MinHeap();
-  for (let i = 0; i < order.length; i++) {
-    // A node may reach the same dependency by two links: it waits for it once.
-    let waits = 0;
-    for (const linkPositions of depPositions[i]!) {
-      for (const d of linkPositions) {
-        const list = dependents[d]!;
-        if (list[list.length - 1] === i) continue;
-        list.push(i);
-        waits++;
-      }
-    }
-    waitingOn[i] = waits;
-    if (waits === 0) ready.push(i);
+  for (let i = 0; i < n; i++) {
+    waitingOn[i] = dependencyStart[i + 1]! - dependencyStart[i]!;
+    if (waitingOn[i] === 0) ready.push(i);
   }
+  // A recorded result is let go once every dependent has settled: the manifest has it, and
+  // kept for every node it was most of what the garbage collector copied while planning.
+  const readersLeft = dependentCount.slice();
+  // A node rebuilt for a dependent (materialize) reads its own dependencies again: from there.
+  const released = new Uint8Array(n);
+  const release = (at: number) => {
+    const s = settledAt[at];
+    if (s?.result && (s.outcome.status === 'fresh' || s.outcome.status === 'ran') && !refreshedMeta.has(order[at]!.id)) {
+      settledAt[at] = { outcome: s.outcome };
+      released[at] = 1;
+    }
+  };
+  const releasedResult = (at: number): NodeResult => {
+    const entry = manifest.get(order[at]!.id);
+    if (!released[at] || !entry) throw new Error(`${order[at]!.id} has no result`);
+    return entry.result;
+  };
   const onSettled = (at: number) => {
-    for (const i of dependents[at]!) if (--waitingOn[i]! === 0) ready.push(i);
+    for (let j = dependentStart[at]!; j < dependentStart[at + 1]!; j++) {
+      const i = dependentItems[j]!;
+      if (--waitingOn[i]! === 0) ready.push(i);
+    }
+    for (let j = dependencyStart[at]!; j < dependencyStart[at + 1]!; j++) {
+      const d = dependencyItems[j]!;
+      if (--readersLeft[d]! === 0) release(d);
+    }
+    if (readersLeft[at] === 0) release(at);
   };
   /** The position of the next node to start, or -1. */
   const nextReady = (): number => {

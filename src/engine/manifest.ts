@@ -8,9 +8,11 @@
  *
  * Snapshot format 2 (written since): a header line `{"format":2}`, then one line per node:
  * its id, its record without the input leaves, and the leaves, as three JSON texts separated
- * by tabs (JSON text never holds a raw tab). An up-to-date run reads every node's key and
- * result but no leaves (they only explain a changed key), so leaves stay unparsed text until
- * asked for: loading a large manifest was most of planning's time. Format 1 (one JSON object
+ * by tabs (JSON text never holds a raw tab). Lines stay text until a node's record is asked
+ * for (`get`, once per node in a run), and leaves until they are (they only explain a changed
+ * key): parsed up front, every record lived as long as the run, and the garbage collector
+ * copying them was a large part of planning an up-to-date run. A line that is not JSON is
+ * taken for no record (its node runs again). Format 1 (one JSON object
  * `{"format":1,"nodes":{id: record}}`) is still read, and rewritten as format 2 on the next
  * compaction.
  */
@@ -28,11 +30,33 @@ interface SnapshotV1 {
 
 const HEADER_V2 = '{"format":2}';
 
-/**
- * A node record read from a format-2 snapshot: the leaves are parsed when first read. Kept as
- * text until then, and written back as that same text.
- */
-class StoredRecord implements ManifestEntry {
+/** A node's line of a format-2 snapshot, as text: parsed by `get`, written back as it is. */
+class StoredLine {
+  constructor(
+    readonly recordText: string,
+    readonly leavesText: string,
+  ) {}
+
+  /** A new record object each time (nothing parsed is kept), or null if the text is not one. */
+  parse(): ParsedRecord | null {
+    let r: Omit<ManifestEntry, 'leaves'>;
+    try {
+      r = JSON.parse(this.recordText) as Omit<ManifestEntry, 'leaves'>;
+    } catch {
+      return null;
+    }
+    if (!r || typeof r !== 'object' || typeof r.key !== 'string' || !r.result || typeof r.result !== 'object') return null;
+    return new ParsedRecord(r.rule, r.version, r.key, r.result, r.at, this.leavesText);
+  }
+
+  /** The whole record, as data (for tools that read a snapshot). */
+  toJSON(): ManifestEntry | null {
+    return this.parse()?.toJSON() ?? null;
+  }
+}
+
+/** A record parsed from a stored line; its leaves are parsed when first read. */
+class ParsedRecord implements ManifestEntry {
   private parsed: Record<string, string> | null = null;
 
   constructor(
@@ -55,15 +79,16 @@ class StoredRecord implements ManifestEntry {
 }
 
 /** One snapshot line of `id` and `entry` (no newline). */
-function snapshotLine(id: string, entry: ManifestEntry): string {
-  const leaves = entry instanceof StoredRecord ? entry.leavesText : JSON.stringify(entry.leaves);
+function snapshotLine(id: string, entry: ManifestEntry | StoredLine): string {
+  if (entry instanceof StoredLine) return `${JSON.stringify(id)}\t${entry.recordText}\t${entry.leavesText}`;
+  const leaves = entry instanceof ParsedRecord ? entry.leavesText : JSON.stringify(entry.leaves);
   const rest = { rule: entry.rule, version: entry.version, key: entry.key, result: entry.result, at: entry.at };
   return `${JSON.stringify(id)}\t${JSON.stringify(rest)}\t${leaves}`;
 }
 
 /** The records of a snapshot's text (format 1 or 2); throws a message saying what is wrong. */
-export function parseSnapshot(text: string): Map<string, ManifestEntry> {
-  const nodes = new Map<string, ManifestEntry>();
+export function parseSnapshot(text: string): Map<string, ManifestEntry | StoredLine> {
+  const nodes = new Map<string, ManifestEntry | StoredLine>();
   if (!text.startsWith(`${HEADER_V2}\n`)) {
     let parsed: SnapshotV1;
     try {
@@ -84,7 +109,6 @@ export function parseSnapshot(text: string): Map<string, ManifestEntry> {
     const tab2 = tab1 < 0 ? -1 : text.indexOf('\t', tab1 + 1);
     if (tab2 < 0 || tab2 > end) throw new Error(`line ${line} is not id, record and leaves`);
     let id: unknown;
-    let r: Omit<ManifestEntry, 'leaves'>;
     try {
       // Ids rarely hold a character JSON escapes: then the text between the quotes is the id.
       const quoted = text.slice(at, tab1);
@@ -92,14 +116,12 @@ export function parseSnapshot(text: string): Map<string, ManifestEntry> {
         quoted.length >= 2 && quoted[0] === '"' && quoted.indexOf('"', 1) === quoted.length - 1 && !quoted.includes('\\')
           ? quoted.slice(1, -1)
           : JSON.parse(quoted);
-      r = JSON.parse(text.slice(tab1 + 1, tab2)) as Omit<ManifestEntry, 'leaves'>;
     } catch (e) {
       throw new Error(`line ${line} is not valid JSON: ${(e as Error).message}`);
     }
-    if (typeof id !== 'string' || !r || typeof r !== 'object' || typeof r.key !== 'string' || !r.result) {
-      throw new Error(`line ${line} is not a node record`);
-    }
-    nodes.set(id, new StoredRecord(r.rule, r.version, r.key, r.result, r.at, text.slice(tab2 + 1, end)));
+    // The record is checked when parsed; here only that it is one whole JSON object.
+    if (typeof id !== 'string' || text[tab1 + 1] !== '{' || text[tab2 - 1] !== '}') throw new Error(`line ${line} is not a node record`);
+    nodes.set(id, new StoredLine(text.slice(tab1 + 1, tab2), text.slice(tab2 + 1, end)));
     at = end + 1;
     line++;
   }
@@ -123,7 +145,7 @@ export class ManifestDamagedError extends Error {
 }
 
 export class Manifest {
-  private readonly nodes = new Map<string, ManifestEntry>();
+  private readonly nodes = new Map<string, ManifestEntry | StoredLine>();
   private journal: fsp.FileHandle | null = null;
   private dirty = false;
   private tail: Promise<void> = Promise.resolve();
@@ -138,7 +160,7 @@ export class Manifest {
     const m = new Manifest(path.join(dir, `${name}.json`), path.join(dir, `${name}.journal`));
     const snap = await readIfExists(m.snapshotPath);
     if (snap) {
-      let nodes: Map<string, ManifestEntry>;
+      let nodes: Map<string, ManifestEntry | StoredLine>;
       try {
         nodes = parseSnapshot(snap);
       } catch (e) {
@@ -166,8 +188,19 @@ export class Manifest {
     return m;
   }
 
+  /**
+   * The node's record. One read from the snapshot is parsed anew at each call: take it once
+   * per use (a run asks once per node), and do not change it.
+   */
   get(id: string): ManifestEntry | undefined {
-    return this.nodes.get(id);
+    const entry = this.nodes.get(id);
+    if (!(entry instanceof StoredLine)) return entry;
+    return entry.parse() ?? undefined;
+  }
+
+  /** Whether the manifest has a line for the node (without parsing it). */
+  has(id: string): boolean {
+    return this.nodes.has(id);
   }
 
   ids(): string[] {

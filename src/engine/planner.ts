@@ -3,33 +3,31 @@
  */
 import type { Hasher } from '../util/digest.js';
 import { changedInputs, keyWith, type NodeKey } from './key.js';
-import type { Manifest } from './manifest.js';
+import type { ManifestEntry } from './manifest.js';
 import type { AnyInvocation, AnyRule, NodeResult, OutputProblem, StaleCause } from './types.js';
 
 export type Assessment = { stale: false; result: NodeResult } | { stale: true; cause: StaleCause; key: NodeKey; inputs: unknown };
 
 /**
- * `inv` is the invocation the rule's functions get; `id` names the node in the manifest; `h`
- * the loaded hasher. A promise only when the rule's `inputs` or `verify` returns one: planning
+ * `inv` is the invocation the rule's functions get; `entry` the node's record in the manifest;
+ * `h` the loaded hasher. A promise only when the rule's `inputs` or `verify` returns one: planning
  * an up-to-date run assesses every node, and each needless await cost it time.
  */
-export function assess(rule: AnyRule, inv: AnyInvocation, id: string, manifest: Manifest, forced: boolean, h: Hasher): Assessment | Promise<Assessment> {
+export function assess(rule: AnyRule, inv: AnyInvocation, entry: ManifestEntry | undefined, forced: boolean, h: Hasher): Assessment | Promise<Assessment> {
   const inputs = rule.inputs(inv);
-  if (inputs instanceof Promise) return inputs.then((i) => assessInputs(rule, inv, id, manifest, forced, h, i));
-  return assessInputs(rule, inv, id, manifest, forced, h, inputs);
+  if (inputs instanceof Promise) return inputs.then((i) => assessInputs(rule, inv, entry, forced, h, i));
+  return assessInputs(rule, inv, entry, forced, h, inputs);
 }
 
 function assessInputs(
   rule: AnyRule,
   inv: AnyInvocation,
-  id: string,
-  manifest: Manifest,
+  entry: ManifestEntry | undefined,
   forced: boolean,
   h: Hasher,
   inputs: unknown,
 ): Assessment | Promise<Assessment> {
   const key = keyWith(h, rule.name, rule.version, inputs);
-  const entry = manifest.get(id);
   const stale = (cause: StaleCause): Assessment => ({ stale: true, cause, key, inputs });
   if (forced) return stale({ kind: 'forced' });
   if (!entry) return stale({ kind: 'new' });

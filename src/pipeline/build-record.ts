@@ -91,7 +91,7 @@ export async function adoptBuildRecords(
   concurrency = 32,
 ): Promise<{ adopted: string[] }> {
   const adopted: string[] = [];
-  const wanted = [...images].filter((id) => !manifest.get(nodeId(rules.publish, id)));
+  const wanted = [...images].filter((id) => !manifest.has(nodeId(rules.publish, id)));
   await forEachLimit(wanted, concurrency, async (id) => {
     const record = await readBuildRecord(repo, recordPath(id), id);
     if (!isRecord(record)) return;
@@ -110,7 +110,7 @@ export async function adoptBuildRecords(
     }
     adopted.push(id);
   });
-  if (!manifest.get(nodeId(rules.index, null))) {
+  if (!manifest.has(nodeId(rules.index, null))) {
     const record = await readBuildRecord(repo, recordPath(null), null);
     const entry = isRecord(record) ? record.nodes[rules.index.name] : undefined;
     if (entry && (await digestOf(repo, ROOT_INDEX)) === entry.result.outputs[ROOT_INDEX]) manifest.adopt(nodeId(rules.index, null), entry);

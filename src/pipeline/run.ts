@@ -129,7 +129,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunReport> {
       checkPatterns('--only', opts.only, listed);
     }
     const chosen = await chooseImages(gathered.records, survey, {
-      ours: (id) => run.manifest.get(nodeId(fetchRule, id)) !== undefined,
+      ours: (id) => run.manifest.has(nodeId(fetchRule, id)),
       forced: (id) => forcedImage(id) || republish.has(id),
     });
     const completed = await completeRecords(chosen.records, source, {
