@@ -94,7 +94,10 @@ export class BuildGraph {
         if (dep.kind === 'same-group') return { name, dep, nodes: [refs[g! * perGroup + eachIndex.get(dep.rule)!]!] };
         if (rule.scope === 'each') inOrder = false;
         let nodes = everyGroupRefs.get(dep.rule);
-        if (!nodes) everyGroupRefs.set(dep.rule, (nodes = byRule(dep.rule)));
+        if (!nodes) {
+          nodes = byRule(dep.rule);
+          everyGroupRefs.set(dep.rule, nodes);
+        }
         return { name, dep, nodes };
       });
     for (let g = 0; g < groupList.length; g++) {
