@@ -24,6 +24,7 @@ export function canonicalJson(value: unknown): string {
  * rule (util/freeze.ts). Only deeply frozen values are kept, so a cached text never goes stale.
  */
 const frozenJson = new WeakMap<object, string>();
+const CACHED_MIN_LENGTH = 64;
 /** Set while writing an object when something inside it is not frozen (so it is not cached). */
 let mutableInside = false;
 
@@ -65,7 +66,8 @@ function write(v: unknown, inArray: boolean): string | undefined {
         out += '}';
       }
       const deepFrozen = frozen && !mutableInside;
-      if (deepFrozen) {
+      // Short texts are cheaper to write again than to keep (a WeakMap entry each).
+      if (deepFrozen && out.length >= CACHED_MIN_LENGTH) {
         // Flattened before it is kept: the text was built by concatenation, and V8 would keep
         // every piece of it alive (a tree of dozens of strings per feed record).
         flatten(out);

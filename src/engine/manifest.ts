@@ -30,12 +30,26 @@ interface SnapshotV1 {
 
 const HEADER_V2 = '{"format":2}';
 
+/** How many records parsed from the snapshot `get` keeps for a second read. */
+const RECENT_PARSED = 256;
+
 /** A node's line of a format-2 snapshot, as text: parsed by `get`, written back as it is. */
 class StoredLine {
+  /** Offsets into the snapshot's text: no string is cut out of it until asked for. */
   constructor(
-    readonly recordText: string,
-    readonly leavesText: string,
+    private readonly text: string,
+    private readonly recordStart: number,
+    private readonly leavesStart: number,
+    private readonly end: number,
   ) {}
+
+  get recordText(): string {
+    return this.text.slice(this.recordStart, this.leavesStart - 1);
+  }
+
+  get leavesText(): string {
+    return this.text.slice(this.leavesStart, this.end);
+  }
 
   /** A new record object each time (nothing parsed is kept), or null if the text is not one. */
   parse(): ParsedRecord | null {
@@ -111,17 +125,18 @@ export function parseSnapshot(text: string): Map<string, ManifestEntry | StoredL
     let id: unknown;
     try {
       // Ids rarely hold a character JSON escapes: then the text between the quotes is the id.
-      const quoted = text.slice(at, tab1);
-      id =
-        quoted.length >= 2 && quoted[0] === '"' && quoted.indexOf('"', 1) === quoted.length - 1 && !quoted.includes('\\')
-          ? quoted.slice(1, -1)
-          : JSON.parse(quoted);
+      let plain = tab1 - at >= 2 && text.charCodeAt(at) === 34 && text.charCodeAt(tab1 - 1) === 34;
+      for (let c = at + 1; plain && c < tab1 - 1; c++) {
+        const ch = text.charCodeAt(c);
+        if (ch === 34 || ch === 92) plain = false;
+      }
+      id = plain ? text.slice(at + 1, tab1 - 1) : JSON.parse(text.slice(at, tab1));
     } catch (e) {
       throw new Error(`line ${line} is not valid JSON: ${(e as Error).message}`);
     }
     // The record is checked when parsed; here only that it is one whole JSON object.
     if (typeof id !== 'string' || text[tab1 + 1] !== '{' || text[tab2 - 1] !== '}') throw new Error(`line ${line} is not a node record`);
-    nodes.set(id, new StoredLine(text.slice(tab1 + 1, tab2), text.slice(tab2 + 1, end)));
+    nodes.set(id, new StoredLine(text, tab1 + 1, tab2 + 1, end));
     at = end + 1;
     line++;
   }
@@ -146,6 +161,10 @@ export class ManifestDamagedError extends Error {
 
 export class Manifest {
   private readonly nodes = new Map<string, ManifestEntry | StoredLine>();
+  /** Records parsed from stored lines lately, oldest first. */
+  private readonly recent = new Map<string, ParsedRecord>();
+  private readonly recentIds: (string | undefined)[] = new Array(RECENT_PARSED);
+  private recentNext = 0;
   private journal: fsp.FileHandle | null = null;
   private dirty = false;
   private tail: Promise<void> = Promise.resolve();
@@ -189,13 +208,25 @@ export class Manifest {
   }
 
   /**
-   * The node's record. One read from the snapshot is parsed anew at each call: take it once
-   * per use (a run asks once per node), and do not change it.
+   * The node's record. One read from the snapshot is parsed when asked for and not kept for
+   * long (a run asks about once per node): read it once per use, and never change it.
    */
   get(id: string): ManifestEntry | undefined {
     const entry = this.nodes.get(id);
     if (!(entry instanceof StoredLine)) return entry;
-    return entry.parse() ?? undefined;
+    // A record is often read twice in quick succession (a dependent's inputs look at it just
+    // before its own node does): the last few parsed are kept.
+    const known = this.recent.get(id);
+    if (known) return known;
+    const parsed = entry.parse();
+    if (parsed === null) return undefined;
+    // A ring of the ids kept: the oldest goes when a new one comes.
+    const slot = this.recentNext++ % RECENT_PARSED;
+    const oldest = this.recentIds[slot];
+    if (oldest !== undefined) this.recent.delete(oldest);
+    this.recentIds[slot] = id;
+    this.recent.set(id, parsed);
+    return parsed;
   }
 
   /** Whether the manifest has a line for the node (without parsing it). */
