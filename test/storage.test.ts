@@ -13,7 +13,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AzureRepository, scrubSecrets } from '../src/storage/azure.js';
 import { contentTypeFor } from '../src/storage/content-type.js';
-import { LocalRepository } from '../src/storage/local.js';
+import { BATCH_PROBE_MIN, LocalRepository } from '../src/storage/local.js';
 import { putMany, type PutItem } from '../src/storage/parallel.js';
 import { openRepositoryLazily } from '../src/storage/select.js';
 import type { Repository } from '../src/storage/types.js';
@@ -453,6 +453,45 @@ local('symbolic links leading out of the repository are never written, deleted, 
     await r.put('real/linked.wtml', 'mine');
     assert.is(await fsp.readFile(path.join(outside, 'index.wtml'), 'utf8'), 'outside');
     assert.is((await r.get('real/linked.wtml'))?.toString(), 'mine');
+  } finally {
+    await fsp.rm(d, { recursive: true, force: true });
+  }
+});
+local('probeFolders over many folders (a worker thread) answers as probeFolder does, links included', async () => {
+  const d = await fsp.mkdtemp(path.join(os.tmpdir(), 'toasty-repo-'));
+  try {
+    const repo = path.join(d, 'repo');
+    const outside = path.join(d, 'outside');
+    await fsp.mkdir(outside);
+    await fsp.writeFile(path.join(outside, 'index.wtml'), 'outside');
+    const count = BATCH_PROBE_MIN + 200;
+    const folders = Array.from({ length: count }, (_, i) => `img${i}`);
+    for (const [i, f] of folders.entries()) {
+      const dir = path.join(repo, f);
+      await fsp.mkdir(dir, { recursive: true });
+      if (i % 5 === 0) await fsp.writeFile(path.join(dir, 'index.wtml'), f);
+      if (i % 7 === 0) await fsp.writeFile(path.join(dir, 'skip.flag'), '');
+    }
+    await fsp.symlink(path.join(outside, 'index.wtml'), path.join(repo, 'img1', 'index.wtml'));
+    await fsp.symlink(path.join(repo, 'img0', 'index.wtml'), path.join(repo, 'img2', 'index.wtml'));
+    await fsp.mkdir(path.join(repo, 'img3', 'index.wtml'));
+    await fsp.symlink(outside, path.join(repo, 'escape'));
+    await fsp.symlink(path.join(repo, 'img0'), path.join(repo, 'inside'));
+    const r = new LocalRepository(repo);
+    const listed = (await r.list('')).filter((e) => e.isFolder).map((e) => e.name);
+    assert.equal(listed.length, count + 1, 'the link leading out is not listed');
+    const names = ['index.wtml', 'skip.flag'];
+    const all = [...listed, 'escape', 'missing'];
+    const batch = await r.probeFolders(all, names, { bulk: 'L' });
+    const keys = (m: Map<string, unknown> | undefined) => [...(m ?? new Map()).keys()].sort();
+    for (const f of all) assert.equal(keys(batch.get(f)), keys(await r.probeFolder(f, names, { bulk: 'L' })), f);
+    assert.equal(keys(batch.get('img1')), [], 'a link leading out is no item');
+    assert.equal(keys(batch.get('img2')), ['index.wtml'], 'a link to a file inside is one');
+    assert.equal(keys(batch.get('img3')), [], 'a folder is no item');
+    assert.equal(keys(batch.get('inside')), ['index.wtml', 'skip.flag']);
+    assert.equal(keys(batch.get('escape')), []);
+    // Every fifth folder, plus img2 (a link inside) and inside (a linked folder).
+    assert.is([...batch.values()].filter((m) => m.has('index.wtml')).length, Math.ceil(count / 5) + 2);
   } finally {
     await fsp.rm(d, { recursive: true, force: true });
   }

@@ -26,7 +26,6 @@ import { acquireLock, type HeldLock } from '../util/lock.js';
 import { closest } from '../util/closest.js';
 import { globsMatcher } from '../util/glob.js';
 import { silentLog, type Log } from '../util/log.js';
-import { forEachLimit } from '../util/pool.js';
 import { DEFAULT_MAX_PIXELS } from '../wwt/limits.js';
 import { INDEX_WTML, TILE_NAME_START } from '../wwt/study-files.js';
 import { CONFIG_NAME, ROOT_INDEX, loadConfig, unknownKeyWarnings, type PipelineConfig } from './config.js';
@@ -102,7 +101,13 @@ export interface RunReport {
 
 export async function runPipeline(opts: RunOptions): Promise<RunReport> {
   const log = opts.log ?? silentLog;
-  const run = await openRun(opts);
+  // The repository survey starts as soon as the repository is known to be usable: on a large
+  // local one its calls run in a worker thread, meanwhile the manifest and the feed are read.
+  let surveying: Promise<RepositorySurvey> | null = null;
+  const run = await openRun(opts, () => {
+    surveying = surveyRepository(opts.repo);
+    surveying.catch(() => {}); // awaited below; an error is reported there
+  });
   try {
     for (const warning of unknownKeyWarnings(run.config)) log.warn(warning);
     if (!opts.dryRun) await writeFileAtomic(path.join(run.workdir.root, CONFIG_NAME), run.configText);
@@ -112,7 +117,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunReport> {
     if (opts.shard) await keepShard(gathered.records, opts.shard);
     const forcedImage = globsMatcher(opts.force ?? []);
     const republish = new Set(opts.republish ?? []);
-    const survey = await surveyRepository(opts.repo);
+    const survey = await (surveying ?? surveyRepository(opts.repo));
     const known = [...gathered.records.keys()].filter((id) => survey.published.has(id));
     await adoptBuildRecords(
       opts.repo,
@@ -205,12 +210,13 @@ interface OpenRun {
 }
 
 /** Configuration problems and an unusable repository stop everything before any work. */
-export async function openRun(opts: Pick<RunOptions, 'workdir' | 'repo' | 'stage' | 'dryRun'>): Promise<OpenRun> {
+export async function openRun(opts: Pick<RunOptions, 'workdir' | 'repo' | 'stage' | 'dryRun'>, repositoryReady?: () => void): Promise<OpenRun> {
   const workdir = new Workdir(path.resolve(opts.workdir));
   await workdir.prepare(!opts.dryRun);
   // A dry run changes nothing, so it needs no proof of write access.
   await opts.repo.check({ write: !opts.dryRun });
   const { config, text: configText } = await loadConfig(opts.repo);
+  repositoryReady?.();
   let lock: HeldLock | null = null;
   try {
     if (!opts.dryRun) lock = await acquireLock(path.join(workdir.root, LOCK_FILE), `toasty ${opts.stage}`);
@@ -364,16 +370,17 @@ export async function surveyRepository(repo: Repository): Promise<RepositorySurv
   const published = new Set<string>();
   const rejected = new Set<string>();
   const indexMd5 = new Map<string, string>();
-  // One probe per image folder (one listing on Azure, passing over the tiles): many in
-  // flight, as each is a round trip.
-  await forEachLimit([...folders], 32, async (id) => {
-    const found = await repo.probeFolder(id, [INDEX_WTML, SKIP_FLAG], { bulk: TILE_NAME_START });
+  // Two names in every image folder (one listing each on Azure, passing over the tiles).
+  const probed = await repo.probeFolders([...folders], [INDEX_WTML, SKIP_FLAG], { bulk: TILE_NAME_START });
+  for (const id of folders) {
+    const found = probed.get(id);
+    if (!found) continue;
     if (found.has(SKIP_FLAG)) rejected.add(id);
     const index = found.get(INDEX_WTML);
-    if (!index) return;
+    if (!index) continue;
     published.add(id);
     if (index.md5) indexMd5.set(id, index.md5);
-  });
+  }
   return { folders, published, rejected, indexMd5 };
 }
 

@@ -18,6 +18,7 @@ import {
   folderSegments,
   itemPathSegments,
   type ProbeOptions,
+  probeEachFolder,
   probeNames,
   type PutOptions,
   type RepoEntry,
@@ -320,6 +321,11 @@ export class AzureRepository implements Repository {
       throw this.fail('list', prefix || '(root)', e);
     }
     return found;
+  }
+
+  probeFolders(folders: readonly string[], names: readonly string[], opts: ProbeOptions = {}): Promise<Map<string, Map<string, { md5?: string }>>> {
+    // A listing per folder, many in flight (each is a round trip).
+    return probeEachFolder(this, folders, names, opts);
   }
 
   async stat(itemPath: string): Promise<RepoStat | null> {

@@ -13,12 +13,14 @@ import path from 'node:path';
 import { ToastyError } from '../util/errors.js';
 import { type HeldLock, LockHeldError, waitForLock } from '../util/lock.js';
 import { copyFileAtomic, writeFileAtomic } from '../util/fs.js';
+import { lstatKinds, PathKind } from '../util/lstat-batch.js';
 import {
   byName,
   checkMeta,
   folderSegments,
   itemPathSegments,
   type ProbeOptions,
+  probeEachFolder,
   probeNames,
   type PutOptions,
   type RepoEntry,
@@ -32,6 +34,9 @@ const TEMP_NAME = /^\..*\.\d+\.[0-9a-f]+\.tmp$/;
 
 const errnoOf = (e: unknown) => (e as NodeJS.ErrnoException)?.code;
 const MISSING = new Set(['ENOENT', 'ENOTDIR', 'EISDIR']);
+
+/** From how many plain image folders `probeFolders` hands the calls to a worker thread. */
+export const BATCH_PROBE_MIN = 1000;
 
 export class LocalRepository implements Repository {
   readonly root: string;
@@ -176,6 +181,42 @@ export class LocalRepository implements Repository {
       return this.probeCarefully(folder, names);
     }
     return found;
+  }
+
+  /**
+   * Many folders at once: for a large repository, the names of every plain image folder are
+   * looked at by a worker thread (util/lstat-batch.ts), so the calls overlap with the main
+   * thread's work. A folder with a link or an error among them gets `probeFolder`'s careful way.
+   */
+  async probeFolders(folders: readonly string[], names: readonly string[], opts: ProbeOptions = {}): Promise<Map<string, Map<string, { md5?: string }>>> {
+    probeNames(names, opts);
+    const plain = folders.filter((f) => this.plainRootFolders.has(f));
+    // A worker costs some tens of milliseconds to start: for a few folders, not worth it.
+    if (plain.length < BATCH_PROBE_MIN) return probeEachFolder(this, folders, names, opts);
+    const base = this.root.endsWith(path.sep) ? this.root : `${this.root}${path.sep}`;
+    const paths: string[] = [];
+    for (const folder of plain) for (const name of names) paths.push(`${base}${folder}${path.sep}${name}`);
+    let kinds: Uint8Array;
+    try {
+      kinds = await lstatKinds(paths);
+    } catch {
+      return probeEachFolder(this, folders, names, opts);
+    }
+    const out = new Map<string, Map<string, { md5?: string }>>();
+    const again: string[] = folders.filter((f) => !this.plainRootFolders.has(f));
+    for (let i = 0; i < plain.length; i++) {
+      const found = new Map<string, { md5?: string }>();
+      let careful = false;
+      for (let j = 0; j < names.length; j++) {
+        const kind = kinds[i * names.length + j];
+        if (kind === PathKind.file) found.set(names[j]!, {});
+        else if (kind === PathKind.link || kind === PathKind.error) careful = true;
+      }
+      if (careful) again.push(plain[i]!);
+      else out.set(plain[i]!, found);
+    }
+    for (const [folder, found] of await probeEachFolder(this, again, names, opts)) out.set(folder, found);
+    return out;
   }
 
   private async probeCarefully(folder: string, names: readonly string[]): Promise<Map<string, { md5?: string }>> {

@@ -4,6 +4,7 @@
  * `nrao_nrao_gallery009/L4X3Y3.png` or `index.wtml`.
  */
 import { ToastyError } from '../util/errors.js';
+import { forEachLimit } from '../util/pool.js';
 
 export interface RepoEntry {
   name: string;
@@ -60,6 +61,8 @@ export interface Repository {
    * folder, or (locally) a symbolic link leading out of the repository is absent.
    */
   probeFolder(folder: string, names: readonly string[], opts?: ProbeOptions): Promise<Map<string, { md5?: string }>>;
+  /** `probeFolder` for many folders (every image folder of a run), by folder. */
+  probeFolders(folders: readonly string[], names: readonly string[], opts?: ProbeOptions): Promise<Map<string, Map<string, { md5?: string }>>>;
   stat(path: string): Promise<RepoStat | null>;
   /** Create or overwrite an item; readers never see a half-written item. */
   put(path: string, data: Buffer | string, opts?: PutOptions): Promise<void>;
@@ -135,4 +138,19 @@ export function checkMeta(meta: Record<string, string> | undefined): Record<stri
 /** Code-unit order, independent of locale, used by both backends. */
 export function byName(a: RepoEntry, b: RepoEntry): number {
   return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
+
+/** `probeFolders` as one `probeFolder` per folder, `width` at a time (each a round trip on Azure). */
+export async function probeEachFolder(
+  repo: Pick<Repository, 'probeFolder'>,
+  folders: readonly string[],
+  names: readonly string[],
+  opts: ProbeOptions = {},
+  width = 32,
+): Promise<Map<string, Map<string, { md5?: string }>>> {
+  const out = new Map<string, Map<string, { md5?: string }>>();
+  await forEachLimit(folders, width, async (folder) => {
+    out.set(folder, await repo.probeFolder(folder, names, opts));
+  });
+  return out;
 }
