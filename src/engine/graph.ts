@@ -216,7 +216,9 @@ export class MinHeap {
     while (i > 0) {
       const p = (i - 1) >> 1;
       if (h[p]! <= h[i]!) break;
-      [h[p], h[i]] = [h[i]!, h[p]!];
+      const t = h[p]!;
+      h[p] = h[i]!;
+      h[i] = t;
       i = p;
     }
   }
@@ -235,7 +237,9 @@ export class MinHeap {
         if (l < h.length && h[l]! < h[m]!) m = l;
         if (r < h.length && h[r]! < h[m]!) m = r;
         if (m === i) break;
-        [h[m], h[i]] = [h[i]!, h[m]!];
+        const t = h[m]!;
+        h[m] = h[i]!;
+        h[i] = t;
         i = m;
       }
     }

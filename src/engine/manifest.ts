@@ -294,7 +294,9 @@ export class Manifest {
 
 async function readIfExists(p: string): Promise<string | null> {
   try {
-    return await fsp.readFile(p, 'utf8');
+    // Decoded whole, in one piece: read as text, a large file came as a chain of chunks that
+    // the first search through it copied into one string again.
+    return (await fsp.readFile(p)).toString('utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw e;

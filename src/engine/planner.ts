@@ -28,14 +28,23 @@ function assessInputs(
   inputs: unknown,
 ): Assessment | Promise<Assessment> {
   const key = keyWith(h, rule.name, rule.version, inputs);
-  const stale = (cause: StaleCause): Assessment => ({ stale: true, cause, key, inputs });
-  if (forced) return stale({ kind: 'forced' });
-  if (!entry) return stale({ kind: 'new' });
-  if (entry.version !== rule.version) return stale({ kind: 'rule-changed', from: entry.version, to: rule.version });
-  if (entry.key !== key.key) return stale({ kind: 'inputs-changed', changes: changedInputs(entry.leaves, key.leaves()) });
-  const verdict = (problem: OutputProblem | null): Assessment => (problem ? stale({ kind: 'outputs', ...problem }) : { stale: false, result: entry.result });
-  const problem = rule.verify ? rule.verify(inv, entry.result) : null;
-  return problem instanceof Promise ? problem.then(verdict) : verdict(problem);
+  if (forced) return staleFor({ kind: 'forced' }, key, inputs);
+  if (!entry) return staleFor({ kind: 'new' }, key, inputs);
+  if (entry.version !== rule.version) return staleFor({ kind: 'rule-changed', from: entry.version, to: rule.version }, key, inputs);
+  if (entry.key !== key.key) return staleFor({ kind: 'inputs-changed', changes: changedInputs(entry.leaves, key.leaves()) }, key, inputs);
+  if (!rule.verify) return { stale: false, result: entry.result };
+  const problem = rule.verify(inv, entry.result);
+  if (problem instanceof Promise) return problem.then((p) => verdict(p, entry, key, inputs));
+  return verdict(problem, entry, key, inputs);
+}
+
+// Plain functions, not closures made per node.
+function staleFor(cause: StaleCause, key: NodeKey, inputs: unknown): Assessment {
+  return { stale: true, cause, key, inputs };
+}
+
+function verdict(problem: OutputProblem | null, entry: ManifestEntry, key: NodeKey, inputs: unknown): Assessment {
+  return problem ? staleFor({ kind: 'outputs', ...problem }, key, inputs) : { stale: false, result: entry.result };
 }
 
 /** Two results are the same when every output digest and the meta facts are equal. */
