@@ -169,6 +169,10 @@ test('canonical JSON is the text of a key-sorted copy, byte for byte (keys stay 
     return Object.fromEntries(Array.from({ length: rnd(6) }, () => [rnd(2) ? String(rnd(30)) : `k${String.fromCharCode(65 + rnd(60))}`, gen(depth + 1)]));
   };
   for (let i = 0; i < 500; i++) values.push(gen(0));
+  // Many keys, out of order (objects of up to 32 keys are sorted by hand, larger ones by sort()).
+  for (const n of [20, 32, 33, 40]) {
+    values.push(Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${String.fromCharCode(65 + ((i * 7) % 58))}${n - i}`, i])));
+  }
   for (const v of values) assert.is(canonicalJson(v), JSON.stringify(sortKeys(v)), JSON.stringify(sortKeys(v)));
   // Deeply frozen values are written once and kept: the kept text is the same text.
   for (const v of values) {

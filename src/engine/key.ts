@@ -49,7 +49,10 @@ function write(v: unknown, inArray: boolean): string | undefined {
       let out: string;
       if (Array.isArray(v)) {
         out = '[';
-        for (let i = 0; i < v.length; i++) out += `${i ? ',' : ''}${write(v[i], true)}`;
+        for (let i = 0; i < v.length; i++) {
+          if (i) out += ',';
+          out += write(v[i], true)!;
+        }
         out += ']';
       } else {
         const obj = v as Record<string, unknown>;
@@ -60,7 +63,9 @@ function write(v: unknown, inArray: boolean): string | undefined {
           if (x === undefined) continue;
           const s = write(x, false);
           if (s === undefined) continue;
-          out += `${first ? '' : ','}${quoteKey(k)}:${s}`;
+          // Two concatenations a field: the key's `"k":` (or `,"k":`) text is made once.
+          out += keyPrefix(k, first);
+          out += s;
           first = false;
         }
         out += '}';
@@ -91,15 +96,20 @@ function flatten(s: string): void {
   Number(s);
 }
 
-/** Quoted keys: the same few field names recur in every node's inputs. */
-const quotedKeys = new Map<string, string>();
-function quoteKey(k: string): string {
-  let q = quotedKeys.get(k);
-  if (q === undefined) {
-    q = JSON.stringify(k);
-    if (quotedKeys.size < 4096) quotedKeys.set(k, q);
+/**
+ * The text before a field's value, `"k":` (first field) or `,"k":`: the same few field names
+ * recur in every node's inputs.
+ */
+const keyPrefixes = new Map<string, [string, string]>();
+function keyPrefix(k: string, first: boolean): string {
+  let p = keyPrefixes.get(k);
+  if (p === undefined) {
+    const q = `${JSON.stringify(k)}:`;
+    p = [q, `,${q}`];
+    flatten(p[1]);
+    if (keyPrefixes.size < 4096) keyPrefixes.set(k, p);
   }
-  return q;
+  return first ? p[0] : p[1];
 }
 
 const INDEX_KEY = /^(?:0|[1-9]\d{0,9})$/;
