@@ -132,6 +132,20 @@ export interface FeedEntry {
   cachedImageName: string;
 }
 
+/** A feed entry; its cache name is worked out when asked (a second URL parse per record). */
+class Entry implements FeedEntry {
+  constructor(
+    readonly id: string,
+    readonly index: number,
+    readonly record: AstroPixRecord,
+    readonly url: string,
+  ) {}
+
+  get cachedImageName(): string {
+    return cachedImageName(this.url);
+  }
+}
+
 export interface FeedParse {
   entries: FeedEntry[];
   /** Records deliberately skipped (an `image_id` with "/", a projection other than TAN), with the reason. */
@@ -212,7 +226,7 @@ export function parseFeed(text: string, source: string): FeedParse {
     }
     try {
       const url = downloadUrl(record);
-      out.entries.push({ id, index, record, url, cachedImageName: cachedImageName(url) });
+      out.entries.push(new Entry(id, index, record, url));
     } catch (e) {
       const error = e instanceof ToastyError ? e : new ToastyError('record', String(e), { cause: e });
       out.rejected.push({ id, index, error: error.forImage(id) });

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { ToastyError } from '../util/errors.js';
 import { type HeldLock, LockHeldError, waitForLock } from '../util/lock.js';
 import { copyFileAtomic, writeFileAtomic } from '../util/fs.js';
-import { lstatKinds, PathKind } from '../util/lstat-batch.js';
+import { lstatKinds, PathKind } from '../util/fs-batch.js';
 import {
   byName,
   checkMeta,
