@@ -328,7 +328,7 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
   const release = (at: number) => {
     const s = settledAt[at];
     if (s?.result && (s.outcome.status === 'fresh' || s.outcome.status === 'ran') && !refreshedMeta.has(order[at]!.id)) {
-      settledAt[at] = { outcome: s.outcome };
+      s.result = undefined;
       released[at] = 1;
     }
   };
