@@ -7,6 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { TileMeta } from '../rules/tile.js';
 import { Manifest } from '../src/engine/manifest.js';
+import { PARSED_CONFIG } from '../src/pipeline/config.js';
 import { MANIFEST_NAME, Workdir } from '../src/pipeline/workdir.js';
 import { Fixture, IDS, ran, runToasty } from './helpers/pipeline-fixture.js';
 
@@ -135,6 +136,37 @@ test('a moved repository and a new prefix, from an empty work dir: the re-tiling
     assert.is(r.code, 0, r.stdout + r.stderr);
     r = await runToasty(['make', '--json', `--local=${moved}`, work], f.env);
     assert.equal(ran(r), [], 'then up to date');
+  } finally {
+    await f.close();
+  }
+});
+
+test('the config a work dir keeps as JSON is the one the repository has: an edit, or a kept text that differs, is read as YAML', async () => {
+  const f = await Fixture.create({ kind: 'local' });
+  try {
+    let r = await f.run('make');
+    assert.is(r.code, 0, r.stderr);
+    const keptFile = path.join(f.workdir, PARSED_CONFIG);
+    const repoConfig = path.join(f.tmp, 'repo', 'toasty-pipeline-config.yaml');
+    const kept = JSON.parse(await fsp.readFile(keptFile, 'utf8'));
+    assert.is(kept.text, await fsp.readFile(repoConfig, 'utf8'));
+    assert.is(kept.document.folder_name, 'AstroPix test feed');
+
+    // An edit in the repository: the new text is read (here: the WTML is rewritten), and kept.
+    await f.writeConfig({ publish_url_prefix: 'https://edited.example.org/wwt/' });
+    r = await f.run('make', '--json');
+    assert.is(r.code, 0, r.stderr);
+    assert.ok(ran(r).includes(`wtml:${IDS.ngc253}`), ran(r).join(' '));
+    assert.match(await fsp.readFile(path.join(f.tmp, 'repo', IDS.ngc253, 'index.wtml'), 'utf8'), /https:\/\/edited\.example\.org\/wwt\//);
+    assert.is(JSON.parse(await fsp.readFile(keptFile, 'utf8')).document.publish_url_prefix, 'https://edited.example.org/wwt/');
+
+    // A kept document whose text is not the repository's is not used.
+    await fsp.writeFile(keptFile, JSON.stringify({ text: 'source_type: astropix\n', document: { ...kept.document, folder_name: 'Stale' } }));
+    r = await f.run('make', '--json');
+    assert.is(r.code, 0, r.stderr);
+    assert.equal(ran(r), [], 'the same config: nothing to do');
+    assert.not.match(await fsp.readFile(path.join(f.tmp, 'repo', 'index.wtml'), 'utf8'), /Stale/);
+    assert.is(JSON.parse(await fsp.readFile(keptFile, 'utf8')).document.folder_name, 'AstroPix test feed', 'kept anew');
   } finally {
     await f.close();
   }

@@ -1,13 +1,24 @@
 /**
  * `toasty-pipeline-config.yaml`, read from the repository root on every run (so an edit there
  * takes effect at once; the work dir keeps a copy for reference only).
+ *
+ * The YAML reader costs a run a few tens of milliseconds to load, as much as planning a few
+ * hundred up-to-date images: it is loaded only when a text must be read, and a work dir keeps
+ * what the last text it read said (`toasty-pipeline-config.parsed.json`, with that text), so
+ * an unchanged config is read as JSON.
  */
-import YAML from 'yaml';
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
 import { SOURCES } from '../sources/registry.js';
 import type { SettingsSection, SourceAdapter } from '../sources/source.js';
 import { closest } from '../util/closest.js';
 import { ToastyError } from '../util/errors.js';
 import type { Repository } from '../storage/types.js';
+import { writeFileAtomic } from '../util/fs.js';
+import { yamlModule } from '../util/yaml.js';
+
+/** In a work dir: the config text last read there, and what it said. */
+export const PARSED_CONFIG = 'toasty-pipeline-config.parsed.json';
 
 export const CONFIG_NAME = 'toasty-pipeline-config.yaml';
 /** The repository's root index, listing every published image (beside the config). */
@@ -29,14 +40,22 @@ const TOP_LEVEL_KEYS = ['source_type', 'publish_url_prefix', 'folder_name', 'fol
 const configError = (field: string, msg: string) => new ToastyError('config', `${CONFIG_NAME}: ${msg}`, { field });
 
 export function parseConfig(text: string): PipelineConfig {
-  let doc: unknown;
+  return configFromDocument(readYaml(text));
+}
+
+/** The YAML document of a config text; a one-line `config` error when it is not YAML. */
+function readYaml(text: string): unknown {
   try {
-    doc = YAML.parse(text);
+    return yamlModule().parse(text);
   } catch (e) {
     const at = (e as { linePos?: Array<{ line: number; col: number }> }).linePos?.[0];
     const where = at ? ` at line ${at.line}, column ${at.col}` : '';
     throw configError('(file)', `not valid YAML${where} (${(e as Error).message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')})`);
   }
+}
+
+/** The settings of a config's document (from YAML, or kept as JSON). */
+function configFromDocument(doc: unknown): PipelineConfig {
   if (!doc || typeof doc !== 'object' || Array.isArray(doc)) {
     throw configError('(file)', 'must be a YAML mapping of settings');
   }
@@ -107,12 +126,43 @@ export function unknownKeyWarnings(config: PipelineConfig): string[] {
   return config.unknownKeys.map((u) => `${CONFIG_NAME}: unknown setting ${u.key} is ignored${u.closest ? ` (did you mean ${u.closest}?)` : ''}`);
 }
 
-/** Read and validate the config from the repository root. */
-export async function loadConfig(repo: Repository): Promise<{ config: PipelineConfig; text: string }> {
+/**
+ * Read and validate the config from the repository root. With `workdir`, what that work dir
+ * kept of the same text is used (no YAML reader), and `document` is what to keep there when it
+ * was read afresh (`saveParsedConfig`).
+ */
+export async function loadConfig(repo: Repository, opts: { workdir?: string } = {}): Promise<{ config: PipelineConfig; text: string; document?: unknown }> {
   const data = await repo.get(CONFIG_NAME);
   if (!data) {
     throw new ToastyError('config', `${CONFIG_NAME} not found at the root of ${repo.description}`, { field: CONFIG_NAME });
   }
   const text = data.toString('utf8');
-  return { config: parseConfig(text), text };
+  const kept = opts.workdir ? await keptDocument(opts.workdir, text) : undefined;
+  if (kept !== undefined) return { config: configFromDocument(kept), text };
+  const document = readYaml(text);
+  return { config: configFromDocument(document), text, document };
+}
+
+/** Keep what `text` said in the work dir, when JSON says it exactly (plain strings, numbers, ...). */
+export async function saveParsedConfig(workdir: string, text: string, document: unknown): Promise<void> {
+  if (!plainJson(document)) return;
+  await writeFileAtomic(path.join(workdir, PARSED_CONFIG), `${JSON.stringify({ text, document })}\n`);
+}
+
+async function keptDocument(workdir: string, text: string): Promise<unknown> {
+  try {
+    const kept = JSON.parse(await fsp.readFile(path.join(workdir, PARSED_CONFIG), 'utf8')) as { text?: unknown; document?: unknown };
+    return kept && kept.text === text ? kept.document : undefined;
+  } catch {
+    return undefined; // none yet, or unreadable: read the YAML
+  }
+}
+
+/** Whether a JSON round trip gives `v` back as it is. */
+function plainJson(v: unknown): boolean {
+  if (v === null || typeof v === 'string' || typeof v === 'boolean') return true;
+  if (typeof v === 'number') return Number.isFinite(v) && !Object.is(v, -0);
+  if (Array.isArray(v)) return v.every(plainJson);
+  if (typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) return Object.values(v as object).every(plainJson);
+  return false;
 }

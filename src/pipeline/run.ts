@@ -28,7 +28,7 @@ import { globsMatcher } from '../util/glob.js';
 import { silentLog, type Log } from '../util/log.js';
 import { DEFAULT_MAX_PIXELS } from '../wwt/limits.js';
 import { INDEX_WTML, TILE_NAME_START } from '../wwt/study-files.js';
-import { CONFIG_NAME, ROOT_INDEX, loadConfig, unknownKeyWarnings, type PipelineConfig } from './config.js';
+import { CONFIG_NAME, ROOT_INDEX, loadConfig, saveParsedConfig, unknownKeyWarnings, type PipelineConfig } from './config.js';
 import { adoptBuildRecords } from './build-record.js';
 import type { DownloadSettings, PipelineContext } from './context.js';
 import { engineErrorToToasty } from './engine-errors.js';
@@ -110,7 +110,10 @@ export async function runPipeline(opts: RunOptions): Promise<RunReport> {
   });
   try {
     for (const warning of unknownKeyWarnings(run.config)) log.warn(warning);
-    if (!opts.dryRun) await writeFileAtomic(path.join(run.workdir.root, CONFIG_NAME), run.configText);
+    if (!opts.dryRun) {
+      await writeFileAtomic(path.join(run.workdir.root, CONFIG_NAME), run.configText);
+      if (run.configDocument !== undefined) await saveParsedConfig(run.workdir.root, run.configText, run.configDocument);
+    }
     const source = run.config.source;
     const io: SourceIo = { ...opts.download, log };
     const gathered = await gatherRecords(opts.stage, run.config, run.workdir, io);
@@ -205,6 +208,8 @@ interface OpenRun {
   workdir: Workdir;
   config: PipelineConfig;
   configText: string;
+  /** The config's document when it was read from YAML in this run (to keep in the work dir). */
+  configDocument?: unknown;
   manifest: Manifest;
   close(): Promise<void>;
 }
@@ -215,7 +220,7 @@ export async function openRun(opts: Pick<RunOptions, 'workdir' | 'repo' | 'stage
   await workdir.prepare(!opts.dryRun);
   // A dry run changes nothing, so it needs no proof of write access.
   await opts.repo.check({ write: !opts.dryRun });
-  const { config, text: configText } = await loadConfig(opts.repo);
+  const { config, text: configText, document: configDocument } = await loadConfig(opts.repo, { workdir: workdir.root });
   repositoryReady?.();
   let lock: HeldLock | null = null;
   try {
@@ -232,7 +237,7 @@ export async function openRun(opts: Pick<RunOptions, 'workdir' | 'repo' | 'stage
         await lock?.release();
       }
     };
-    return { workdir, config, configText, manifest, close };
+    return { workdir, config, configText, configDocument, manifest, close };
   } catch (e) {
     await lock?.release();
     throw engineErrorToToasty(e, workdir.root);

@@ -6,11 +6,11 @@
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import YAML from 'yaml';
 import type { StorageArgs } from '../storage/select.js';
 import { ToastyError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import type { Log } from '../util/log.js';
+import { yamlModule } from '../util/yaml.js';
 
 export const WORKDIR_SETTINGS = 'toasty-workdir.yaml';
 
@@ -39,7 +39,7 @@ export function settingsText(args: StorageArgs): string {
   const repository: Record<string, string> = {};
   for (const k of Object.keys(FIELDS) as Field[]) if (given(args[k])) repository[FIELDS[k]] = args[k];
   const note = args.azureConnEnv ? ` The connection string stays in $${args.azureConnEnv}; it is never written here.` : '';
-  return `# Written by \`toasty init\`: the data repository of this work directory.${note}\n${YAML.stringify({ repository })}`;
+  return `# Written by \`toasty init\`: the data repository of this work directory.${note}\n${yamlModule().stringify({ repository })}`;
 }
 
 /** The recorded repository arguments of a work dir, or null when `toasty init` was not run there. */
@@ -56,7 +56,7 @@ export async function readWorkdirSettings(workdir: string): Promise<StorageArgs 
     new ToastyError('state', `${file}: ${why} (run \`toasty init --force\` to record the repository again)`, { field });
   let doc: unknown;
   try {
-    doc = YAML.parse(text);
+    doc = yamlModule().parse(text);
   } catch {
     throw bad('(file)', 'not valid YAML');
   }

@@ -258,12 +258,15 @@ export class Workdir {
    * the many finished folders of cache_done and out_done are not read one by one.
    */
   async sweepStaleTemporaries(): Promise<string[]> {
-    const removed = await sweepStaleTemporaries(this.root, { legacy: true });
-    for (const area of ['cache_todo', 'cache_done', 'out_todo', 'out_done'] as const) {
-      removed.push(...(await sweepStaleTemporaries(path.join(this.root, area), { legacy: true })));
-      if (area === 'cache_todo' || area === 'out_todo') {
-        for (const id of await this.ids(area)) removed.push(...(await sweepStaleTemporaries(this.folder(area, id), { legacy: true })));
-      }
+    // The areas at once: the *_done ones hold a folder per image, and their listings dominate.
+    const areas = ['cache_todo', 'cache_done', 'out_todo', 'out_done'] as const;
+    const swept = await Promise.all([
+      sweepStaleTemporaries(this.root, { legacy: true }),
+      ...areas.map((area) => sweepStaleTemporaries(path.join(this.root, area), { legacy: true })),
+    ]);
+    const removed = swept.flat();
+    for (const area of ['cache_todo', 'out_todo'] as const) {
+      for (const id of await this.ids(area)) removed.push(...(await sweepStaleTemporaries(this.folder(area, id), { legacy: true })));
     }
     return removed;
   }
