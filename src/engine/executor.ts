@@ -69,7 +69,12 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
   const jobs = Math.max(1, opts.jobs ?? 1);
   const emit = opts.onEvent ?? (() => {});
   const order = graph.order();
-  const position = new Map(order.map((node, i) => [node.id, i]));
+  // By id, for the rare node found by id (one rebuilt for another, an abandoned one).
+  let positions: Map<string, number> | null = null;
+  const positionOf = (id: string) => {
+    positions ??= new Map(order.map((node, i) => [node.id, i]));
+    return positions.get(id)!;
+  };
   // Assessing a node is cheap I/O: many at once hide the file-system latency. Running one is
   // the real work: at most `jobs`, granted in graph order so groups still finish one by one.
   const assessWidth = Math.max(jobs, 32);
@@ -79,12 +84,12 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
   // Flat arrays rather than an array per node (at 40,000 nodes those were megabytes): every
   // link's nodes by position, in link order, node i's from linkStart[i].
   let linkCount = 0;
-  for (const node of order) for (const link of node.links) linkCount += link.nodes.length;
+  for (const node of order) for (const link of node.links) linkCount += link.added.length;
   const linkItems = new Int32Array(linkCount);
   const linkStart = new Int32Array(n + 1);
   for (let i = 0, k = 0; i < n; i++) {
     linkStart[i] = k;
-    for (const link of order[i]!.links) for (const d of link.nodes) linkItems[k++] = position.get(d.id)!;
+    for (const link of order[i]!.links) for (const a of link.added) linkItems[k++] = graph.positionOf(a);
   }
   linkStart[n] = linkCount;
   // Each node's distinct dependencies (it may reach one by two links), and their dependents,
@@ -229,7 +234,7 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
 
   /** Rebuild an up-to-date node whose outputs are not in place, once, for `by`. */
   const materialize = (node: GraphNode, by: NodeRef): Promise<NodeResult> => {
-    const at = position.get(node.id)!;
+    const at = positionOf(node.id);
     const settledNow = settledAt[at];
     const s = settledNow && !settledNow.result && released[at] ? { ...settledNow, result: releasedResult(at) } : settledNow;
     if (!s?.result) return Promise.reject(new Error(`${node.id} has no result to materialize`));
@@ -390,7 +395,7 @@ export async function execute<C>(opts: ExecuteOptions<C>): Promise<NodeOutcome[]
         abandoned.add(id);
         stopOf(id).abort();
         const outcome = skip(graph.node(id), { kind: 'abandoned' }).outcome;
-        settle(position.get(id)!, { outcome });
+        settle(positionOf(id), { outcome });
         emit({ type: 'node-end', outcome });
       }
       break;

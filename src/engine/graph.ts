@@ -14,6 +14,8 @@ export interface Link {
   readonly name: string;
   readonly dep: Dep;
   readonly nodes: readonly NodeRef[];
+  /** Where `nodes` are in the order the graph's nodes were added (see `BuildGraph.positionOf`). */
+  readonly added: readonly number[];
 }
 
 export interface GraphNode {
@@ -58,6 +60,8 @@ export class BuildGraph {
   private byIdMap: Map<string, GraphNode> | null = null;
   private readonly insertion: GraphNode[] = [];
   private sorted: GraphNode[] = [];
+  /** Position in `sorted` of each node by the order it was added; null when they are the same. */
+  private rank: Int32Array | null = null;
 
   /**
    * The graph of `rules` (and the rules they depend on) over `groups`: for each group its
@@ -84,27 +88,34 @@ export class BuildGraph {
     for (const group of groupList) for (const rule of each) refs.push(ref(rule, group));
     for (const rule of one) refs.push(ref(rule, null));
     const perGroup = each.length;
-    const byRule = (rule: AnyRule) => groupList.map((_, g) => refs[g * perGroup + eachIndex.get(rule)!]!);
-    const everyGroupRefs = new Map<AnyRule, NodeRef[]>();
+    const everyGroupRefs = new Map<AnyRule, { nodes: NodeRef[]; added: number[] }>();
     // Dependencies are added before their dependents unless an `each` rule reads every group.
     let inOrder = true;
     const graph = new BuildGraph();
     const linksOf = (rule: AnyRule, g: number | null): Link[] =>
       Object.entries(rule.deps as Record<string, Dep>).map(([name, dep]) => {
-        if (dep.kind === 'same-group') return { name, dep, nodes: [refs[g! * perGroup + eachIndex.get(dep.rule)!]!] };
-        if (rule.scope === 'each') inOrder = false;
-        let nodes = everyGroupRefs.get(dep.rule);
-        if (!nodes) {
-          nodes = byRule(dep.rule);
-          everyGroupRefs.set(dep.rule, nodes);
+        if (dep.kind === 'same-group') {
+          const at = g! * perGroup + eachIndex.get(dep.rule)!;
+          return { name, dep, nodes: [refs[at]!], added: [at] };
         }
-        return { name, dep, nodes };
+        if (rule.scope === 'each') inOrder = false;
+        let every = everyGroupRefs.get(dep.rule);
+        if (!every) {
+          const added = groupList.map((_, i) => i * perGroup + eachIndex.get(dep.rule)!);
+          every = { nodes: added.map((at) => refs[at]!), added };
+          everyGroupRefs.set(dep.rule, every);
+        }
+        return { name, dep, ...every };
       });
     for (let g = 0; g < groupList.length; g++) {
       for (let r = 0; r < perGroup; r++) graph.add(refs[g * perGroup + r]!, each[r]!, linksOf(each[r]!, g));
     }
     for (let k = 0; k < one.length; k++) graph.add(refs[groupList.length * perGroup + k]!, one[k]!, linksOf(one[k]!, null));
-    graph.seal(inOrder);
+    // Ids are unique when no rule name holds the ':' between rule and group.
+    graph.seal(
+      inOrder,
+      all.some((r) => r.name.includes(':')),
+    );
     return graph;
   }
 
@@ -120,6 +131,11 @@ export class BuildGraph {
     return this.byIdMap;
   }
 
+  /** Position in `order()` of the node added `added`-th (a `Link.added` entry). */
+  positionOf(added: number): number {
+    return this.rank ? this.rank[added]! : added;
+  }
+
   /**
    * Order the nodes. Plain arrays, not graphology: this graph has a node per rule and group
    * and is built on every run (at 10,000 groups of four rules, graphology took 0.3 s to build
@@ -127,8 +143,8 @@ export class BuildGraph {
    * the rule graph that graphology already checked acyclic. `inOrder`: every node was added
    * after its dependencies, so that order is the one (the usual case).
    */
-  private seal(inOrder: boolean): void {
-    if (this.byId.size !== this.insertion.length) {
+  private seal(inOrder: boolean, checkIds: boolean): void {
+    if (checkIds && this.byId.size !== this.insertion.length) {
       const seen = new Set<string>();
       for (const node of this.insertion) {
         if (seen.has(node.id)) throw new Error(`two nodes are named ${node.id}`);
@@ -140,17 +156,13 @@ export class BuildGraph {
       return;
     }
     const n = this.insertion.length;
-    const position = new Map<string, number>();
-    for (let i = 0; i < n; i++) position.set(this.insertion[i]!.id, i);
-    // Dependents of each node (by position) and each node's count of distinct dependencies.
+    // Dependents of each node (by the order added) and each node's count of distinct dependencies.
     const dependents: number[][] = Array.from({ length: n }, () => []);
     const indegree = new Int32Array(n);
     for (let i = 0; i < n; i++) {
       const seen = new Set<number>();
       for (const link of this.insertion[i]!.links) {
-        for (const dep of link.nodes) {
-          const d = position.get(dep.id);
-          if (d === undefined) throw new Error(`${this.insertion[i]!.id} depends on ${dep.id}, which is not in the graph`);
+        for (const d of link.added) {
           if (seen.has(d)) continue;
           seen.add(d);
           dependents[d]!.push(i);
@@ -170,6 +182,8 @@ export class BuildGraph {
     }
     if (out.length !== n) throw new Error('the build graph has a cycle');
     this.sorted = out;
+    const sortedAt = new Map(out.map((node, i) => [node, i]));
+    this.rank = Int32Array.from(this.insertion, (node) => sortedAt.get(node)!);
   }
 
   get size(): number {
