@@ -19,6 +19,7 @@ import {
   type StaleCause,
 } from '../src/engine/index.js';
 import { canonicalJson } from '../src/engine/key.js';
+import { parseSnapshot } from '../src/engine/manifest.js';
 import { deepFreeze } from '../src/util/freeze.js';
 import { acquireLock } from '../src/util/lock.js';
 
@@ -453,7 +454,7 @@ test('manifest journal survives a torn last line', async () => {
   assert.equal(third.get('x')!.result.outputs, { f: '1' });
 });
 
-test('manifest: format 1 is read and rewritten as format 2; leaves read from format 2 are the ones written', async () => {
+test('manifest: formats 1 and 2 are read and rewritten as format 3; leaves are read from the leaves section only when asked for', async () => {
   const ctx = await setup(['a']);
   const file = path.join(ctx.dir, 'manifest.json');
   const entry = (key: string, leaves: Record<string, string>) => ({
@@ -461,20 +462,29 @@ test('manifest: format 1 is read and rewritten as format 2; leaves read from for
     version: 1,
     key,
     leaves,
-    result: { outputs: { f: key }, meta: { n: 1 } },
+    result: { outputs: { f: key }, meta: { n: 1, title: 'Carina – Nebel ✓' } },
     at: 'now',
   });
-  const v1 = { format: 1, nodes: { 'r:b': entry('kb', { 'x.y': '"b"', z: '#0123456789ab' }), 'r:a\tb': entry('ka', { '': '{}' }) } };
+  const v1 = { format: 1, nodes: { 'r:b': entry('kb', { 'x.y': '"b"', z: '#0123456789ab' }), 'r:a\tb': entry('ka', { '': '{}' }), 'r:é': entry('ke', { t: '"ü"' }) } };
+  const sameNodes = async (m: Manifest, what: string) => {
+    assert.equal(m.ids().sort(), Object.keys(v1.nodes).sort(), what);
+    for (const id of m.ids()) assert.equal(JSON.parse(JSON.stringify(m.get(id))), v1.nodes[id as keyof typeof v1.nodes], `${what}: ${id}`);
+  };
   await fsp.writeFile(file, JSON.stringify(v1));
   const m = await Manifest.load(ctx.dir, 'manifest');
-  assert.equal(JSON.parse(JSON.stringify(m.get('r:b'))), v1.nodes['r:b']);
+  await sameNodes(m, 'format 1');
   await m.compact();
   const text = await fsp.readFile(file, 'utf8');
-  assert.ok(text.startsWith('{"format":2}\n'), text.slice(0, 40));
+  assert.match(text, /^\{"format":3,"records":\d+\}\n/);
+  // The header counts the records section in bytes (the non-ASCII text above makes them differ from characters).
+  const records = Number(/"records":(\d+)/.exec(text)![1]);
+  const body = Buffer.from(text.slice(text.indexOf('\n') + 1));
+  assert.ok(body.toString('utf8', 0, records).endsWith('\n') && !body.toString('utf8', 0, records).includes('x.y'), 'records without leaves');
+  assert.ok(body.toString('utf8', records).includes('"x.y"'), 'then the leaves');
   const again = await Manifest.load(ctx.dir, 'manifest');
-  assert.equal(again.ids().sort(), ['r:a\tb', 'r:b']);
-  for (const id of again.ids()) assert.equal(JSON.parse(JSON.stringify(again.get(id))), v1.nodes[id as keyof typeof v1.nodes], id);
+  await sameNodes(again, 'format 3');
   assert.equal(again.get('r:b')!.leaves, { 'x.y': '"b"', z: '#0123456789ab' });
+  assert.equal(parseSnapshot(text).get('r:é'), v1.nodes['r:é'], 'parseSnapshot reads format 3 too');
   // A node recorded since is written with the ones kept as text, each with its own leaves.
   await again.set('r:c', entry('kc', { w: '2' }));
   await again.compact();
@@ -482,13 +492,34 @@ test('manifest: format 1 is read and rewritten as format 2; leaves read from for
   assert.equal(third.get('r:c')!.leaves, { w: '2' });
   assert.equal(third.get('r:b')!.leaves, { 'x.y': '"b"', z: '#0123456789ab' });
   assert.is(third.get('r:a\tb')!.key, 'ka');
-  // A damaged format-2 line is reported, not skipped.
-  await fsp.writeFile(file, `${text.split('\n').slice(0, 2).join('\n')}\n"r:x"\t{"rule":\n`);
+  await third.close();
+  // Format 2: id, record and leaves on each line.
+  const v2 = ['{"format":2}', ...Object.entries(v1.nodes).map(([id, e]) => {
+    const { leaves, ...rest } = e;
+    return `${JSON.stringify(id)}\t${JSON.stringify(rest)}\t${JSON.stringify(leaves)}`;
+  })].join('\n');
+  await fsp.writeFile(file, `${v2}\n`);
+  const fromV2 = await Manifest.load(ctx.dir, 'manifest');
+  await sameNodes(fromV2, 'format 2');
+  await fromV2.compact();
+  assert.match(await fsp.readFile(file, 'utf8'), /^\{"format":3,/, 'rewritten as format 3');
+  // Damage is reported, not skipped: a record line that is not one, a records section cut short.
+  const fresh = await fsp.readFile(file, 'utf8');
+  const header = fresh.slice(0, fresh.indexOf('\n'));
+  const firstRecord = fresh.split('\n')[1];
+  const damagedRecords = `${firstRecord}\n"r:x"\t{"rule":\n`;
+  await fsp.writeFile(file, `{"format":3,"records":${Buffer.byteLength(damagedRecords)}}\n${damagedRecords}`);
   const damaged = await Manifest.load(ctx.dir, 'manifest').then(
     () => null,
     (e: unknown) => e as Error,
   );
   assert.match(String(damaged?.message), /manifest\.json is damaged \(line 3/);
+  await fsp.writeFile(file, `${header.replace(/"records":\d+/, '"records":999999')}\n${firstRecord}\n`);
+  const cut = await Manifest.load(ctx.dir, 'manifest').then(
+    () => null,
+    (e: unknown) => e as Error,
+  );
+  assert.match(String(cut?.message), /manifest\.json is damaged \(its records are cut short\)/);
 });
 
 test('work-directory lock: a live holder is refused by pid, a dead one is taken over', async () => {
