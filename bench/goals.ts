@@ -2,6 +2,8 @@
  * Measured ratios beside their goals: each bench returns `Goal`s, and `npm run bench` prints
  * them together at the end (`bytes 0.89x (goal <= 1.00x) met`).
  */
+import { spawnSync } from 'node:child_process';
+import os from 'node:os';
 
 export interface Goal {
   /** What was measured, e.g. `tile bytes vs libvips, photo-5000x3000`. */
@@ -50,4 +52,16 @@ export function goalLine(g: Goal, width = 0): string {
 export function printGoals(goals: readonly Goal[]): void {
   const width = Math.max(0, ...goals.map((g) => g.name.length));
   for (const g of goals) console.log(goalLine(g, width));
+}
+
+/**
+ * Let the machine settle after a bench: its files flushed to disk (the tile bench writes and
+ * removes hundreds of megabytes, whose writeback otherwise lands in the next bench's timings)
+ * and the 1-minute load average below 1, or `maxSeconds` passed. Says how long it waited.
+ */
+export async function settle(maxSeconds = 60): Promise<void> {
+  const t0 = performance.now();
+  spawnSync('sync');
+  while (os.loadavg()[0]! >= 1 && performance.now() - t0 < maxSeconds * 1000) await new Promise((r) => setTimeout(r, 1000));
+  console.log(`(settled for ${((performance.now() - t0) / 1000).toFixed(0)} s: load average ${os.loadavg()[0]!.toFixed(2)})`);
 }

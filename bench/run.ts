@@ -12,7 +12,7 @@
  * repository an earlier run built), `--parallel-images N`, `--size WxH`, `--jobs 1,2,4`,
  * `--azure-images N`, `--shard-images N`; see each bench's header.
  */
-import { type Goal, printGoals } from './goals.js';
+import { type Goal, printGoals, settle } from './goals.js';
 
 const argv = process.argv;
 const quick = argv.includes('--quick');
@@ -29,14 +29,33 @@ defaultFlag('--size', '2000x1500');
 defaultFlag('--azure-images', '200');
 
 const goals: Goal[] = [];
-if (wants('tile')) goals.push(...(await (await import('./tile.js')).main()));
-if (wants('plan')) goals.push(...(await (await import('./plan.js')).main()));
-if (wants('parallel')) goals.push(...(await (await import('./parallel.js')).main()));
+// Each bench after another starts on a settled machine (see `settle`).
+let started = false;
+const next = async () => {
+  if (started) await settle();
+  started = true;
+};
+if (wants('tile')) {
+  await next();
+  goals.push(...(await (await import('./tile.js')).main()));
+}
+if (wants('plan')) {
+  await next();
+  goals.push(...(await (await import('./plan.js')).main()));
+}
+if (wants('parallel')) {
+  await next();
+  goals.push(...(await (await import('./parallel.js')).main()));
+}
 if (wants('upload')) {
+  await next();
   const r = await (await import('./azure-upload.js')).main(quick ? 300 : 1000);
   console.log(`(upload speed-up at concurrency ${r.concurrency}: ${r.ratio.toFixed(2)}x; no set goal)`);
 }
-if (wants('repository')) goals.push(...(await (await import('./repository.js')).main()));
+if (wants('repository')) {
+  await next();
+  goals.push(...(await (await import('./repository.js')).main()));
+}
 
 console.log('\nGoals:');
 printGoals(goals);
