@@ -465,7 +465,10 @@ test('manifest: formats 1 and 2 are read and rewritten as format 3; leaves are r
     result: { outputs: { f: key }, meta: { n: 1, title: 'Carina – Nebel ✓' } },
     at: 'now',
   });
-  const v1 = { format: 1, nodes: { 'r:b': entry('kb', { 'x.y': '"b"', z: '#0123456789ab' }), 'r:a\tb': entry('ka', { '': '{}' }), 'r:é': entry('ke', { t: '"ü"' }) } };
+  const v1 = {
+    format: 1,
+    nodes: { 'r:b': entry('kb', { 'x.y': '"b"', z: '#0123456789ab' }), 'r:a\tb': entry('ka', { '': '{}' }), 'r:é': entry('ke', { t: '"ü"' }) },
+  };
   const sameNodes = async (m: Manifest, what: string) => {
     assert.equal(m.ids().sort(), Object.keys(v1.nodes).sort(), what);
     for (const id of m.ids()) assert.equal(JSON.parse(JSON.stringify(m.get(id))), v1.nodes[id as keyof typeof v1.nodes], `${what}: ${id}`);
@@ -494,10 +497,13 @@ test('manifest: formats 1 and 2 are read and rewritten as format 3; leaves are r
   assert.is(third.get('r:a\tb')!.key, 'ka');
   await third.close();
   // Format 2: id, record and leaves on each line.
-  const v2 = ['{"format":2}', ...Object.entries(v1.nodes).map(([id, e]) => {
-    const { leaves, ...rest } = e;
-    return `${JSON.stringify(id)}\t${JSON.stringify(rest)}\t${JSON.stringify(leaves)}`;
-  })].join('\n');
+  const v2 = [
+    '{"format":2}',
+    ...Object.entries(v1.nodes).map(([id, e]) => {
+      const { leaves, ...rest } = e;
+      return `${JSON.stringify(id)}\t${JSON.stringify(rest)}\t${JSON.stringify(leaves)}`;
+    }),
+  ].join('\n');
   await fsp.writeFile(file, `${v2}\n`);
   const fromV2 = await Manifest.load(ctx.dir, 'manifest');
   await sameNodes(fromV2, 'format 2');

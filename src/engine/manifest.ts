@@ -260,7 +260,14 @@ export function parseSnapshot(text: string): Map<string, ManifestEntry | StoredL
     for (const [id, entry] of parsed) {
       const record = (entry as StoredLine).parse();
       if (!record) throw new Error(`the record of ${id} is not one`);
-      nodes.set(id, { rule: record.rule, version: record.version, key: record.key, result: record.result, at: record.at, leaves: JSON.parse(byId.get(id) ?? '{}') });
+      nodes.set(id, {
+        rule: record.rule,
+        version: record.version,
+        key: record.key,
+        result: record.result,
+        at: record.at,
+        leaves: JSON.parse(byId.get(id) ?? '{}'),
+      });
     }
     return nodes;
   }
