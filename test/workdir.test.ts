@@ -151,6 +151,17 @@ test('the config a work dir keeps as JSON is the one the repository has: an edit
     const kept = JSON.parse(await fsp.readFile(keptFile, 'utf8'));
     assert.is(kept.text, await fsp.readFile(repoConfig, 'utf8'));
     assert.is(kept.document.folder_name, 'AstroPix test feed');
+    // An up-to-date run rewrites neither (nor anything else of the work dir's own files).
+    const stamps = async () =>
+      Object.fromEntries(
+        await Promise.all(
+          ['toasty-pipeline-config.yaml', PARSED_CONFIG, 'toasty-manifest.json'].map(async (n) => [n, (await fsp.stat(path.join(f.workdir, n))).mtimeMs]),
+        ),
+      );
+    const before = await stamps();
+    r = await f.run('make', '--json');
+    assert.equal(ran(r), []);
+    assert.equal(await stamps(), before, 'nothing rewritten');
 
     // An edit in the repository: the new text is read (here: the WTML is rewritten), and kept.
     await f.writeConfig({ publish_url_prefix: 'https://edited.example.org/wwt/' });

@@ -12,6 +12,7 @@
  * `make` may run every rule; each stage command runs one cut of the same graph (nodes of other
  * stages are held, and their stale dependents wait for them).
  */
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { BuildGraph, Manifest, execute, type AnyRule, type EngineEvent, type NodeOutcome, type NodeRef, nodeId } from '../engine/index.js';
 import { STAGES, fetchRule, publishedPixelsOf, rootIndexRule, tileRule, uploadRule, wtmlRule, type Stage } from '../../rules/index.js';
@@ -111,7 +112,10 @@ export async function runPipeline(opts: RunOptions): Promise<RunReport> {
   try {
     for (const warning of unknownKeyWarnings(run.config)) log.warn(warning);
     if (!opts.dryRun) {
-      await writeFileAtomic(path.join(run.workdir.root, CONFIG_NAME), run.configText);
+      // Only when it changed: an up-to-date run writes (and waits for the disk on) nothing it
+      // need not.
+      const copy = path.join(run.workdir.root, CONFIG_NAME);
+      if ((await fsp.readFile(copy, 'utf8').catch(() => null)) !== run.configText) await writeFileAtomic(copy, run.configText);
       if (run.configDocument !== undefined) await saveParsedConfig(run.workdir.root, run.configText, run.configDocument);
     }
     const source = run.config.source;
