@@ -3,8 +3,8 @@
  * to date. Builds the repository once (small untiled images, so setup stays quick; `--reuse`
  * keeps one built by an earlier run of the same size), then times the no-op `make` and
  * `make --dry-run` as the CLI runs them (best of `--repeat`, default 5), against a reference
- * run of `toasty --help` (process start-up) in the same script. Wall time and the child's CPU
- * time (bench/rusage-hook.mjs), which a busy machine disturbs less.
+ * run of `toasty --help` (process start-up) in the same script, the three taken in turns. Wall
+ * time and the child's CPU time (bench/rusage-hook.mjs), which a busy machine disturbs less.
  * Goals: about 100 µs per image beyond start-up; the real make costs what its dry run does.
  *
  *   node --import tsx bench/plan.ts [--images|--plan-images N] [--repeat N] [--reuse]
@@ -42,11 +42,21 @@ function time(args: string[]): Timed {
   return { ms, cpuMs: (u.userUs + u.systemUs) / 1000, code: r.status ?? 1, out: r.stdout };
 }
 
-/** The best (least) wall and CPU time of `repeat` runs. */
-function best(args: string[], repeat: number): Timed {
-  const runs = Array.from({ length: repeat }, () => time(args));
-  for (const r of runs) if (r.code !== 0) throw new Error(`toasty ${args.join(' ')} failed (${r.code})`);
-  return { ...runs[0]!, ms: Math.min(...runs.map((r) => r.ms)), cpuMs: Math.min(...runs.map((r) => r.cpuMs)) };
+/**
+ * The best (least) wall and CPU time of `repeat` runs of each command line, taken in turns
+ * (one of each, `repeat` times): a slower spell of the machine then weighs on all of them
+ * alike, the reference included, rather than on whichever ran during it.
+ */
+function bestInTurns(commands: string[][], repeat: number): Timed[] {
+  const runs = commands.map((): Timed[] => []);
+  for (let i = 0; i < repeat; i++) {
+    commands.forEach((args, c) => {
+      const r = time(args);
+      if (r.code !== 0) throw new Error(`toasty ${args.join(' ')} failed (${r.code})`);
+      runs[c]!.push(r);
+    });
+  }
+  return runs.map((rs) => ({ ...rs[0]!, ms: Math.min(...rs.map((r) => r.ms)), cpuMs: Math.min(...rs.map((r) => r.cpuMs)) }));
 }
 
 export async function main(): Promise<Goal[]> {
@@ -63,9 +73,10 @@ export async function main(): Promise<Goal[]> {
   }
   const repo = path.join(root, 'repo');
   const work = path.join(root, 'work');
-  const reference = best(['--help'], repeat);
-  const make = best(['make', `--local=${repo}`, work, '--json'], repeat);
-  const dry = best(['make', '--dry-run', `--local=${repo}`, work, '--json'], repeat);
+  const [reference, make, dry] = bestInTurns(
+    [['--help'], ['make', `--local=${repo}`, work, '--json'], ['make', '--dry-run', `--local=${repo}`, work, '--json']],
+    repeat,
+  ) as [Timed, Timed, Timed];
   const ran = (JSON.parse(make.out) as { nodes: unknown[] }).nodes.length;
   if (ran !== 0) throw new Error(`an up-to-date make ran ${ran} node(s)`);
   const perImage = (t: Timed, key: 'ms' | 'cpuMs') => ((t[key] - reference[key]) * 1000) / n;
