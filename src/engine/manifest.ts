@@ -427,8 +427,11 @@ export class Manifest {
   /** Fold the journal into a fresh snapshot (atomic), then drop the journal. */
   async compact(): Promise<void> {
     if (!this.dirty) return;
-    // Written from the text of the one read (its leaves read now, while it is open).
-    await writeFileAtomic(this.snapshotPath, snapshotText(this.nodes));
+    // Written from the text of the one read: its leaves are read now, while it is open, and
+    // it is let go before the new one takes its name.
+    const text = snapshotText(this.nodes);
+    this.releaseSnapshot();
+    await writeFileAtomic(this.snapshotPath, text);
     await this.close();
     await fsp.rm(this.journalPath, { force: true });
     this.dirty = false;
